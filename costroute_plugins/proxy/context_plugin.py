@@ -1,0 +1,42 @@
+"""Stamps each request with its tenant and reports the tier that served it in ``x-costroute-*`` headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litellm.integrations.custom_logger import CustomLogger
+
+from costroute_plugins import __version__
+from costroute_plugins.identity import tenant_of, tier_of
+from costroute_plugins.proxy.request import add_spend_log_fields, metadata_of, state_of
+from costroute_plugins.proxy.runtime import Runtime, log
+
+
+class RequestContextPlugin(CustomLogger):
+    """Runs first: every other plugin reads the tenant it stores, and operators see which tier answered."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime
+
+    # LiteLLM finds these hooks by looking at the leaf class's own __dict__: keep them defined here.
+    async def async_pre_call_hook(self, user_api_key_dict, cache, data: dict, call_type) -> dict:
+        try:
+            tenant = tenant_of(metadata_of(data), self.runtime.config.tenant_from)
+            state_of(data)["tenant"] = tenant
+            add_spend_log_fields(data, tenant=tenant, version=__version__)
+        except Exception:  # never fail the request for bookkeeping
+            log.exception("request context: could not read the tenant; continuing without it")
+            self.runtime.metrics.plugin_degraded.labels("context", "tenant").inc()
+        return data
+
+    async def async_post_call_response_headers_hook(
+        self, data: dict, user_api_key_dict, response: Any, request_headers=None, litellm_call_info=None
+    ) -> dict[str, str]:
+        metadata = metadata_of(data)
+        tier = tier_of(
+            metadata.get("model_group") if metadata.get("model_group") != "auto" else data.get("model"),
+            metadata.get("routing_decision"),
+            self.runtime.config.tiers,
+        )
+        return {"x-costroute-version": __version__, "x-costroute-tier": tier}

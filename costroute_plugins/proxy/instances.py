@@ -1,0 +1,24 @@
+"""The one set of plugin instances of a proxy process, sharing one ``Runtime``.
+
+Imported through ``plugins.py`` (the module a config names); being a normal import, it runs once per process
+whatever LiteLLM does with ``plugins.py``. All plugins share one ``Runtime`` built from the proxy's config.
+"""
+
+from __future__ import annotations
+
+from costroute_plugins.proxy.affinity_plugin import AffinityPlugin
+from costroute_plugins.proxy.budget_plugin import BudgetPlugin
+from costroute_plugins.proxy.cache_plugin import CachePlugin
+from costroute_plugins.proxy.classifier import TierClassifier
+from costroute_plugins.proxy.context_plugin import RequestContextPlugin
+from costroute_plugins.proxy.runtime import Runtime
+from costroute_plugins.proxy.spend_plugin import SpendPlugin
+
+runtime = Runtime.from_proxy()
+
+context = RequestContextPlugin(runtime)
+cache = CachePlugin(runtime)
+budget = BudgetPlugin(runtime)
+spend = SpendPlugin(runtime)
+affinity = AffinityPlugin(runtime)
+classifier = TierClassifier(runtime)

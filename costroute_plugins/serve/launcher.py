@@ -1,0 +1,193 @@
+"""Start the local vLLM worker (when a tier needs it) and the LiteLLM proxy, showing progress as they load.
+
+The operator sees each step with its elapsed time, where the logs are, and which tiers are served locally.
+Both children are stopped together on Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import yaml
+
+from costroute_plugins.config import CostrouteConfigError, parse_config
+from costroute_plugins.serve.local_tiers import ENV_PREFIX, plan_local_serving, resolve_env_value
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    config: Path
+    host: str = "127.0.0.1"
+    port: int = 4000
+    state_dir: Path = Path(".costroute")
+    vllm_script: Path = Path("vllm/serve.sh")
+    local_port: int = 8100
+    start_local_engine: bool = True
+    startup_timeout: float = 900.0
+
+
+class Progress:
+    """Timestamped start-up lines on stderr, so a slow first start never looks like a hang."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        print(f"[costroute {time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait_for(url: str, what: str, process: subprocess.Popen | None, log: Path | None, progress: Progress,
+              timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last_note = time.monotonic()
+    while not _answers(url):
+        if process is not None and process.poll() is not None:
+            tail = log.read_text()[-3000:] if log and log.exists() else ""
+            raise RuntimeError(f"{what} exited with code {process.returncode} while starting; log {log}:\n{tail}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not answer {url} within {timeout:.0f} s (log: {log})")
+        if time.monotonic() - last_note >= 15:
+            progress(f"still loading {what}... (log: {log})")
+            last_note = time.monotonic()
+        time.sleep(0.5)
+
+
+def _spawn(args: list[str], log: Path, env: Mapping[str, str]) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as handle:
+        return subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=dict(env), start_new_session=True)
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _master_key(env: dict[str, str], state_dir: Path, progress: Progress) -> str:
+    """Use LITELLM_MASTER_KEY when set; otherwise a generated key kept in the state folder across restarts."""
+    if env.get("LITELLM_MASTER_KEY"):
+        return env["LITELLM_MASTER_KEY"]
+    key_file = state_dir / "master_key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text("sk-" + secrets.token_hex(32) + "\n")
+        key_file.chmod(0o600)
+        progress(f"LITELLM_MASTER_KEY not set: generated a development key in {key_file}")
+    env["LITELLM_MASTER_KEY"] = key_file.read_text().strip()
+    return env["LITELLM_MASTER_KEY"]
+
+
+def _ensure_local_engine(
+    local_params: Mapping[str, object], env: dict[str, str], options: ServeOptions, progress: Progress
+) -> subprocess.Popen | None:
+    """Reuse a worker that already answers, else start ``vllm/serve.sh`` on loopback and wait for it."""
+    configured = local_params.get("api_base")
+    base = resolve_env_value(configured, env)
+    if base is None:
+        base = f"http://127.0.0.1:{options.local_port}/v1"
+        if isinstance(configured, str) and configured.startswith(ENV_PREFIX):
+            env[configured.removeprefix(ENV_PREFIX)] = base
+    models_url = base.rstrip("/") + "/models"
+    if _answers(models_url):
+        progress(f"local vLLM worker already answering at {base}")
+        return None
+    parsed = urlparse(base)
+    if not options.start_local_engine or parsed.hostname not in LOOPBACK_HOSTS:
+        progress(f"local tier at {base} does not answer; its requests will fall back to the next tier up")
+        return None
+    if not options.vllm_script.exists():
+        raise FileNotFoundError(f"{options.vllm_script} not found: run from the costroute checkout or pass "
+                                "--vllm-script, or start a vLLM worker yourself and set its api_base")
+    log = options.state_dir / f"vllm-{parsed.port}.log"
+    served_name = str(local_params.get("model", "")).split("/", 1)[-1]
+    progress(f"starting vLLM worker {served_name} on :{parsed.port} (first start compiles, minutes on CPU; "
+             f"log: {log})")
+    worker = _spawn(["bash", str(options.vllm_script), "--port", str(parsed.port), "--name", served_name], log, env)
+    _wait_for(models_url, "vLLM worker", worker, log, progress, options.startup_timeout)
+    progress(f"vLLM worker ready at {base}")
+    return worker
+
+
+def serve(options: ServeOptions) -> int:
+    progress = Progress()
+    env = dict(os.environ)
+    env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # the remote cost map is not reachable offline
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    progress(f"reading {options.config}")
+    try:
+        document = yaml.safe_load(options.config.read_text()) or {}
+        costroute = parse_config(document.get("costroute"), source=str(options.config))
+        plan = plan_local_serving(document, costroute.tiers, env)
+    except (OSError, yaml.YAMLError, CostrouteConfigError, ValueError) as error:
+        print(f"costroute serve: {error}", file=sys.stderr)
+        return 1
+    for line in plan.describe():
+        progress(line)
+
+    worker = proxy = None
+    stopping = False
+
+    def _on_signal(signum, frame):
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if plan.local_params is not None:
+            worker = _ensure_local_engine(plan.local_params, env, options, progress)
+        _master_key(env, options.state_dir, progress)
+        effective = options.state_dir / "proxy_config.effective.yaml"
+        effective.parent.mkdir(parents=True, exist_ok=True)
+        effective.write_text(yaml.safe_dump(plan.document, sort_keys=False))
+        env["COSTROUTE_CONFIG"] = str(effective.resolve())
+        log = options.state_dir / "proxy.log"
+        progress(f"starting LiteLLM proxy with costroute plugins on {options.host}:{options.port} (log: {log})")
+        litellm = str(Path(sys.executable).parent / "litellm")
+        proxy = _spawn([litellm, "--config", str(effective), "--host", options.host, "--port", str(options.port)],
+                       log, env)
+        url = f"http://{options.host}:{options.port}"
+        _wait_for(f"{url}/health/liveliness", "LiteLLM proxy", proxy, log, progress, options.startup_timeout)
+        progress(f"ready: {url}  (model 'auto' routes across {', '.join(costroute.tiers)})")
+        key_hint = "$LITELLM_MASTER_KEY" if os.environ.get("LITELLM_MASTER_KEY") else \
+            f"$(cat {options.state_dir / 'master_key'})"
+        progress(f"try: curl {url}/v1/chat/completions -H \"Authorization: Bearer {key_hint}\" "
+                 "-H 'Content-Type: application/json' "
+                 "-d '{\"model\": \"auto\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}]}'")
+        return proxy.wait()
+    except KeyboardInterrupt:
+        progress("stopping")
+        return 0 if stopping else 130
+    except (RuntimeError, TimeoutError, FileNotFoundError) as error:
+        print(f"costroute serve: {error}", file=sys.stderr)
+        return 1
+    finally:
+        _stop(proxy)
+        _stop(worker)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

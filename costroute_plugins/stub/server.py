@@ -1,0 +1,168 @@
+"""An OpenAI-compatible stand-in for paid provider APIs, for tests, benchmarks and demos.
+
+Real provider calls cost money and are not reachable from CI, so every test that needs a premium or balanced tier
+talks to this server instead. It answers deterministically, and its behaviour is steered over HTTP so a test in
+another process (pytest, a benchmark) can change it while the proxy keeps running:
+
+- ``POST /_control`` with any of ``latency_ms``, ``fail_status``, ``fail_rate``, ``fail_times``,
+  ``prompt_tokens``, ``completion_tokens``, ``answer`` (``null`` restores the default answer) and ``reset``.
+- ``GET /_requests`` returns every request body received (chat completions only), ``DELETE /_requests`` clears.
+- A request header ``x-stub-latency-ms`` / ``x-stub-fail-status`` overrides the setting for that one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class StubBehaviour:
+    """What the stub does with the next requests; every field can be changed at run time via ``/_control``."""
+
+    name: str = "stub"
+    latency_ms: float = 0.0
+    fail_status: int = 500
+    fail_rate: float = 0.0
+    fail_times: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    answer: str | None = None
+    seed: int = 0
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def _approx_tokens(text: str) -> int:
+    """Roughly four characters a token: enough for realistic usage figures without a tokenizer."""
+    return max(1, len(text) // 4)
+
+
+class StubUpstream:
+    """The ASGI app plus its mutable behaviour and the log of received requests."""
+
+    def __init__(self, behaviour: StubBehaviour) -> None:
+        self.behaviour = behaviour
+        self.behaviour._rng.seed(behaviour.seed)
+        self.received: list[dict[str, Any]] = []
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/models", self.models, methods=["GET"]),
+                Route("/health", self.health, methods=["GET"]),
+                Route("/_control", self.control, methods=["POST", "GET"]),
+                Route("/_requests", self.requests, methods=["GET", "DELETE"]),
+            ]
+        )
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "name": self.behaviour.name})
+
+    async def models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": self.behaviour.name, "object": "model"}]})
+
+    async def control(self, request: Request) -> Response:
+        if request.method == "POST":
+            changes = await request.json()
+            if changes.pop("reset", False):
+                fresh = StubBehaviour(name=self.behaviour.name, seed=self.behaviour.seed)
+                fresh._rng.seed(fresh.seed)
+                self.behaviour = fresh
+            for key, value in changes.items():
+                if key.startswith("_") or not hasattr(self.behaviour, key):
+                    return JSONResponse({"error": f"unknown control field {key!r}"}, status_code=400)
+                setattr(self.behaviour, key, value)
+        return JSONResponse(self.behaviour.public())
+
+    async def requests(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.received.clear()
+        return JSONResponse(self.received)
+
+    def _should_fail(self, request: Request) -> int | None:
+        override = request.headers.get("x-stub-fail-status")
+        if override:
+            return int(override)
+        behaviour = self.behaviour
+        if behaviour.fail_times > 0:
+            behaviour.fail_times -= 1
+            return behaviour.fail_status
+        if behaviour.fail_rate > 0 and behaviour._rng.random() < behaviour.fail_rate:
+            return behaviour.fail_status
+        return None
+
+    async def chat(self, request: Request) -> Response:
+        body = await request.json()
+        self.received.append({"body": body, "headers": dict(request.headers), "at": time.time()})
+        latency_ms = float(request.headers.get("x-stub-latency-ms", self.behaviour.latency_ms))
+        if latency_ms > 0:
+            await asyncio.sleep(latency_ms / 1000)
+        status = self._should_fail(request)
+        if status is not None:
+            error = {"error": {"message": f"stub {self.behaviour.name} failing on purpose", "type": "stub_error"}}
+            return JSONResponse(error, status_code=status)
+
+        messages = body.get("messages") or []
+        prompt_text = " ".join(str(m.get("content") or "") for m in messages)
+        answer = self.behaviour.answer or f"[{self.behaviour.name}] answer to: {_last_user_text(messages)[:200]}"
+        usage = {
+            "prompt_tokens": self.behaviour.prompt_tokens or _approx_tokens(prompt_text),
+            "completion_tokens": self.behaviour.completion_tokens or _approx_tokens(answer),
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        completion_id = f"chatcmpl-stub-{uuid.uuid4().hex[:16]}"
+        model = body.get("model", self.behaviour.name)
+        if body.get("stream"):
+            return StreamingResponse(
+                self._stream(completion_id, model, answer, usage, body), media_type="text/event-stream"
+            )
+        return JSONResponse(
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
+                ],
+                "usage": usage,
+            }
+        )
+
+    async def _stream(self, completion_id: str, model: str, answer: str, usage: dict[str, int], body: dict):
+        words = answer.split(" ")
+        base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        for index, word in enumerate(words):
+            piece = word if index == 0 else " " + word
+            delta = {"content": piece} if index else {"role": "assistant", "content": piece}
+            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            yield f"data: {json.dumps(chunk)}\n\n"
+        final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        if (body.get("stream_options") or {}).get("include_usage"):
+            final["usage"] = usage
+        yield f"data: {json.dumps(final)}\n\n"
+        yield "data: [DONE]\n\n"

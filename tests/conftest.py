@@ -1,0 +1,77 @@
+"""Shared fixtures: stub upstreams per tier, the real LiteLLM proxy, and isolated real Redis / PostgreSQL.
+
+Starting a proxy costs 10-15 s, so the default proxy (the repo's own proxy_config.yaml pointed at stubs) is
+shared by the whole session; tests that need another config start their own with ``tests.harness``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import PROXY_CONFIG, Proxy, Stub, start_proxy, start_stub, tier_env
+
+TIERS = ("cheap", "balanced", "premium")
+REDIS_URL = os.environ.get("COSTROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_DSN = os.environ.get("COSTROUTE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def process_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("process-logs")
+
+
+@pytest.fixture(scope="session")
+def stubs(process_logs: Path) -> Iterator[dict[str, Stub]]:
+    """One stub upstream per tier, named after it, so an answer shows which tier produced it."""
+    started = {tier: start_stub(tier, process_logs) for tier in TIERS}
+    yield started
+    for stub in started.values():
+        stub.managed.stop()
+
+
+@pytest.fixture
+def fresh_stubs(stubs: dict[str, Stub]) -> dict[str, Stub]:
+    """The session's stubs with default behaviour and an empty request log."""
+    for stub in stubs.values():
+        stub.clear()
+    return stubs
+
+
+@pytest.fixture(scope="session")
+def proxy(stubs: dict[str, Stub], process_logs: Path) -> Iterator[Proxy]:
+    """The repo's proxy_config.yaml, unchanged, served by the real LiteLLM proxy with tiers on stubs."""
+    running = start_proxy(PROXY_CONFIG, process_logs, env=tier_env(stubs))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix unique to the test on the real Redis; every key under it is deleted afterwards."""
+    import redis
+
+    prefix = f"costroute-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A PostgreSQL schema unique to the test on the real server, dropped afterwards."""
+    import psycopg
+
+    schema = f"costroute_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    yield schema
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -1,0 +1,83 @@
+"""An operator writes the costroute section; mistakes are named with their fix before the proxy serves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from costroute_plugins.config import CostrouteConfigError, load_config, parse_config
+from tests.harness import PROXY_CONFIG, spawn, write_config, free_port
+
+
+def test_no_section_gives_working_defaults():
+    config = parse_config(None)
+
+    assert config.tiers == ["cheap", "balanced", "premium"]
+    assert config.routing.mode == "enforce"
+    assert config.routing.default_tier == "cheap"
+    assert config.cache.enabled is False
+
+
+def test_the_shipped_proxy_config_is_valid():
+    config = load_config(PROXY_CONFIG)
+
+    assert config.tiers == ["cheap", "balanced", "premium"]
+
+
+def test_misspelled_key_is_named_with_a_suggestion():
+    with pytest.raises(CostrouteConfigError) as error:
+        parse_config({"routing": {"mdoe": "shadow"}})
+
+    assert "costroute.routing.mdoe: unknown key" in str(error.value)
+    assert "did you mean 'mode'?" in str(error.value)
+
+
+def test_bad_value_names_the_key_and_the_value():
+    with pytest.raises(CostrouteConfigError) as error:
+        parse_config({"routing": {"mode": "fast"}})
+
+    message = str(error.value)
+    assert "costroute.routing.mode" in message
+    assert "'fast'" in message and "'enforce', 'shadow' or 'off'" in message
+
+
+def test_default_tier_must_be_one_of_the_tiers():
+    with pytest.raises(CostrouteConfigError) as error:
+        parse_config({"tiers": ["small", "large"], "routing": {"default_tier": "cheap"}})
+
+    assert "routing.default_tier: 'cheap' is not one of tiers ['small', 'large']" in str(error.value)
+
+
+def test_section_that_is_not_a_mapping_is_explained():
+    with pytest.raises(CostrouteConfigError, match="must be a mapping"):
+        parse_config(["cheap"])  # type: ignore[arg-type]
+
+
+def test_check_config_command_prints_effective_values_or_the_error(tmp_path: Path):
+    good = subprocess.run([sys.executable, "-m", "costroute_plugins.cli", "check-config", str(PROXY_CONFIG)],
+                          capture_output=True, text=True)
+    bad_path = write_config(tmp_path / "bad.yaml", costroute={"cache": {"enabeld": True}})
+    bad = subprocess.run([sys.executable, "-m", "costroute_plugins.cli", "check-config", str(bad_path)],
+                         capture_output=True, text=True)
+
+    assert good.returncode == 0 and '"default_tier": "cheap"' in good.stdout
+    assert bad.returncode == 1
+    assert "costroute.cache.enabeld: unknown key. Fix: did you mean 'enabled'?" in bad.stderr
+
+
+def test_proxy_refuses_to_start_on_a_bad_section_and_says_why(tmp_path: Path):
+    config = write_config(tmp_path / "bad.yaml", costroute={"routing": {"mode": "sometimes"}})
+    proxy = spawn(
+        [str(Path(sys.executable).parent / "litellm"), "--config", str(config), "--port", str(free_port())],
+        tmp_path / "proxy.log", env={"LITELLM_MASTER_KEY": "sk-" + "a1" * 32, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
+    try:
+        proxy.process.wait(timeout=120)
+    finally:
+        proxy.stop()
+
+    assert proxy.process.returncode != 0
+    assert "costroute.routing.mode: Input should be 'enforce', 'shadow' or 'off'" in proxy.log()

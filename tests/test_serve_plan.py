@@ -1,0 +1,44 @@
+"""`make run` without provider keys: which tiers the launcher serves locally, and what it tells the operator."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from costroute_plugins.serve.local_tiers import plan_local_serving
+from tests.harness import PROXY_CONFIG
+
+TIERS = ["cheap", "balanced", "premium"]
+
+
+def shipped_config() -> dict:
+    return yaml.safe_load(PROXY_CONFIG.read_text())
+
+
+def test_without_openai_key_hosted_tiers_are_served_by_the_local_vllm_tier():
+    plan = plan_local_serving(shipped_config(), TIERS, env={})
+
+    assert [s.tier for s in plan.substitutions] == ["balanced", "premium"]
+    assert plan.describe()[0] == (
+        "tier balanced: OPENAI_API_KEY is not set -> served locally by hosted_vllm/smollm2-135m-instruct "
+        "instead of openai/gpt-4.1-mini"
+    )
+    groups = {d["model_name"]: d["litellm_params"]["model"] for d in plan.document["model_list"]}
+    assert groups["premium"] == "hosted_vllm/smollm2-135m-instruct"
+    assert groups["auto"] == "auto_router/complexity_router"
+
+
+def test_with_the_key_set_every_tier_keeps_its_provider():
+    plan = plan_local_serving(shipped_config(), TIERS, env={"OPENAI_API_KEY": "sk-real"})
+
+    assert plan.substitutions == ()
+    assert plan.describe() == ["every tier reaches its configured provider"]
+    assert plan.document == shipped_config()
+
+
+def test_a_tier_without_key_and_no_local_tier_is_an_error_that_says_what_to_do():
+    config = shipped_config()
+    config["model_list"] = [d for d in config["model_list"] if d["model_name"] != "cheap"]
+
+    with pytest.raises(ValueError, match="needs OPENAI_API_KEY, and no tier has a local hosted_vllm/"):
+        plan_local_serving(config, TIERS, env={})
