@@ -146,10 +146,8 @@ def parse_config(section: dict[str, Any] | None, source: str = "<dict>") -> Cost
         raise CostrouteConfigError(format_validation_error(error, source)) from None
 
 
-def load_config(path: str | os.PathLike[str] | None) -> CostrouteConfig:
-    """Read the ``costroute:`` section from a proxy config YAML; no path means embedded defaults."""
-    if path is None:
-        return parse_config(None)
+def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The whole proxy config YAML as a mapping, with read and syntax errors turned into config errors."""
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text()) or {}
@@ -157,4 +155,11 @@ def load_config(path: str | os.PathLike[str] | None) -> CostrouteConfig:
         raise CostrouteConfigError(f"cannot read costroute configuration from {path}: {error}") from None
     if not isinstance(document, dict):
         raise CostrouteConfigError(f"{path}: expected a YAML mapping at the top level")
-    return parse_config(document.get(SECTION), source=str(path))
+    return document
+
+
+def load_config(path: str | os.PathLike[str] | None) -> CostrouteConfig:
+    """Read the ``costroute:`` section from a proxy config YAML; no path means embedded defaults."""
+    if path is None:
+        return parse_config(None)
+    return parse_config(read_document(path).get(SECTION), source=str(path))

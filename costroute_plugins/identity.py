@@ -30,10 +30,11 @@ def tenant_of(metadata: Mapping[str, Any], sources: Sequence[TenantSource]) -> s
     return "anonymous"
 
 
-def tier_of(model_group: str | None, routing_decision: Mapping[str, Any] | None, tiers: Sequence[str]) -> str:
-    """The tier that served the request: the router's choice for ``auto``, else the requested group if a tier."""
+def tier_of(served_group: str | None, routing_decision: Mapping[str, Any] | None, tiers: Sequence[str]) -> str:
+    """The tier that served the request: the group that answered (a fallback may have moved it up a tier),
+    else the router's choice, else ``other`` for groups that are not tiers."""
+    if served_group in tiers:
+        return str(served_group)
     if routing_decision and routing_decision.get("tier"):
         return str(routing_decision["tier"])
-    if model_group in tiers:
-        return str(model_group)
     return "other"

@@ -51,6 +51,7 @@ def test_failing_cheap_tier_falls_back_to_the_next_tier_up(proxy: Proxy, fresh_s
 
     assert raw.parse().choices[0].message.content == "[balanced] answer to: anyone there?"
     assert raw.headers["x-litellm-attempted-fallbacks"] == "1"
+    assert raw.headers["x-costroute-tier"] == "balanced"
 
 
 def test_upstream_token_usage_and_cost_reach_the_client(proxy: Proxy, fresh_stubs: dict[str, Stub]):

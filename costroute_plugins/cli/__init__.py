@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Commands that import LiteLLM must not stall fetching its remote price list: use the bundled one.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     argv = list(sys.argv[1:] if argv is None else argv)
     known = {name: module for name, module, _help in COMMANDS}
     if not argv or argv[0] not in known:

@@ -8,7 +8,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from costroute_plugins import __version__
 from costroute_plugins.identity import tenant_of, tier_of
-from costroute_plugins.proxy.request import add_spend_log_fields, metadata_of, state_of
+from costroute_plugins.proxy.request import add_spend_log_fields, metadata_of, served_group, state_of
 from costroute_plugins.proxy.runtime import Runtime, log
 
 
@@ -33,10 +33,14 @@ class RequestContextPlugin(CustomLogger):
     async def async_post_call_response_headers_hook(
         self, data: dict, user_api_key_dict, response: Any, request_headers=None, litellm_call_info=None
     ) -> dict[str, str]:
-        metadata = metadata_of(data)
-        tier = tier_of(
-            metadata.get("model_group") if metadata.get("model_group") != "auto" else data.get("model"),
-            metadata.get("routing_decision"),
-            self.runtime.config.tiers,
-        )
-        return {"x-costroute-version": __version__, "x-costroute-tier": tier}
+        headers = {"x-costroute-version": __version__}
+        try:
+            model_id = (litellm_call_info or {}).get("model_id") or (
+                getattr(response, "_hidden_params", None) or {}
+            ).get("model_id")
+            routing_decision = metadata_of(data).get("routing_decision")
+            headers["x-costroute-tier"] = tier_of(served_group(model_id), routing_decision, self.runtime.config.tiers)
+        except Exception:
+            log.exception("request context: could not tell which tier answered")
+            self.runtime.metrics.plugin_degraded.labels("context", "tier").inc()
+        return headers

@@ -30,3 +30,14 @@ def add_spend_log_fields(data: dict[str, Any], **fields: Any) -> None:
     if not isinstance(spend, dict):
         spend = metadata["spend_logs_metadata"] = {}
     spend.update({f"costroute_{key}": value for key, value in fields.items()})
+
+
+def served_group(model_id: str | None) -> str | None:
+    """The model group of the deployment that actually answered (after any fallback), from LiteLLM's router."""
+    if not model_id:
+        return None
+    from litellm.proxy import proxy_server
+
+    router = proxy_server.llm_router
+    deployment = router.get_deployment(model_id=model_id) if router is not None else None
+    return deployment.model_name if deployment is not None else None

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from costroute_plugins import __version__
-from costroute_plugins.config import CostrouteConfig, load_config
+from costroute_plugins.config import SECTION, CostrouteConfig, CostrouteConfigError, parse_config, read_document
 from costroute_plugins.metrics import Metrics
 
 log = logging.getLogger("costroute")
@@ -35,6 +35,20 @@ def proxy_config_path() -> str | None:
     return proxy_server.user_config_file_path or os.environ.get("CONFIG_FILE_PATH")
 
 
+def load_checked(path: str | None) -> CostrouteConfig:
+    """The costroute section plus the router entries that use it, checked together (see ``router_check``)."""
+    from costroute_plugins.proxy.router_check import router_problems
+
+    if path is None:
+        return parse_config(None)
+    document = read_document(path)
+    config = parse_config(document.get(SECTION), source=path)
+    problems = router_problems(document, config)
+    if problems:
+        raise CostrouteConfigError(f"invalid costroute configuration in {path}:\n  " + "\n  ".join(problems))
+    return config
+
+
 @dataclass
 class Runtime:
     config: CostrouteConfig
@@ -47,7 +61,7 @@ class Runtime:
         """Load config from the proxy's YAML; a bad section raises here and stops the proxy start."""
         _ensure_log_handler()
         path = proxy_config_path()
-        config = load_config(path)
+        config = load_checked(path)
         runtime = cls(config=config, metrics=Metrics.create(), config_path=path)
         log.info(
             "costroute %s loaded from %s: tiers %s, routing %s (default tier %s), cache %s, redis %s",

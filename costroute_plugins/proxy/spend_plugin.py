@@ -7,6 +7,7 @@ from typing import Any
 from litellm.integrations.custom_logger import CustomLogger
 
 from costroute_plugins.identity import tier_of
+from costroute_plugins.proxy.request import served_group
 from costroute_plugins.proxy.runtime import Runtime, log
 
 
@@ -20,7 +21,8 @@ class SpendPlugin(CustomLogger):
             payload = kwargs.get("standard_logging_object") or {}
             metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
             state = metadata.get("costroute") or {}
-            tier = tier_of(payload.get("model_group"), metadata.get("routing_decision"), self.runtime.config.tiers)
+            group = served_group(payload.get("model_id"))
+            tier = tier_of(group, metadata.get("routing_decision"), self.runtime.config.tiers)
             decision = (metadata.get("routing_decision") or {}).get("cause") or "requested"
             metrics = self.runtime.metrics
             metrics.requests.labels(tier, decision).inc()
