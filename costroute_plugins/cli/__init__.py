@@ -21,6 +21,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("serve", "costroute_plugins.cli.serve", "run the LiteLLM proxy with costroute, serving missing tiers locally"),
     ("check-config", "costroute_plugins.cli.check_config", "validate the costroute section of a proxy config"),
     ("stub-upstream", "costroute_plugins.cli.stub_upstream", "run the OpenAI-compatible stub provider"),
+    ("price-gpu", "costroute_plugins.spend.cli_price_gpu", "per-token USD rates of a self-hosted GPU tier"),
+    ("report", "costroute_plugins.spend.cli_report", "spend, savings and tier mix per tenant/feature/tier/day"),
     # semantic cache commands
     # routing commands
 )

@@ -1,0 +1,75 @@
+"""Spend anomalies: a tenant whose spend in the current time bucket exceeds ``multiple`` x the median of its
+trailing buckets (a runaway agent loop, a leaked key) becomes an event, at most once per tenant and bucket.
+
+The median, not the mean, is the baseline so one earlier spike does not hide the next one. State is per
+process and bounded (``trailing_buckets`` numbers per tenant); each replica sees its share of the traffic,
+which keeps the ratio, so detection does not need shared state.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from costroute_plugins.spend.config import AnomalyConfig
+
+
+@dataclass(frozen=True)
+class AnomalyEvent:
+    tenant: str
+    bucket_start: datetime
+    bucket_spend_usd: float
+    trailing_median_usd: float
+    multiple: float
+
+    @property
+    def message(self) -> str:
+        return (f"tenant {self.tenant} spent ${self.bucket_spend_usd:,.2f} since {self.bucket_start:%Y-%m-%d %H:%M} "
+                f"UTC, {self.bucket_spend_usd / self.trailing_median_usd:.1f}x its trailing median of "
+                f"${self.trailing_median_usd:,.2f} per bucket (alert above {self.multiple:g}x)")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["bucket_start"] = self.bucket_start.isoformat()
+        data["message"] = self.message
+        return data
+
+
+@dataclass
+class _Tenant:
+    bucket: int
+    spend: float = 0.0
+    history: deque[float] = field(default_factory=deque)
+    alerted: bool = False
+
+
+class AnomalyDetector:
+    def __init__(self, config: AnomalyConfig) -> None:
+        self.config = config
+        self._tenants: dict[str, _Tenant] = {}
+
+    def observe(self, tenant: str, cost_usd: float, at: datetime) -> AnomalyEvent | None:
+        """Add one request's cost; returns an event the first time the tenant's bucket crosses the threshold."""
+        if not self.config.enabled:
+            return None
+        bucket = int(at.timestamp() // self.config.bucket_s)
+        state = self._tenants.get(tenant)
+        if state is None:
+            state = self._tenants[tenant] = _Tenant(bucket, history=deque(maxlen=self.config.trailing_buckets))
+        if bucket > state.bucket:
+            # Close the bucket, and record the empty buckets of a quiet spell as zero spend.
+            gaps = min(bucket - state.bucket - 1, self.config.trailing_buckets)
+            state.history.extend([state.spend] + [0.0] * gaps)
+            state.bucket, state.spend, state.alerted = bucket, 0.0, False
+        state.spend += max(cost_usd, 0.0)
+        if state.alerted or len(state.history) < self.config.min_history or state.spend < self.config.min_spend_usd:
+            return None
+        median = statistics.median(state.history)
+        if median > 0 and state.spend <= self.config.multiple * median:
+            return None
+        state.alerted = True
+        start = datetime.fromtimestamp(bucket * self.config.bucket_s, timezone.utc)
+        return AnomalyEvent(tenant, start, state.spend, median, self.config.multiple)

@@ -1,0 +1,219 @@
+"""``SpendLedger``: every finished request becomes exactly one PostgreSQL row, whatever PostgreSQL is doing.
+
+``submit`` never blocks or raises: it puts the record on a bounded in-memory queue (full: straight to the
+spool). A background worker writes batches; when PostgreSQL is down the batch goes to the on-disk spool and
+the worker retries every ``retry_interval_s``, replaying the spool once PostgreSQL answers. Rows are keyed by
+request id with ``ON CONFLICT DO NOTHING``, so replays and retries never duplicate anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import psycopg
+
+from costroute_plugins.spend.config import LedgerConfig
+from costroute_plugins.spend.record import AttributionRecord
+from costroute_plugins.spend.schema import create_statements, insert_statement, row
+from costroute_plugins.spend.spool import Spool
+
+log = logging.getLogger("costroute")
+# Errors meaning "PostgreSQL is not there" (spool and retry), as opposed to "PostgreSQL refuses this row".
+_UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+@dataclass
+class LedgerStats:
+    """Counters the adapter can export: rows sent to PostgreSQL, spooled, replayed, dropped (spool full), and
+    rejected by PostgreSQL itself (kept in the ``.rejected`` file beside the spool)."""
+
+    written: int = 0
+    spooled: int = 0
+    replayed: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    failures: int = 0
+
+
+class SpendLedger:
+    def __init__(self, config: LedgerConfig) -> None:
+        if not config.dsn:
+            raise ValueError("spend ledger: no dsn; set costroute.spend.ledger.dsn or $COSTROUTE_LEDGER_DSN")
+        self.config = config
+        self.stats = LedgerStats()
+        self.spool = Spool(config.spool_path, config.spool_max_bytes)
+        self._queue: asyncio.Queue[AttributionRecord] = asyncio.Queue(maxsize=config.queue_size)
+        self._insert_sql = insert_statement(config.db_schema, config.table)
+        self._connection: psycopg.AsyncConnection | None = None
+        self._worker: asyncio.Task | None = None
+        self._next_try = 0.0  # monotonic time before which a down PostgreSQL is not tried again
+
+    @property
+    def healthy(self) -> bool:
+        """False while PostgreSQL is unreachable (rows are being spooled)."""
+        return self._connection is not None and not self.spool.pending()
+
+    async def start(self) -> None:
+        """Start the worker; connects (and creates the table) now if PostgreSQL answers, later otherwise."""
+        await self._ensure_connection()
+        await self._replay()
+        self._worker = asyncio.create_task(self._run(), name="costroute-spend-ledger")
+
+    def submit(self, record: AttributionRecord) -> None:
+        """Queue a record for writing. Never blocks, never raises; a full queue spools to disk."""
+        try:
+            self._queue.put_nowait(record)
+        except asyncio.QueueFull:
+            self._spool([record])
+
+    async def flush(self) -> None:
+        """Wait until every record submitted so far is in PostgreSQL or in the spool."""
+        await self._queue.join()
+
+    async def close(self) -> None:
+        """Flush, try the spool once more, stop the worker and close the connection. What is still spooled
+        stays on disk and is replayed by the next start."""
+        await self.flush()
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        if self.spool.pending():
+            self._next_try = 0.0
+            await self._replay()
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    # -- worker --------------------------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            try:
+                if batch:
+                    await self._write_or_spool(batch)
+                if self.spool.pending():
+                    await self._replay()
+            except Exception:  # e.g. the spool's disk is full: say so, and keep the worker alive
+                log.exception("spend ledger: unexpected worker error")
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _next_batch(self) -> list[AttributionRecord]:
+        """Up to ``batch_size`` records, waiting at most ``flush_interval_s`` after the first one arrives (or
+        ``retry_interval_s`` for the first, so a pending spool is retried even without traffic)."""
+        wait = self.config.retry_interval_s if self.spool.pending() else None
+        try:
+            first = await asyncio.wait_for(self._queue.get(), wait)
+        except TimeoutError:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.config.flush_interval_s
+        while len(batch) < self.config.batch_size:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _write_or_spool(self, batch: list[AttributionRecord]) -> None:
+        # Keep arrival order: while an older spool is pending, new rows queue behind it on disk.
+        if self.spool.pending() or not await self._write(batch):
+            self._spool(batch)
+        else:
+            self.stats.written += len(batch)
+
+    async def _replay(self) -> None:
+        path = self.spool.take() if await self._ensure_connection() else None
+        if path is None:
+            return
+        replayed = 0
+        for batch in self.spool.batches(path, self.config.batch_size):
+            if not await self._write(batch):
+                log.warning("spend ledger: replay of %s interrupted after %d rows; will resume", path, replayed)
+                return
+            replayed += len(batch)
+        self.spool.done(path)
+        self.stats.replayed += replayed
+        log.warning("spend ledger: PostgreSQL is back; %d spooled rows replayed", replayed)
+
+    # -- PostgreSQL ----------------------------------------------------------------------------------------------
+    async def _ensure_connection(self) -> bool:
+        if self._connection is not None and not self._connection.closed:
+            return True
+        if time.monotonic() < self._next_try:
+            return False
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                self.config.dsn, autocommit=True, connect_timeout=self.config.connect_timeout_s)
+            for statement in create_statements(self.config.db_schema, self.config.table):
+                await connection.execute(statement)
+        except psycopg.Error as error:
+            self._down(error)
+            return False
+        self._connection = connection
+        return True
+
+    async def _insert(self, batch: list[AttributionRecord]) -> None:
+        assert self._connection is not None
+        async with self._connection.transaction():
+            async with self._connection.cursor() as cursor:
+                await cursor.executemany(self._insert_sql, [row(record) for record in batch])
+
+    async def _write(self, batch: list[AttributionRecord]) -> bool:
+        """One transaction per batch: all rows or none, so a failure spools the whole batch consistently.
+        False when PostgreSQL is unreachable. A batch PostgreSQL refuses (a row it cannot store) is retried row
+        by row, so one bad row is set aside instead of blocking the ledger behind it forever."""
+        if not await self._ensure_connection():
+            return False
+        try:
+            await self._insert(batch)
+        except _UNREACHABLE as error:
+            self._down(error)
+            return False
+        except psycopg.Error as error:
+            log.error("spend ledger: PostgreSQL refused a batch (%s); writing its rows one by one", error)
+            for record in batch:
+                try:
+                    await self._insert([record])
+                except _UNREACHABLE as error:
+                    self._down(error)
+                    return False  # the caller spools the whole batch; rows already in are ignored on replay
+                except psycopg.Error as error:
+                    self.spool.reject(record, str(error).strip())
+                    self.stats.rejected += 1
+        return True
+
+    def _down(self, error: Exception) -> None:
+        if self._connection is not None or self.stats.failures == 0:
+            log.warning("spend ledger: PostgreSQL unavailable (%s); spooling to %s, retrying every %.0f s",
+                        str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+                        self.spool.path, self.config.retry_interval_s)
+        self.stats.failures += 1
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            asyncio.get_running_loop().create_task(_close_quietly(connection))
+        self._next_try = time.monotonic() + self.config.retry_interval_s
+
+    def _spool(self, records: list[AttributionRecord]) -> None:
+        written = self.spool.append(records)
+        self.stats.spooled += written
+        self.stats.dropped += len(records) - written
+
+
+async def _close_quietly(connection: psycopg.AsyncConnection) -> None:
+    try:
+        await connection.close()
+    except psycopg.Error:
+        pass

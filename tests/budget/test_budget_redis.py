@@ -1,0 +1,91 @@
+"""Budgets shared by proxy replicas through Redis: caps hold under concurrency, lost reservations lapse,
+and a Redis outage lets requests through instead of failing them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.budget.conftest import budgets, replica
+
+from costroute_plugins.budget import BudgetSubject
+
+CAP = 1.00
+MAX_REQUEST = 0.07  # the reservation of one request: its estimated (upper-bound) cost
+
+
+async def test_fifty_concurrent_requests_on_two_replicas_stay_within_one_request_of_the_cap(redis_prefix):
+    config = budgets({"name": "acme-daily", "scope": "tenant", "period": "daily", "limit_usd": CAP,
+                      "action": "block"})
+    (first, client_a), (second, client_b) = replica(config, redis_prefix), replica(config, redis_prefix)
+    tenant = BudgetSubject(tenant="team:acme")
+
+    async def one_request(guard, number: int) -> float:
+        decision = await guard.check(tenant, MAX_REQUEST, request_id=f"req-{number}")
+        if not decision.allowed:
+            return 0.0
+        await asyncio.sleep(0.01)  # the upstream call
+        actual = MAX_REQUEST * 0.9  # generation stopped before max_tokens
+        await guard.settle(decision, actual)
+        return actual
+
+    spent = await asyncio.gather(*(one_request(first if n % 2 else second, n) for n in range(50)))
+    served = [cost for cost in spent if cost]
+
+    assert sum(spent) <= CAP + MAX_REQUEST
+    assert len(served) < 50, "the cap refused the requests beyond it"
+    (state,) = await first.states(tenant)
+    assert abs(state.spent_usd - sum(spent)) < 1e-9 and state.reserved_usd == 0
+    await client_a.aclose()
+    await client_b.aclose()
+
+
+async def test_a_reservation_never_settled_by_a_crashed_replica_lapses(redis_prefix):
+    config = budgets({"name": "tiny", "scope": "tenant", "limit_usd": 0.10, "action": "throttle"},
+                     reservation_ttl_s=0.3)
+    guard, client = replica(config, redis_prefix)
+    tenant = BudgetSubject(tenant="team:acme")
+
+    crashed = await guard.check(tenant, 0.10)  # reserved, then the replica dies: never settled
+    assert crashed.allowed
+    assert (await guard.check(tenant, 0.05)).action == "throttle"  # the lost reservation holds the budget ...
+    time.sleep(0.4)
+    assert (await guard.check(tenant, 0.05)).allowed  # ... only until it lapses
+    await client.aclose()
+
+
+async def test_counters_expire_after_their_period(redis_prefix):
+    config = budgets({"name": "daily", "scope": "tenant", "period": "daily", "limit_usd": 5})
+    guard, client = replica(config, redis_prefix)
+    decision = await guard.check(BudgetSubject(tenant="t"), 0.01)
+    await guard.settle(decision, 0.01)
+    keys = [key async for key in client.scan_iter(match=redis_prefix + "*")]
+    ttls = [await client.pttl(key) for key in keys]
+    assert keys and all(0 < ttl <= (25 + 1) * 3600 * 1000 for ttl in ttls)
+    await client.aclose()
+
+
+async def test_with_redis_down_requests_are_allowed_and_flagged(redis_prefix):
+    config = budgets({"name": "acme", "scope": "tenant", "limit_usd": 1, "action": "block"})
+    guard, client = replica(config, redis_prefix, url="redis://127.0.0.1:1/0")  # nothing listens there
+
+    decision = await guard.check(BudgetSubject(tenant="team:acme"), 0.5)
+
+    assert decision.action == "allow" and decision.level == "degraded"
+    assert "ConnectionError" in decision.degraded_reason
+    assert await guard.settle(decision, 0.5) is None  # nothing reserved, nothing to settle
+    await client.aclose()
+
+
+async def test_checking_the_same_request_twice_holds_its_reservation_once(redis_prefix):
+    config = budgets({"name": "acme", "scope": "tenant", "limit_usd": 1})
+    guard, client = replica(config, redis_prefix)
+    tenant = BudgetSubject(tenant="team:acme")
+    await guard.check(tenant, 0.3, request_id="call-1")
+    decision = await guard.check(tenant, 0.3, request_id="call-1")  # e.g. a hook that ran twice
+
+    await guard.settle(decision, 0.2)
+
+    (state,) = await guard.states(tenant)
+    assert state.reserved_usd == 0 and abs(state.spent_usd - 0.2) < 1e-9
+    await client.aclose()

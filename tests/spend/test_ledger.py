@@ -1,0 +1,190 @@
+"""The ledger records every finished request exactly once, in PostgreSQL, even across a PostgreSQL outage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+
+import psycopg
+
+from costroute_plugins.spend import AttributionRecord, SpendLedger
+from tests.spend.conftest import CLOSED_DSN, POSTGRES_DSN, ledger_config, records
+
+
+def ledger_rows(schema: str) -> tuple[int, int, Decimal]:
+    """(rows, distinct request ids, total cost) as PostgreSQL sums them."""
+    with psycopg.connect(POSTGRES_DSN) as connection:
+        return connection.execute(
+            f'SELECT count(*), count(DISTINCT request_id), coalesce(sum(cost_usd), 0) FROM "{schema}".costroute_spend'
+        ).fetchone()
+
+
+async def test_a_request_logged_twice_is_counted_once(pg_schema, tmp_path):
+    ledger = SpendLedger(ledger_config(pg_schema, tmp_path / "spool.jsonl"))
+    await ledger.start()
+    record = records(1)[0]
+
+    ledger.submit(record)
+    ledger.submit(record)  # e.g. LiteLLM retried the success callback
+    await ledger.flush()
+    ledger.submit(record)
+    await ledger.close()
+
+    assert ledger_rows(pg_schema) == (1, 1, record.cost_usd)
+
+
+async def test_money_keeps_every_digit(pg_schema, tmp_path):
+    ledger = SpendLedger(ledger_config(pg_schema, tmp_path / "spool.jsonl"))
+    await ledger.start()
+    for number in range(10):
+        ledger.submit(AttributionRecord(request_id=f"r{number}", tenant="t", cost_usd=0.1))
+    await ledger.close()
+    assert ledger_rows(pg_schema)[2] == Decimal("1.0000000000")  # ten float 0.1s that sum to exactly 1
+
+
+async def test_while_postgres_is_down_rows_spool_to_disk_and_replay_exactly_once(pg_schema, tmp_path):
+    spool = tmp_path / "spool.jsonl"
+    written = records(300)
+    # The proxy starts while PostgreSQL is unreachable: requests keep being served and recorded on disk.
+    down = SpendLedger(ledger_config(pg_schema, spool, dsn=CLOSED_DSN))
+    await down.start()
+    for record in written[:200]:
+        down.submit(record)
+    await down.close()
+    assert down.stats.spooled == 200 and down.stats.written == 0 and down.stats.dropped == 0
+    assert len(spool.read_text().splitlines()) == 200
+
+    # PostgreSQL is back (the replica restarts pointing at it): the spool is replayed, new rows go straight in,
+    # and rows already present (replayed twice after a crash) are not counted again.
+    up = SpendLedger(ledger_config(pg_schema, spool))
+    await up.start()
+    for record in written[150:]:
+        up.submit(record)
+    await up.close()
+
+    rows, distinct, total = ledger_rows(pg_schema)
+    assert rows == distinct == 300
+    assert total == sum(record.cost_usd for record in written)  # to the cent, and to the 1e-10
+    assert not spool.exists() and not up.spool.pending()
+    assert up.stats.replayed == 200
+
+
+class Outage:
+    """A TCP relay in front of the real PostgreSQL that a test can cut and restore, like a network partition."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self._server: asyncio.Server | None = None
+        self._links: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"postgresql://postgres@127.0.0.1:{port}/test"
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.up:
+            writer.close()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", 5432)
+        self._links |= {writer, upstream_writer}
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    def cut(self) -> None:
+        self.up = False
+        for link in self._links:
+            link.close()
+        self._links.clear()
+
+    async def stop(self) -> None:
+        self.cut()
+        assert self._server is not None
+        self._server.close()
+
+
+async def test_a_running_proxy_rides_out_an_outage_without_losing_or_duplicating_rows(pg_schema, tmp_path):
+    outage = Outage()
+    dsn = await outage.start()
+    ledger = SpendLedger(ledger_config(pg_schema, tmp_path / "spool.jsonl", dsn=dsn, connect_timeout_s=1))
+    await ledger.start()
+    written = records(150)
+
+    for record in written[:50]:
+        ledger.submit(record)
+    await ledger.flush()
+    outage.cut()  # PostgreSQL becomes unreachable mid-traffic
+    for record in written[50:100]:
+        ledger.submit(record)
+    await ledger.flush()
+    assert ledger.stats.spooled >= 50 and not ledger.healthy
+
+    outage.up = True  # ... and comes back; the worker notices on its own
+    for record in written[100:]:
+        ledger.submit(record)
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        if ledger.healthy and ledger_rows(pg_schema)[0] == 150:
+            break
+    await ledger.close()
+    await outage.stop()
+
+    assert ledger_rows(pg_schema) == (150, 150, sum(r.cost_usd for r in written))
+
+
+async def test_a_full_memory_queue_spills_to_the_spool_instead_of_dropping(pg_schema, tmp_path):
+    ledger = SpendLedger(ledger_config(pg_schema, tmp_path / "spool.jsonl", queue_size=5))
+    for record in records(20):  # the worker is not started yet: the queue fills up
+        ledger.submit(record)
+    assert ledger.stats.spooled == 15
+    await ledger.start()
+    await ledger.close()
+    assert ledger_rows(pg_schema)[:2] == (20, 20)
+
+
+async def test_a_full_spool_drops_and_counts_the_excess(pg_schema, tmp_path):
+    spool = tmp_path / "spool.jsonl"
+    ledger = SpendLedger(ledger_config(pg_schema, spool, dsn=CLOSED_DSN, spool_max_bytes=4096))
+    await ledger.start()
+    for record in records(40):
+        ledger.submit(record)
+    await ledger.close()
+    kept = len(spool.read_text().splitlines())
+    assert 0 < kept < 40 and ledger.stats.dropped == 40 - kept and spool.stat().st_size <= 4096
+
+
+async def test_a_torn_last_spool_line_is_skipped(pg_schema, tmp_path):
+    spool = tmp_path / "spool.jsonl"
+    good = records(3)
+    spool.write_text("".join(json.dumps(r.to_json()) + "\n" for r in good) + '{"request_id": "half')
+    ledger = SpendLedger(ledger_config(pg_schema, spool))
+    await ledger.start()
+    await ledger.close()
+    assert ledger_rows(pg_schema)[:2] == (3, 3) and ledger.spool.unreadable == 1
+
+
+async def test_a_row_postgres_refuses_is_set_aside_without_blocking_the_others(pg_schema, tmp_path):
+    spool = tmp_path / "spool.jsonl"
+    ledger = SpendLedger(ledger_config(pg_schema, spool))
+    await ledger.start()
+    good = records(10)
+    poison = AttributionRecord(request_id="too-many-tokens", tenant="t", cost_usd=1, prompt_tokens=2**40)
+    for record in [*good[:5], poison, *good[5:]]:
+        ledger.submit(record)
+    await ledger.close()
+
+    assert ledger_rows(pg_schema) == (10, 10, sum(r.cost_usd for r in good))
+    (rejected,) = [json.loads(line) for line in (tmp_path / "spool.jsonl.rejected").read_text().splitlines()]
+    assert rejected["request_id"] == "too-many-tokens" and "out of range" in rejected["error"]
+    assert ledger.stats.rejected == 1 and not ledger.spool.pending()
