@@ -16,6 +16,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from costroute_plugins.budget.config import BudgetsConfig
+from costroute_plugins.cache.config import SemanticCacheConfig
+from costroute_plugins.routing.router import RouterSettings, TierSpec
+from costroute_plugins.spend.config import SpendAttributionConfig
+
 SECTION = "costroute"
 
 
@@ -27,8 +32,11 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class RoutingConfig(_Section):
-    """How ``model: auto`` picks a tier. Filled out by the router (issue: small-model-sufficient router)."""
+class RoutingConfig(RouterSettings):
+    """How ``model: auto`` picks a tier: the router's settings (classifier, artifact, tier thresholds) and how
+    its decision is used. Tier thresholds default to the shipped calibration targets for ``costroute.tiers``."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
     mode: Literal["enforce", "shadow", "off"] = Field(
         "enforce", description="enforce: serve the chosen tier; shadow: log it, serve default_tier; off: default_tier"
@@ -38,23 +46,15 @@ class RoutingConfig(_Section):
     )
 
 
-class CacheConfig(_Section):
-    """The semantic cache; off until its plugin lands, so the proxy reports every request as a cache bypass."""
+class CacheConfig(SemanticCacheConfig):
+    """The semantic cache: off by default; every other key tunes it (see ``costroute_plugins/cache/config.py``)."""
 
-    enabled: bool = False
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class BudgetConfig(_Section):
-    """Per-tenant budgets; with none configured every tenant is unlimited."""
-
-    enabled: bool = True
-
-
-class SpendConfig(_Section):
-    """Spend attribution: what is written to LiteLLM's spend-log metadata and to Prometheus."""
-
-    tenant_metadata_key: str = Field(
-        "tenant", description="spend_logs_metadata key that carries the tenant the request is billed to"
+    enabled: bool = Field(False, description="serve near-duplicate prompts from the cache")
+    key_prefix: str = Field("costroute:cache:", description="Redis key prefix of the shared entries")
+    snapshot_path: str | None = Field(
+        None, description="without Redis: file prefix where entries are saved at shutdown and loaded at start"
     )
 
 
@@ -81,16 +81,26 @@ class CostrouteConfig(_Section):
         default_factory=lambda: os.environ.get("REDIS_URL") or None,
         description="shared state for all replicas; unset keeps everything in-process",
     )
+    embedding_model: str | None = Field(
+        None, description="sentence-transformers folder shared by cache and router; unset: all-MiniLM-L6-v2"
+    )
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
-    budget: BudgetConfig = Field(default_factory=BudgetConfig)
-    spend: SpendConfig = Field(default_factory=SpendConfig)
+    budget: BudgetsConfig = Field(default_factory=BudgetsConfig)
+    spend: SpendAttributionConfig = Field(default_factory=SpendAttributionConfig)
     vllm_affinity: AffinityConfig = Field(default_factory=AffinityConfig)
 
     @model_validator(mode="after")
     def _tiers_are_consistent(self) -> CostrouteConfig:
         if len(set(self.tiers)) != len(self.tiers):
             raise ValueError("tiers: each tier may appear once; remove the duplicate names")
+        if "tiers" not in self.routing.model_fields_set:
+            self.routing.tiers = default_cascade(self.tiers)
+        elif [tier.name for tier in self.routing.tiers] != self.tiers:
+            raise ValueError(
+                f"routing.tiers: names {[t.name for t in self.routing.tiers]} differ from tiers {self.tiers}; "
+                "list the same tiers in the same order"
+            )
         if self.routing.default_tier is None:
             self.routing.default_tier = self.tiers[0]
         elif self.routing.default_tier not in self.tiers:
@@ -99,6 +109,18 @@ class CostrouteConfig(_Section):
                 "set it to one of them or add it to tiers"
             )
         return self
+
+
+def default_cascade(tiers: list[str]) -> list[TierSpec]:
+    """Thresholds from the shipped calibration table: the dearest tier keeps >= 95% of premium quality, a
+    middle tier takes requests up to a 70% share of non-cheap traffic."""
+    if len(tiers) < 2:
+        return [TierSpec(name=tiers[0])]
+    if len(tiers) > 3:
+        raise ValueError(f"routing.tiers: {len(tiers)} tiers need explicit thresholds; set routing.tiers with "
+                         "enter_at for each tier after the first")
+    middle = [TierSpec(name=tiers[1], enter_at="share<=0.70")] if len(tiers) == 3 else []
+    return [TierSpec(name=tiers[0]), *middle, TierSpec(name=tiers[-1], enter_at="quality>=0.95")]
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

@@ -7,7 +7,9 @@ offline (nothing can be fetched from a model hub at run time). Any sentence-tran
 from __future__ import annotations
 
 import os
+import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -77,3 +79,30 @@ class SentenceTransformerEmbedder(Embedder):
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class EmbeddingMemo:
+    """Keeps each request's embedding for the rest of its life in the proxy, so the router and the cache
+    (which run at different hooks) embed the last user message once. Bounded: oldest requests drop first."""
+
+    def __init__(self, embedder: Embedder, max_requests: int = 4096) -> None:
+        self.embedder = embedder
+        self.max_requests = max_requests
+        self._vectors: OrderedDict[str, tuple[str, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def vector(self, request_id: str, text: str) -> np.ndarray:
+        with self._lock:
+            found = self._vectors.get(request_id)
+        if found is not None and found[0] == text:
+            return found[1]
+        vector = self.embedder.embed([text])[0]
+        with self._lock:
+            self._vectors[request_id] = (text, vector)
+            while len(self._vectors) > self.max_requests:
+                self._vectors.popitem(last=False)
+        return vector
+
+    def forget(self, request_id: str) -> None:
+        with self._lock:
+            self._vectors.pop(request_id, None)

@@ -17,6 +17,7 @@ class Metrics:
     spend_usd: Counter
     savings_usd: Counter
     plugin_degraded: Counter
+    cache_lookups: Counter
     plugin_up: Gauge
 
     @classmethod
@@ -44,6 +45,12 @@ class Metrics:
                 "costroute_plugin_degraded",
                 "Times a costroute plugin failed and let the request through without its feature",
                 ["plugin", "reason"],
+                registry=registry,
+            ),
+            cache_lookups=Counter(
+                "costroute_cache_lookups",
+                "Semantic cache lookups by result: hit, miss, or bypass (not cacheable, or the cache is degraded)",
+                ["result"],
                 registry=registry,
             ),
             plugin_up=Gauge(

@@ -17,15 +17,15 @@ def ask(proxy: Proxy, model: str, text: str = "What is the capital of France?", 
 def test_auto_request_is_answered_by_a_tier_and_costroute_says_which(proxy: Proxy, fresh_stubs: dict[str, Stub]):
     raw = ask(proxy, "auto")
 
-    completion = raw.parse()
-    assert completion.choices[0].message.content == "[cheap] answer to: What is the capital of France?"
+    tier = raw.headers["x-costroute-tier"]
+    assert tier in ("cheap", "balanced", "premium")
+    assert raw.parse().choices[0].message.content == f"[{tier}] answer to: What is the capital of France?"
+    assert 0.0 <= float(raw.headers["x-costroute-router-score"]) <= 1.0
     assert raw.headers["x-costroute-version"]
-    assert raw.headers["x-costroute-tier"] == "cheap"
     assert raw.headers["x-costroute-cache"] == "bypass"
     # LiteLLM itself recorded the decision our classifier made.
     assert raw.headers["x-litellm-complexity-router-cause"] == "classifier_plugin"
-    assert len(fresh_stubs["cheap"].received()) == 1
-    assert fresh_stubs["premium"].received() == []
+    assert [len(fresh_stubs[name].received()) for name in ("cheap", "balanced", "premium")].count(1) == 1
 
 
 def test_explicitly_requested_tier_is_served_as_asked(proxy: Proxy, fresh_stubs: dict[str, Stub]):
@@ -41,13 +41,13 @@ def test_streaming_request_streams_through_the_plugins(proxy: Proxy, fresh_stubs
     )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
 
-    assert text == "[cheap] answer to: stream me a short answer"
+    assert text.endswith("] answer to: stream me a short answer")
 
 
 def test_failing_cheap_tier_falls_back_to_the_next_tier_up(proxy: Proxy, fresh_stubs: dict[str, Stub]):
     fresh_stubs["cheap"].control(fail_rate=1.0, fail_status=503)
 
-    raw = ask(proxy, "auto", "anyone there?")
+    raw = ask(proxy, "cheap", "anyone there?")
 
     assert raw.parse().choices[0].message.content == "[balanced] answer to: anyone there?"
     assert raw.headers["x-litellm-attempted-fallbacks"] == "1"
@@ -71,7 +71,7 @@ def test_prometheus_exposes_costroute_series(proxy: Proxy, fresh_stubs: dict[str
     with proxy.http() as http:
         metrics = http.get("/metrics/", follow_redirects=True).text
 
-    assert 'costroute_requests_total{decision="classifier_plugin",tier="cheap"}' in metrics
+    assert 'costroute_requests_total{decision="classifier_plugin",tier=' in metrics
     assert "costroute_spend_usd_total" in metrics
 
 

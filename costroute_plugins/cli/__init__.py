@@ -24,7 +24,14 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("price-gpu", "costroute_plugins.spend.cli_price_gpu", "per-token USD rates of a self-hosted GPU tier"),
     ("report", "costroute_plugins.spend.cli_report", "spend, savings and tier mix per tenant/feature/tier/day"),
     # semantic cache commands
+    ("eval-cache", "costroute_plugins.cache.cli_eval", "measure the semantic cache's precision/recall on pairs"),
+    ("train-verifier", "costroute_plugins.cache.cli_train", "train the semantic cache's learned hit verifier"),
+    ("import-pairs", "costroute_plugins.cache.cli_import", "convert MRPC .tsv / GPTCache .json to pairs JSONL"),
     # routing commands
+    ("import-routellm", "costroute_plugins.routing.cli_import", "convert RouteLLM outcome CSVs into outcomes JSONL"),
+    ("train-router", "costroute_plugins.routing.cli_train", "train the small-model-sufficient router"),
+    ("eval-router", "costroute_plugins.routing.cli_eval", "APGR / CPT of the router and baselines on outcomes"),
+    ("calibrate", "costroute_plugins.routing.cli_calibrate", "turn a quality or cost target into a threshold"),
 )
 
 

@@ -1,23 +1,87 @@
-"""LiteLLM side of the semantic cache: reports whether a response came from it (``x-costroute-cache``)."""
+"""LiteLLM side of the semantic cache: installs it as LiteLLM's cache and reports each request's outcome.
+
+Response headers: ``x-costroute-cache: hit|miss|bypass`` and, on a hit, ``x-costroute-cache-similarity``.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
+import faiss
+import litellm
+import redis
 from litellm.integrations.custom_logger import CustomLogger
 
-from costroute_plugins.proxy.runtime import Runtime
+from costroute_plugins.cache import EntryStore, MemoryStore, SemanticCache
+from costroute_plugins.cache.redis_store import RedisStore
+from costroute_plugins.proxy.cache_backend import CostrouteCacheBackend, SemanticLiteLLMCache
+from costroute_plugins.proxy.request import state_of
+from costroute_plugins.proxy.runtime import Runtime, log
+
+REDIS_TIMEOUT_S = 0.5
+
+
+def _build_cache(runtime: Runtime) -> SemanticCache:
+    config = runtime.config.cache
+    store: EntryStore
+    if runtime.config.redis_url:
+        client = redis.Redis.from_url(
+            runtime.config.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+        store = RedisStore(client, prefix=config.key_prefix, max_entries=config.max_entries)
+    else:
+        store = MemoryStore(config.max_entries)
+        if config.snapshot_path and Path(config.snapshot_path).with_suffix(".json").exists():
+            try:
+                log.info("semantic cache: %d entries restored from %s", store.load(config.snapshot_path),
+                         config.snapshot_path)
+            except (OSError, ValueError, KeyError) as error:
+                log.warning("semantic cache: snapshot %s unreadable (%s); starting empty", config.snapshot_path,
+                            error)
+                store = MemoryStore(config.max_entries)
+    return SemanticCache.from_config(config, runtime.embeddings.embedder, store, rebuild=False)
 
 
 class CachePlugin(CustomLogger):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__()
         self.runtime = runtime
+        self.backend: CostrouteCacheBackend | None = None
+        if runtime.config.cache.enabled:
+            self._install()
+
+    def _install(self) -> None:
+        """Become LiteLLM's cache. A store that is down at start degrades to bypass until it answers."""
+        started = time.monotonic()
+        # One FAISS thread per search: the proxy serves requests concurrently, and OpenMP's thread pool
+        # contending for the cores turned a 1 ms search into tens of milliseconds.
+        faiss.omp_set_num_threads(1)
+        self.runtime.warm_embedder()
+        self.backend = CostrouteCacheBackend(self.runtime, _build_cache(self.runtime))
+        self.backend.rebuild()
+        litellm.cache = SemanticLiteLLMCache(type="local", _backend=self.backend, max_messages=None)
+        log.info(
+            "semantic cache on (%s store, similarity >= %.2f, verifier %s) in %.1f s",
+            "redis" if self.runtime.config.redis_url else "in-process",
+            self.runtime.config.cache.similarity_threshold,
+            "rules+learned" if self.runtime.config.cache.learned_verifier else "rules",
+            time.monotonic() - started,
+        )
 
     async def async_post_call_response_headers_hook(
         self, data: dict, user_api_key_dict, response: Any, request_headers=None, litellm_call_info=None
     ) -> dict[str, str]:
         if not self.runtime.config.cache.enabled:
             return {"x-costroute-cache": "bypass"}
+        outcome = state_of(data).get("cache") or {}
         hidden = getattr(response, "_hidden_params", None) or {}
-        return {"x-costroute-cache": "hit" if hidden.get("cache_hit") else "miss"}
+        if hidden.get("cache_hit"):
+            headers = {"x-costroute-cache": "hit"}
+            if "similarity" in outcome:
+                headers["x-costroute-cache-similarity"] = f"{outcome['similarity']:.4f}"
+            return headers
+        # No outcome: LiteLLM did not consult the cache (e.g. `cache: {no-cache: true}`).
+        status = outcome.get("status", "bypass")
+        return {"x-costroute-cache": "miss" if status == "hit" else status}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
@@ -23,7 +24,9 @@ class RequestContextPlugin(CustomLogger):
     async def async_pre_call_hook(self, user_api_key_dict, cache, data: dict, call_type) -> dict:
         try:
             tenant = tenant_of(metadata_of(data), self.runtime.config.tenant_from)
-            state_of(data)["tenant"] = tenant
+            state = state_of(data)
+            state["tenant"] = tenant
+            state["request_id"] = str(data.get("litellm_call_id") or uuid.uuid4().hex)
             add_spend_log_fields(data, tenant=tenant, version=__version__)
         except Exception:  # never fail the request for bookkeeping
             log.exception("request context: could not read the tenant; continuing without it")
@@ -40,6 +43,9 @@ class RequestContextPlugin(CustomLogger):
             ).get("model_id")
             routing_decision = metadata_of(data).get("routing_decision")
             headers["x-costroute-tier"] = tier_of(served_group(model_id), routing_decision, self.runtime.config.tiers)
+            routing = state_of(data).get("routing") or {}
+            if "score" in routing:
+                headers["x-costroute-router-score"] = f"{routing['score']:.4f}"
         except Exception:
             log.exception("request context: could not tell which tier answered")
             self.runtime.metrics.plugin_degraded.labels("context", "tier").inc()

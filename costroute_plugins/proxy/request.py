@@ -41,3 +41,14 @@ def served_group(model_id: str | None) -> str | None:
     router = proxy_server.llm_router
     deployment = router.get_deployment(model_id=model_id) if router is not None else None
     return deployment.model_name if deployment is not None else None
+
+
+def request_tags(data: dict[str, Any]) -> dict[str, str]:
+    """``name:value`` request tags (LiteLLM ``tags``) as a mapping: ``feature``, ``experiment``, ``variant``.
+
+    Tags label spend for reports; they are the caller's claim, so nothing that guards access is read from them.
+    """
+    metadata = metadata_of(data)
+    tags = data.get("tags") or metadata.get("tags") or []
+    pairs = (str(tag).split(":", 1) for tag in tags if isinstance(tag, str) and ":" in tag)
+    return {name.strip(): value.strip() for name, value in pairs}

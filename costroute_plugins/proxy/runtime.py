@@ -6,10 +6,20 @@ import logging
 import os
 import sys
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from costroute_plugins import __version__
 from costroute_plugins.config import SECTION, CostrouteConfig, CostrouteConfigError, parse_config, read_document
+from costroute_plugins.budget.decision import BudgetDecision
+from costroute_plugins.budget.factory import build_guard
+from costroute_plugins.budget.guard import BudgetGuard
+from costroute_plugins.budget.metrics import BudgetMetrics
+from costroute_plugins.embedding import EmbeddingMemo, SentenceTransformerEmbedder
+from costroute_plugins.spend.anomaly import AnomalyDetector
+from costroute_plugins.spend.ledger import SpendLedger
+from costroute_plugins.spend.metrics import SpendMetrics
+from costroute_plugins.spend.pricing import PriceBook
 from costroute_plugins.metrics import Metrics
 
 log = logging.getLogger("costroute")
@@ -49,12 +59,43 @@ def load_checked(path: str | None) -> CostrouteConfig:
     return config
 
 
+class OpenBudgets:
+    """Budget decisions of requests in flight, settled when they finish. Bounded: a request that never reports
+    back (a crash) drops out here, and its reservation lapses in the store after ``reservation_ttl_s``."""
+
+    def __init__(self, max_open: int = 100_000) -> None:
+        self.max_open = max_open
+        self._open: OrderedDict[str, BudgetDecision] = OrderedDict()
+
+    def hold(self, request_id: str, decision: BudgetDecision) -> None:
+        self._open[request_id] = decision
+        while len(self._open) > self.max_open:
+            self._open.popitem(last=False)
+
+    def take(self, request_id: str | None) -> BudgetDecision | None:
+        return self._open.pop(request_id, None) if request_id else None
+
+
 @dataclass
 class Runtime:
     config: CostrouteConfig
     metrics: Metrics
+    embeddings: EmbeddingMemo
+    guard: BudgetGuard
+    prices: PriceBook
+    anomalies: AnomalyDetector
+    budget_metrics: BudgetMetrics
+    spend_metrics: SpendMetrics
+    ledger: SpendLedger | None = None
+    open_budgets: OpenBudgets = field(default_factory=OpenBudgets)
     config_path: str | None = None
     started_at: float = field(default_factory=time.monotonic)
+
+    def warm_embedder(self) -> None:
+        """Load the embedding model at start, not on the first request; says how long it took."""
+        started = time.monotonic()
+        self.embeddings.embedder.embed(["warm up"])
+        log.info("embedding model %s loaded in %.1f s", self.embeddings.embedder.name, time.monotonic() - started)
 
     @classmethod
     def from_proxy(cls) -> Runtime:
@@ -62,7 +103,20 @@ class Runtime:
         _ensure_log_handler()
         path = proxy_config_path()
         config = load_checked(path)
-        runtime = cls(config=config, metrics=Metrics.create(), config_path=path)
+        embedder = SentenceTransformerEmbedder(config.embedding_model)
+        ledger = SpendLedger(config.spend.ledger) if config.spend.ledger.enabled else None
+        runtime = cls(
+            config=config,
+            metrics=Metrics.create(),
+            embeddings=EmbeddingMemo(embedder),
+            guard=build_guard(config.budget, config.redis_url),
+            prices=PriceBook(config.spend.self_hosted_prices),
+            anomalies=AnomalyDetector(config.spend.anomaly),
+            budget_metrics=BudgetMetrics.create(),
+            spend_metrics=SpendMetrics.create(),
+            ledger=ledger,
+            config_path=path,
+        )
         log.info(
             "costroute %s loaded from %s: tiers %s, routing %s (default tier %s), cache %s, redis %s",
             __version__,
@@ -72,5 +126,10 @@ class Runtime:
             config.routing.default_tier,
             "on" if config.cache.enabled else "off",
             "configured" if config.redis_url else "not configured (in-process state)",
+        )
+        log.info(
+            "budgets: %s; spend ledger: %s",
+            f"{len(config.budget.budgets)} configured" if config.budget.enabled and config.budget.budgets else "none",
+            f"PostgreSQL {config.spend.ledger.db_schema}.{config.spend.ledger.table}" if ledger else "off",
         )
         return runtime

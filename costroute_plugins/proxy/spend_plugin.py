@@ -1,37 +1,129 @@
-"""Attributes each finished request's cost to its tenant and tier in Prometheus."""
+"""Spend attribution when a request finishes: its real cost, what cache and router saved, who pays.
+
+One success event arrives per answered request (after any fallback, and for cache hits too), and the
+proxy-level failure hook once per request that failed for good: that is where budget reservations settle.
+Each finished request becomes a ledger row (PostgreSQL, spooled to disk while it is down), Prometheus series
+and, through the request's ``spend_logs_metadata``, fields in LiteLLM's own spend log.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime, timezone
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
 from costroute_plugins.identity import tier_of
-from costroute_plugins.proxy.request import served_group
+from costroute_plugins.proxy.request import request_tags, served_group, state_of
 from costroute_plugins.proxy.runtime import Runtime, log
+from costroute_plugins.spend.record import AttributionRecord
+from costroute_plugins.spend.webhook import post_event
 
 
 class SpendPlugin(CustomLogger):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__()
         self.runtime = runtime
+        self._ledger_started = False
+
+    async def _ledger(self):
+        """Start the ledger's writer inside the proxy's event loop, on first use."""
+        ledger = self.runtime.ledger
+        if ledger is not None and not self._ledger_started:
+            self._ledger_started = True
+            await ledger.start()
+        return ledger
 
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj, start_time, end_time) -> None:
+        metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+        state = metadata.get("costroute") or {}
         try:
-            payload = kwargs.get("standard_logging_object") or {}
-            metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
-            state = metadata.get("costroute") or {}
-            group = served_group(payload.get("model_id"))
-            tier = tier_of(group, metadata.get("routing_decision"), self.runtime.config.tiers)
-            decision = (metadata.get("routing_decision") or {}).get("cause") or "requested"
-            metrics = self.runtime.metrics
-            metrics.requests.labels(tier, decision).inc()
-            metrics.spend_usd.labels(state.get("tenant", "anonymous"), tier).inc(float(payload.get("response_cost") or 0))
-            if payload.get("cache_hit"):
-                metrics.savings_usd.labels("cache").inc(float(payload.get("saved_cache_cost") or 0))
-            routing_saving = float(payload.get("autorouter_savings") or 0)
-            if routing_saving > 0:
-                metrics.savings_usd.labels("routing").inc(routing_saving)
-        except Exception:  # a metrics failure must never surface to the caller
+            await self._attribute(kwargs, metadata, state)
+        except Exception:  # attribution must never surface to the caller
             log.exception("spend: could not attribute a finished request")
             self.runtime.metrics.plugin_degraded.labels("spend", "attribution").inc()
+        finally:
+            self.runtime.embeddings.forget(state.get("request_id", ""))
+
+    async def _attribute(self, kwargs: dict[str, Any], metadata: dict[str, Any], state: dict[str, Any]) -> None:
+        payload = kwargs.get("standard_logging_object") or {}
+        runtime = self.runtime
+        group = served_group(payload.get("model_id"))
+        routing_decision = metadata.get("routing_decision") or {}
+        tier = tier_of(group, routing_decision, runtime.config.tiers)
+        usage = payload.get("metadata", {}).get("usage_object") or {}
+        prompt_tokens = int(payload.get("prompt_tokens") or 0)
+        completion_tokens = int(payload.get("completion_tokens") or 0)
+        cached_tokens = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        cache_hit = bool(payload.get("cache_hit"))
+        reported = float(payload.get("response_cost") or 0.0)
+        if cache_hit:
+            cost = 0.0
+        else:
+            cost = runtime.prices.cost((str(payload.get("model") or ""), group), prompt_tokens, completion_tokens,
+                                       cached_tokens, reported)
+        cache_saving = float(payload.get("saved_cache_cost") or 0.0) if cache_hit else 0.0
+        routing_saving = runtime.prices.routing_saving(payload.get("autorouter_savings"), reported, cost)
+        tenant = state.get("tenant", "anonymous")
+        decision = "cache_hit" if cache_hit else routing_decision.get("cause") or "requested"
+
+        budget = runtime.open_budgets.take(state.get("request_id"))
+        if budget is not None:
+            problem = await runtime.guard.settle(budget, cost)
+            if problem:
+                log.warning("budget: could not settle a reservation (%s); it lapses on its own", problem)
+                runtime.metrics.plugin_degraded.labels("budget", "settle").inc()
+
+        metrics = runtime.metrics
+        metrics.requests.labels(tier, decision).inc()
+        metrics.spend_usd.labels(tenant, tier).inc(cost)
+        metrics.savings_usd.labels("cache").inc(cache_saving)
+        metrics.savings_usd.labels("routing").inc(routing_saving)
+        tags = request_tags({"metadata": metadata, "tags": payload.get("request_tags")})
+        if tags.get("feature"):
+            runtime.spend_metrics.feature_spend_usd.labels(tags["feature"], tenant).inc(cost)
+
+        record = AttributionRecord(
+            request_id=str(state.get("request_id") or payload.get("id") or kwargs.get("litellm_call_id")),
+            tenant=tenant,
+            cost_usd=cost,
+            team=metadata.get("user_api_key_team_id"),
+            key=metadata.get("user_api_key_hash"),
+            end_user=metadata.get("user_api_key_end_user_id"),
+            feature=tags.get("feature"),
+            experiment=tags.get("experiment"),
+            variant=tags.get("variant"),
+            tier=tier,
+            model=str(payload.get("model") or ""),
+            deployment=payload.get("model_id"),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cached_tokens=cached_tokens,
+            cache_hit=cache_hit,
+            cache_saving_usd=cache_saving,
+            routing_saving_usd=routing_saving,
+            decision=decision,
+            budget_state=(metadata.get("spend_logs_metadata") or {}).get("costroute_budget_state"),
+        )
+        ledger = await self._ledger()
+        if ledger is not None:
+            ledger.submit(record)
+        event = runtime.anomalies.observe(tenant, cost, datetime.now(timezone.utc))
+        if event is not None:
+            log.warning("spend anomaly: %s", event.message)
+            runtime.spend_metrics.anomalies.labels(tenant).inc()
+            anomaly = runtime.config.spend.anomaly
+            if anomaly.webhook_url:
+                asyncio.get_running_loop().create_task(
+                    post_event(str(anomaly.webhook_url), event, anomaly.webhook_timeout_s)
+                )
+
+    async def async_post_call_failure_hook(self, request_data: dict, original_exception, user_api_key_dict,
+                                           traceback_str=None) -> None:
+        """The request failed for good (after fallbacks): release its reservation."""
+        state = state_of(request_data)
+        budget = self.runtime.open_budgets.take(state.get("request_id"))
+        if budget is not None:
+            await self.runtime.guard.settle(budget, 0.0)
+        self.runtime.embeddings.forget(state.get("request_id", ""))

@@ -1,0 +1,73 @@
+"""``costroute train-verifier``: fit the learned hit verifier and write its JSON artifact.
+
+``--pairs`` may be given several times and may select a slice, ``FILE@START:END``, so part of a data set can be
+held out for evaluation (e.g. ``qqp.jsonl@0:28000`` to train and ``--limit``-free evaluation on the rest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime, timezone
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Train the semantic cache's learned verifier on labelled pairs."
+    parser.add_argument("--pairs", action="append", required=True,
+                        help="pairs file (.jsonl, MRPC .tsv, GPTCache .json), optionally FILE@START:END; repeatable")
+    parser.add_argument("--out", required=True, help="artifact path to write (JSON)")
+    parser.add_argument("--floor", type=float, default=None,
+                        help="lowest similarity the verifier is asked about (default: the cache's threshold)")
+    parser.add_argument("--target-precision", type=float, default=0.95,
+                        help="the acceptance threshold is the lowest whose out-of-fold precision reaches this")
+    parser.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation strength")
+    parser.set_defaults(func=run)
+
+
+def _load_slice(spec: str):
+    from costroute_plugins.cache.pairs import load_pairs
+
+    path, _, selection = spec.partition("@")
+    pairs = load_pairs(path)
+    if not selection:
+        return pairs
+    start, _, end = selection.partition(":")
+    return pairs[int(start or 0) : int(end) if end else None]
+
+
+def run(args: argparse.Namespace) -> int:
+    from costroute_plugins.cache.config import SemanticCacheConfig
+    from costroute_plugins.cache.embedding_cache import DiskCachedEmbedder
+    from costroute_plugins.cache.evaluate import embed_pairs
+    from costroute_plugins.cache.pairs import PairsFormatError
+    from costroute_plugins.cache.train import fit_verifier
+    from costroute_plugins.embedding import SentenceTransformerEmbedder
+
+    try:
+        sources = [(spec, _load_slice(spec)) for spec in args.pairs]
+    except (PairsFormatError, ValueError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    pairs = [pair for _spec, part in sources for pair in part]
+    embedder = DiskCachedEmbedder(SentenceTransformerEmbedder())
+    vectors_a, vectors_b = embed_pairs(embedder, pairs, progress=True)
+    similarities = (vectors_a * vectors_b).sum(axis=1)
+    floor = args.floor if args.floor is not None else SemanticCacheConfig().similarity_threshold
+    try:
+        verifier, report = fit_verifier(pairs, similarities, embedder=embedder.name, floor=floor,
+                                        target_precision=args.target_precision, c=args.c)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    verifier.save(
+        args.out,
+        trained_on=[{"pairs": spec, "n": len(part)} for spec, part in sources],
+        trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        floor=floor,
+        target_precision=args.target_precision,
+        report=asdict(report),
+    )
+    print(json.dumps({"out": args.out, "floor": floor, **asdict(report)}))
+    return 0

@@ -1,0 +1,118 @@
+"""Settings of the semantic cache, validated once, with errors that name the key and the fix.
+
+The defaults are the precision-first operating point the evaluation figures describe: an operator who only
+sets ``enabled: true`` gets a cache that prefers a miss to a wrong answer.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from costroute_plugins.cache.admission import DEFAULT_TTL_RULES
+from costroute_plugins.cache.verifier import RULES
+
+
+class SemanticCacheConfigError(ValueError):
+    """A cache setting is wrong; one line per problem, each naming the key and how to fix it."""
+
+
+class TtlRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pattern: str = Field(description="case-insensitive regex searched in the prompt")
+    ttl_s: float = Field(ge=0, description="seconds to keep a matching prompt's answer; 0 never stores it")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"not a valid regular expression ({error}); escape special characters") from None
+        return pattern
+
+
+class SemanticCacheConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    similarity_threshold: float = Field(
+        0.85, ge=0.5, le=1.0, description="lowest cosine similarity a semantic candidate may have"
+    )
+    top_k: int = Field(4, ge=1, le=64, description="candidates taken from the index before verification")
+    exact_match: bool = Field(True, description="serve normalised-identical prompts without embedding search")
+    verify_exact: bool = Field(
+        False, description="also run the verifier on exact matches (they differ only in case/punctuation)"
+    )
+    verifier_rules: tuple[str, ...] = Field(tuple(RULES), description="rule verifier checks to run")
+    verifier_artifact: str | None = Field(
+        None, description="path of a learned verifier JSON artifact; unset uses the shipped one"
+    )
+    learned_verifier: bool = Field(True, description="run the learned verifier after the rules")
+    ivf_at: int = Field(50_000, ge=1000, description="entries above which the flat index is rebuilt as IVF")
+    nprobe: int = Field(16, ge=1, le=4096, description="IVF lists probed per lookup (recall vs latency)")
+    max_entries: int = Field(100_000, ge=1, description="entries kept before least-recently-used eviction")
+    default_ttl_s: float | None = Field(86400.0, gt=0, description="entry lifetime; null keeps entries forever")
+    ttl_rules: tuple[TtlRule, ...] = Field(
+        tuple(TtlRule(pattern=p, ttl_s=t) for p, t in DEFAULT_TTL_RULES),
+        description="per-pattern TTLs for time-sensitive prompts; the shortest matching one applies",
+    )
+    pii_patterns: dict[str, str] = Field(
+        default_factory=dict, description="extra name -> regex of data never to store"
+    )
+    cache_errors: bool = False
+    cache_truncated: bool = False
+    cache_tool_calls: bool = False
+    cache_sampled: bool = Field(False, description="cache requests with an explicit temperature > 0")
+
+    @field_validator("verifier_rules")
+    @classmethod
+    def _known_rules(cls, rules: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(rules) - set(RULES))
+        if unknown:
+            raise ValueError(f"unknown rules {unknown}; use a subset of {sorted(RULES)}")
+        return rules
+
+    @field_validator("pii_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for name, pattern in patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"pattern {name!r} is not a valid regular expression ({error})") from None
+        return patterns
+
+    @model_validator(mode="after")
+    def _index_fits(self) -> SemanticCacheConfig:
+        if self.max_entries > 10_000_000:
+            raise ValueError("max_entries: more than 10,000,000 entries will not fit in memory; lower max_entries")
+        return self
+
+    @classmethod
+    def parse(cls, values: dict[str, Any] | None, *, prefix: str = "cache") -> SemanticCacheConfig:
+        """Validates a mapping; raises ``SemanticCacheConfigError`` with ``<prefix>.<key>: ... Fix: ...`` lines."""
+        try:
+            return cls.model_validate(values or {})
+        except ValidationError as error:
+            raise SemanticCacheConfigError(format_errors(error, prefix)) from None
+
+
+def format_errors(error: ValidationError, prefix: str) -> str:
+    lines = ["invalid semantic cache configuration:"]
+    for problem in error.errors():
+        key = ".".join([prefix, *(str(part) for part in problem["loc"])])
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden" and len(problem["loc"]) == 1:
+            valid = list(SemanticCacheConfig.model_fields)
+            close = difflib.get_close_matches(str(problem["loc"][0]), valid, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            lines.append(f"  {key}: unknown key. Fix: {hint}valid keys are {', '.join(valid)}")
+        elif problem["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key. Fix: remove it")
+        else:
+            lines.append(f"  {key}: {message} (got {problem.get('input')!r}). Fix: change {key}")
+    return "\n".join(lines)

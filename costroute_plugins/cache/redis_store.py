@@ -1,0 +1,158 @@
+"""Entries shared by every proxy replica through Redis.
+
+Each entry is a hash whose expiry Redis enforces, so a stale answer disappears even if no replica is running.
+Inserts and deletes are appended to a Redis stream; each replica replays the stream into its own FAISS index
+(``changes``) and builds that index from all live entries at start (``entries``). A sorted set of last-use
+times bounds the number of entries with least-recently-used eviction across replicas.
+
+Keys, under ``prefix``: ``<prefix>e:<id>`` entry hash, ``<prefix>x:<scope>:<text hash>`` exact-match pointer,
+``<prefix>lru`` sorted set, ``<prefix>seq`` id counter, ``<prefix>events`` stream.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import redis
+
+from costroute_plugins.cache.store import Change, Clock, Entry, EntryStore
+
+
+class RedisStore(EntryStore):
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "costroute:cache:",
+        max_entries: int = 100_000,
+        stream_max_len: int = 100_000,
+        clock: Clock = time.time,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.max_entries = max_entries
+        self.stream_max_len = stream_max_len
+        self.clock = clock
+        self._last_event = "$"
+
+    def _entry_key(self, entry_id: int) -> str:
+        return f"{self.prefix}e:{entry_id}"
+
+    def _exact_key(self, scope: str, text_hash: str) -> str:
+        return f"{self.prefix}x:{scope}:{text_hash}"
+
+    def start_following(self) -> None:
+        """Call before ``entries()`` at start: changes made while the index is being built are not lost."""
+        last = self.client.xrevrange(f"{self.prefix}events", count=1)
+        self._last_event = last[0][0].decode() if last else "0-0"
+
+    def new_id(self) -> int:
+        return int(self.client.incr(f"{self.prefix}seq"))
+
+    def put(self, entry: Entry) -> list[int]:
+        ttl_ms = None if entry.expires_at is None else max(1, math.ceil((entry.expires_at - self.clock()) * 1000))
+        fields = {
+            "scope": entry.scope,
+            "text": entry.text,
+            "text_hash": entry.text_hash,
+            "response": json.dumps(entry.response, ensure_ascii=False),
+            "vector": np.asarray(entry.vector, dtype=np.float32).tobytes(),
+            "created_at": repr(entry.created_at),
+            "expires_at": "" if entry.expires_at is None else repr(entry.expires_at),
+        }
+        pipe = self.client.pipeline()
+        pipe.hset(self._entry_key(entry.id), mapping=fields)
+        pipe.set(self._exact_key(entry.scope, entry.text_hash), entry.id, px=ttl_ms)
+        if ttl_ms is not None:
+            pipe.pexpire(self._entry_key(entry.id), ttl_ms)
+        pipe.zadd(f"{self.prefix}lru", {str(entry.id): self.clock()})
+        pipe.xadd(f"{self.prefix}events", {"op": "insert", "id": entry.id}, maxlen=self.stream_max_len,
+                  approximate=True)
+        pipe.execute()
+        return self._evict()
+
+    def _evict(self) -> list[int]:
+        excess = int(self.client.zcard(f"{self.prefix}lru")) - self.max_entries
+        if excess <= 0:
+            return []
+        evicted = [int(member) for member, _score in self.client.zpopmin(f"{self.prefix}lru", excess)]
+        for entry_id in evicted:
+            self.delete(entry_id)
+        return evicted
+
+    def _decode(self, entry_id: int, raw: dict[bytes, bytes]) -> Entry:
+        expires = raw[b"expires_at"].decode()
+        return Entry(
+            id=entry_id,
+            scope=raw[b"scope"].decode(),
+            text=raw[b"text"].decode(),
+            text_hash=raw[b"text_hash"].decode(),
+            response=json.loads(raw[b"response"]),
+            vector=np.frombuffer(raw[b"vector"], dtype=np.float32).copy(),
+            created_at=float(raw[b"created_at"]),
+            expires_at=float(expires) if expires else None,
+        )
+
+    def get(self, entry_id: int) -> Entry | None:
+        raw = self.client.hgetall(self._entry_key(entry_id))
+        if not raw:
+            self.client.zrem(f"{self.prefix}lru", str(entry_id))  # Redis expired it; forget it everywhere
+            return None
+        entry = self._decode(entry_id, raw)
+        if entry.expired(self.clock()):
+            return None
+        self.client.zadd(f"{self.prefix}lru", {str(entry_id): self.clock()}, xx=True)
+        return entry
+
+    def delete(self, entry_id: int) -> None:
+        key = self._entry_key(entry_id)
+        scope, text_hash = self.client.hmget(key, "scope", "text_hash")
+        pipe = self.client.pipeline()
+        if scope is not None and text_hash is not None:
+            exact = self._exact_key(scope.decode(), text_hash.decode())
+            # Remove the pointer only if it still points here; a newer entry may have taken the same prompt.
+            pipe.eval(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+                1, exact, str(entry_id),
+            )
+        pipe.delete(key)
+        pipe.zrem(f"{self.prefix}lru", str(entry_id))
+        pipe.xadd(f"{self.prefix}events", {"op": "delete", "id": entry_id}, maxlen=self.stream_max_len,
+                  approximate=True)
+        pipe.execute()
+
+    def find_exact(self, scope: str, text_hash: str) -> int | None:
+        value = self.client.get(self._exact_key(scope, text_hash))
+        return int(value) if value is not None else None
+
+    def entries(self) -> Iterator[Entry]:
+        for key in self.client.scan_iter(match=f"{self.prefix}e:*", count=1000):
+            entry_id = int(key.decode().rsplit(":", 1)[1])
+            raw = self.client.hgetall(key)
+            if raw:
+                entry = self._decode(entry_id, raw)
+                if not entry.expired(self.clock()):
+                    yield entry
+
+    def __len__(self) -> int:
+        return int(self.client.zcard(f"{self.prefix}lru"))
+
+    def changes(self) -> list[Change]:
+        if self._last_event == "$":
+            self.start_following()
+        events = self.client.xread({f"{self.prefix}events": self._last_event}, count=10_000) or []
+        found: list[Change] = []
+        for _stream, messages in events:
+            for message_id, fields in messages:
+                self._last_event = message_id.decode()
+                found.append(Change(fields[b"op"].decode(), int(fields[b"id"])))
+        return found
+
+    def clear(self) -> None:
+        """Deletes every key under the prefix (tests, or an operator flushing one cache)."""
+        for key in self.client.scan_iter(match=f"{self.prefix}*", count=1000):
+            self.client.delete(key)

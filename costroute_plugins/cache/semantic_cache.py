@@ -1,0 +1,235 @@
+"""The semantic cache: exact tier, then vector search, then verification; admission on the way in.
+
+Lookup order and why:
+1. exact tier: a prompt equal after normalisation (case, whitespace, punctuation) to a stored one in the same
+   scope is served without embedding or verification, because nothing answer-changing can differ;
+2. vector search in the scope's own index (tenants, system prompts and conversations never share an index),
+   candidates above ``similarity_threshold`` only;
+3. each candidate must pass the verifier, which refuses pairs that differ in a number, entity, negation, ...
+
+Nothing here knows about LiteLLM: the proxy adapter turns a request into ``scope_for(...)`` and a response
+into a JSON-serialisable mapping (the OpenAI response body).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from costroute_plugins.cache.admission import AdmissionPolicy
+from costroute_plugins.cache.config import SemanticCacheConfig
+from costroute_plugins.cache.index import FaissIndex, VectorIndex
+from costroute_plugins.cache.scope import Scope
+from costroute_plugins.cache.store import Clock, Entry, EntryStore, MemoryStore
+from costroute_plugins.cache.text import text_hash
+from costroute_plugins.cache.verifier import DEFAULT_ARTIFACT, ChainVerifier, HitVerifier, LearnedVerifier, \
+    RuleVerifier
+from costroute_plugins.embedding import Embedder
+
+
+@dataclass(frozen=True)
+class Hit:
+    response: Mapping[str, Any]
+    similarity: float
+    matched_text: str
+    kind: Literal["exact", "semantic"]
+    entry_id: int
+    reason: str
+
+
+class SemanticCache:
+    """Thread-safe: the proxy may call it from worker threads so embedding does not block the event loop."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        index_factory: Callable[[], VectorIndex],
+        store: EntryStore,
+        verifier: HitVerifier,
+        admission: AdmissionPolicy,
+        config: SemanticCacheConfig,
+        *,
+        clock: Clock = time.time,
+    ) -> None:
+        self.embedder = embedder
+        self.index_factory = index_factory
+        self.store = store
+        self.verifier = verifier
+        self.admission = admission
+        self.config = config
+        self.clock = clock
+        self._indexes: dict[str, VectorIndex] = {}
+        self._scope_of: dict[int, str] = {}
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_config(
+        cls, config: SemanticCacheConfig, embedder: Embedder, store: EntryStore | None = None, *,
+        clock: Clock = time.time, rebuild: bool = True,
+    ) -> SemanticCache:
+        """The cache a config describes; the store defaults to an in-process ``MemoryStore``.
+
+        ``rebuild=False`` leaves building the index from the store to the caller, who may want to come up
+        while the store is unreachable and build once it answers.
+        """
+        rules = RuleVerifier(config.verifier_rules)
+        verifier: HitVerifier = rules
+        if config.learned_verifier:
+            artifact = config.verifier_artifact or DEFAULT_ARTIFACT
+            verifier = ChainVerifier(rules, LearnedVerifier.load(artifact, embedder=embedder.name))
+        admission = AdmissionPolicy(
+            default_ttl_s=config.default_ttl_s,
+            ttl_rules=[(rule.pattern, rule.ttl_s) for rule in config.ttl_rules],
+            extra_secret_patterns=config.pii_patterns,
+            cache_errors=config.cache_errors,
+            cache_truncated=config.cache_truncated,
+            cache_tool_calls=config.cache_tool_calls,
+        )
+        cache = cls(
+            embedder,
+            lambda: FaissIndex(embedder.dim, ivf_at=config.ivf_at, nprobe=config.nprobe),
+            store if store is not None else MemoryStore(config.max_entries, clock=clock),
+            verifier,
+            admission,
+            config,
+            clock=clock,
+        )
+        if rebuild:
+            cache.rebuild()
+        return cache
+
+    def __len__(self) -> int:
+        return len(self._scope_of)
+
+    def _vector(self, text: str, vector: np.ndarray | None) -> np.ndarray:
+        if vector is None:
+            return self.embedder.embed([text])[0]
+        return np.asarray(vector, dtype=np.float32).reshape(-1)
+
+    def lookup(self, scope: Scope | str, text: str, vector: np.ndarray | None = None) -> Hit | None:
+        """The cached answer for ``text`` in ``scope``, or None. Embeds ``text`` only when a search is needed."""
+        key = scope.key if isinstance(scope, Scope) else scope
+        with self._lock:
+            self.sync()
+            if self.config.exact_match:
+                hit = self._exact(key, text)
+                if hit is not None:
+                    return hit
+            if not self._indexes.get(key):
+                return None
+        query = self._vector(text, vector)  # outside the lock: embedding is the slow part
+        with self._lock:
+            index = self._indexes.get(key)
+            if not index:
+                return None
+            for entry_id, similarity in index.search(query, self.config.top_k):
+                if similarity < self.config.similarity_threshold:
+                    break
+                entry = self.store.get(entry_id)
+                if entry is None:  # expired or evicted elsewhere
+                    self._forget(entry_id)
+                    continue
+                verdict = self.verifier.verify(text, entry.text, similarity)
+                if verdict.accepted:
+                    return Hit(entry.response, similarity, entry.text, "semantic", entry.id, verdict.reason)
+            return None
+
+    def _exact(self, key: str, text: str) -> Hit | None:
+        entry_id = self.store.find_exact(key, text_hash(text))
+        entry = self.store.get(entry_id) if entry_id is not None else None
+        if entry is None or entry.scope != key:
+            return None
+        if self.config.verify_exact:
+            verdict = self.verifier.verify(text, entry.text, 1.0)
+            if not verdict.accepted:
+                return None
+        return Hit(entry.response, 1.0, entry.text, "exact", entry.id, "same prompt after normalisation")
+
+    def insert(
+        self,
+        scope: Scope | str,
+        text: str,
+        response: Mapping[str, Any],
+        vector: np.ndarray | None = None,
+        ttl: float | None = None,
+    ) -> bool:
+        """Stores ``response`` for ``text`` in ``scope``; False when the admission policy refuses it.
+
+        ``ttl`` can only shorten the admission policy's TTL (a caller cannot keep a time-sensitive answer longer).
+        """
+        scope = scope if isinstance(scope, Scope) else Scope(scope)
+        admission = self.admission.admit(text, response, scope.context)
+        if not admission.admitted:
+            return False
+        try:
+            json.dumps(response)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"response must be JSON-serialisable to be cached ({error}); pass the response body")
+        lifetimes = [t for t in (admission.ttl_s, ttl) if t is not None]
+        now = self.clock()
+        hashed = text_hash(text)
+        query = self._vector(text, vector)
+        with self._lock:
+            previous = self.store.find_exact(scope.key, hashed)
+            if previous is not None:  # the newer answer replaces the older one
+                self.store.delete(previous)
+                self._forget(previous)
+            entry = Entry(
+                id=self.store.new_id(),
+                scope=scope.key,
+                text=text,
+                text_hash=hashed,
+                response=response,
+                vector=query,
+                created_at=now,
+                expires_at=now + min(lifetimes) if lifetimes else None,
+            )
+            evicted = self.store.put(entry)
+            self._add(entry)
+            for entry_id in evicted:
+                self._forget(entry_id)
+        return True
+
+    def _add(self, entry: Entry) -> None:
+        index = self._indexes.get(entry.scope)
+        if index is None:
+            index = self._indexes[entry.scope] = self.index_factory()
+        index.add([entry.id], entry.vector.reshape(1, -1))
+        self._scope_of[entry.id] = entry.scope
+
+    def _forget(self, entry_id: int) -> None:
+        scope = self._scope_of.pop(entry_id, None)
+        index = self._indexes.get(scope) if scope is not None else None
+        if index is not None:
+            index.remove([entry_id])
+            if len(index) == 0:
+                del self._indexes[scope]
+
+    def sync(self) -> int:
+        """Replays other replicas' inserts and deletes (a no-op for a process-local store)."""
+        with self._lock:
+            changes = self.store.changes()
+            for change in changes:
+                if change.op == "delete":
+                    self._forget(change.entry_id)
+                elif change.entry_id not in self._scope_of:
+                    entry = self.store.get(change.entry_id)
+                    if entry is not None:
+                        self._add(entry)
+            return len(changes)
+
+    def rebuild(self) -> int:
+        """Builds every scope's index from the store's live entries (at start, or after losing sync)."""
+        with self._lock:
+            self._indexes.clear()
+            self._scope_of.clear()
+            self.store.start_following()
+            for entry in self.store.entries():
+                self._add(entry)
+            return len(self._scope_of)

@@ -1,0 +1,212 @@
+"""Text normalisation and the small lexical facts the exact tier and the verifier reason about.
+
+Embeddings blur exactly the details that make two prompts need different answers (a year, a city, a "not"),
+so the verifier compares those details symbolically. Everything here is pure and cheap: it runs on every
+cache candidate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+
+_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+_RAW_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*\.?")
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?(?![\d])", re.IGNORECASE)
+
+STOPWORDS = frozenset(
+    """a an the and or but if then so of to in on at by for with from into onto about as is are was were be been
+    being am do does did doing have has had having i me my we our you your he him his she her it its they them
+    their this that these those there here what which who whom whose when where why how can could would should
+    will shall may might must also just very really any some all each every much many more most such than too
+    up down out over under again further once only own same s t don get got one ones someone something anyone
+    anything thing things way ways please tell know let us use using used make made go going want like need
+    best good better""".split()
+)
+
+# Words that flip a statement. Contractions are split by the tokenizer pattern ("don't" -> "don't").
+NEGATIONS = frozenset(
+    """not no never none nobody nothing neither nor without cannot can't won't don't doesn't didn't isn't aren't
+    wasn't weren't shouldn't wouldn't couldn't haven't hasn't hadn't mustn't n't""".split()
+)
+
+# Canonical unit per surface form; two prompts asking in different units need different answers.
+_UNIT_FORMS: dict[str, tuple[str, ...]] = {
+    "metre": ("m", "meter", "meters", "metre", "metres"),
+    "kilometre": ("km", "kms", "kilometer", "kilometers", "kilometre", "kilometres"),
+    "centimetre": ("cm", "centimeter", "centimeters", "centimetre", "centimetres"),
+    "millimetre": ("mm", "millimeter", "millimeters", "millimetre", "millimetres"),
+    "mile": ("mi", "mile", "miles"),
+    "foot": ("ft", "foot", "feet"),
+    "inch": ("in.", "inch", "inches"),
+    "yard": ("yd", "yard", "yards"),
+    "kilogram": ("kg", "kgs", "kilogram", "kilograms", "kilo", "kilos"),
+    "gram": ("g", "gram", "grams"),
+    "pound": ("lb", "lbs", "pound", "pounds"),
+    "ounce": ("oz", "ounce", "ounces"),
+    "litre": ("l", "liter", "liters", "litre", "litres"),
+    "millilitre": ("ml", "milliliter", "milliliters", "millilitre", "millilitres"),
+    "gallon": ("gal", "gallon", "gallons"),
+    "celsius": ("c", "°c", "celsius", "centigrade"),
+    "fahrenheit": ("f", "°f", "fahrenheit"),
+    "kelvin": ("k", "kelvin"),
+    "second": ("s", "sec", "secs", "second", "seconds"),
+    "minute": ("min", "mins", "minute", "minutes"),
+    "hour": ("h", "hr", "hrs", "hour", "hours"),
+    "day": ("day", "days"),
+    "week": ("week", "weeks"),
+    "month": ("month", "months"),
+    "year": ("yr", "yrs", "year", "years"),
+    "byte": ("byte", "bytes"),
+    "kilobyte": ("kb", "kilobyte", "kilobytes"),
+    "megabyte": ("mb", "megabyte", "megabytes"),
+    "gigabyte": ("gb", "gigabyte", "gigabytes"),
+    "terabyte": ("tb", "terabyte", "terabytes"),
+    "dollar": ("$", "usd", "dollar", "dollars"),
+    "euro": ("€", "eur", "euro", "euros"),
+    "pound sterling": ("£", "gbp", "sterling"),
+    "yen": ("¥", "jpy", "yen"),
+    "rupee": ("₹", "inr", "rupee", "rupees", "rs"),
+    "percent": ("%", "percent", "per cent", "percentage"),
+    "watt": ("w", "watt", "watts"),
+    "kilowatt": ("kw", "kilowatt", "kilowatts"),
+    "volt": ("v", "volt", "volts"),
+    "mph": ("mph",),
+    "kph": ("kph", "km/h", "kmh"),
+}
+UNITS: dict[str, str] = {form: unit for unit, forms in _UNIT_FORMS.items() for form in forms}
+# Single letters ("m", "c", "s") are units only right after a number; longer names are units anywhere.
+_UNIT_AFTER_NUMBER = re.compile(
+    r"\d\s*(%|°[cf]|[$€£¥₹]|[a-z]{1,3}(?:/h)?)\b", re.IGNORECASE
+)
+_CURRENCY_BEFORE_NUMBER = re.compile(r"([$€£¥₹])\s*\d")
+
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
+     "hundred": "100", "thousand": "1000", "million": "1000000", "billion": "1000000000", "first": "1",
+     "second": "2", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6", "seventh": "7", "eighth": "8",
+     "ninth": "9", "tenth": "10", "half": "0.5", "dozen": "12", "teens": "13-19", "twenties": "20s",
+     "thirties": "30s", "forties": "40s", "fifties": "50s", "sixties": "60s", "seventies": "70s",
+     "eighties": "80s", "nineties": "90s"}
+
+# Words that give a sentence a direction: "A faster than B", "convert A to B", "from A into B".
+DIRECTIONAL = frozenset(
+    """than vs versus better worse bigger smaller larger faster slower cheaper costlier higher lower more less
+    greater fewer older younger stronger weaker safer harder easier over to from into""".split()
+)
+
+
+def normalise(text: str) -> str:
+    """Case, width, punctuation and whitespace folded: prompts equal under this get the same answer."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = re.sub(r"[^\w\s%$€£¥₹.+-]", " ", text)
+    text = re.sub(r"(?<!\d)[.+-]|[.+-](?!\d)", " ", text)  # keep 3.5, -2, +1 but drop sentence punctuation
+    return " ".join(text.split())
+
+
+def text_hash(text: str) -> str:
+    """Key of the exact-match tier."""
+    return hashlib.sha256(normalise(text).encode()).hexdigest()
+
+
+def _canonical_number(raw: str) -> str:
+    raw = re.sub(r"(st|nd|rd|th)$", "", raw.lower()).replace(",", "").lstrip("+")
+    try:
+        value = float(raw)
+    except ValueError:
+        return raw
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the verifier compares between a query and a cached prompt."""
+
+    text: str
+
+    @cached_property
+    def words(self) -> tuple[str, ...]:
+        return tuple(_WORD.findall(unicodedata.normalize("NFKC", self.text).casefold().replace("’", "'")))
+
+    @cached_property
+    def content(self) -> frozenset[str]:
+        return frozenset(_stem(w) for w in self.words if w not in STOPWORDS and w not in NEGATIONS)
+
+    @cached_property
+    def content_sequence(self) -> tuple[str, ...]:
+        return tuple(_stem(w) for w in self.words if w not in STOPWORDS and w not in NEGATIONS)
+
+    @cached_property
+    def numbers(self) -> frozenset[str]:
+        found = {_canonical_number(m) for m in _NUMBER.findall(self.text)}
+        found |= {_NUMBER_WORDS[w] for w in self.words if w in _NUMBER_WORDS and w != "second"}
+        return frozenset(found)
+
+    @cached_property
+    def negations(self) -> int:
+        return sum(1 for w in self.words if w in NEGATIONS or w.endswith("n't"))
+
+    @cached_property
+    def units(self) -> frozenset[str]:
+        """Measurement units named anywhere, and time spans only right after a number ("3 days")."""
+        words = [_stem_possessive(w) for w in self.words]
+        found = {
+            UNITS[w] for previous, w in zip(("",) + tuple(words), words)
+            if len(w) > 2 and w in UNITS and (UNITS[w] not in _TIME_UNITS or previous in _BEFORE_TIME_UNIT)
+        }
+        if "per cent" in self.text.casefold():
+            found.add("percent")
+        for match in _UNIT_AFTER_NUMBER.finditer(self.text):
+            unit = UNITS.get(match.group(1).casefold())
+            if unit:
+                found.add(unit)
+        found |= {UNITS[m] for m in _CURRENCY_BEFORE_NUMBER.findall(self.text)}
+        return frozenset(found)
+
+    @cached_property
+    def entities(self) -> frozenset[str]:
+        """Capitalised words that do not start a sentence: names of people, places, products, versions."""
+        found: set[str] = set()
+        sentence_start = True
+        for token in _RAW_WORD.findall(self.text):
+            word = token.rstrip(".")
+            lowered = word.casefold()
+            # "Paris", "NASA", and single letters that name something ("level L", "plan B"), but not "I" or "A".
+            capitalised = word[:1].isupper() and (len(word) > 1 or word not in ("I", "A"))
+            if capitalised and not sentence_start and lowered not in NEGATIONS and lowered != "i":
+                found.add(_stem(lowered))
+            sentence_start = token.endswith(".") and len(word) > 3
+        return frozenset(found)
+
+    @cached_property
+    def directional(self) -> bool:
+        return any(w in DIRECTIONAL for w in self.words)
+
+
+_TIME_UNITS = frozenset({"second", "minute", "hour", "day", "week", "month", "year"})
+# "how many minutes", "per hour", "in seconds" ask in a unit; "the second half", "last year" do not.
+_BEFORE_TIME_UNIT = frozenset({"many", "per", "in"})
+
+
+def _stem_possessive(word: str) -> str:
+    return word[:-2] if word.endswith("'s") else word
+
+
+def _stem(word: str) -> str:
+    """A crude plural/possessive fold, enough to match "cars" with "car" and "Paris's" with "Paris"."""
+    word = word.replace("’", "'")
+    if word.endswith("'s"):
+        word = word[:-2]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word

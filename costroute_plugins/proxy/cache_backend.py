@@ -1,0 +1,169 @@
+"""costroute's semantic cache as LiteLLM's cache backend, so hits are real LiteLLM cache hits.
+
+LiteLLM then does the rest: ``cache_hit`` and ``saved_cache_cost`` in the spend-log payload, its cache
+Prometheus metrics, replaying a hit as a stream for ``stream: true``, and the per-request
+``cache: {no-cache, no-store, ttl}`` controls. Lookup runs after routing, inside ``litellm.acompletion``.
+
+Failures never reach the caller: when the store (Redis) fails, the request bypasses the cache, the failure is
+logged once and counted in ``costroute_plugin_degraded_total{plugin="cache"}``, and the index is rebuilt from
+the store as soon as it answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from litellm.caching.base_cache import BaseCache
+from litellm.caching.caching import Cache
+
+from costroute_plugins.cache import MemoryStore, NotCacheable, SemanticCache, scope_for
+from costroute_plugins.proxy.request import STATE_KEY
+from costroute_plugins.proxy.runtime import Runtime, log
+
+RETRY_AFTER_FAILURE_S = 2.0
+
+
+class SemanticLiteLLMCache(Cache):
+    """LiteLLM's ``Cache`` keyed like its semantic caches: the prompt leaves the key, the caller's scope stays."""
+
+    def _is_semantic_cache(self) -> bool:
+        return True
+
+
+def _state(kwargs: dict[str, Any]) -> dict[str, Any]:
+    metadata = kwargs.get("metadata") or (kwargs.get("litellm_params") or {}).get("metadata") or {}
+    return metadata.setdefault(STATE_KEY, {}) if isinstance(metadata, dict) else {}
+
+
+def _model_alias(kwargs: dict[str, Any]) -> str:
+    metadata = kwargs.get("metadata") or {}
+    return str(metadata.get("model_group") or kwargs.get("model") or "")
+
+
+class CostrouteCacheBackend(BaseCache):
+    """Adapts ``SemanticCache`` (sync, thread-safe) to LiteLLM's async cache-backend interface."""
+
+    def __init__(self, runtime: Runtime, cache: SemanticCache) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.cache = cache
+        # When set, the FAISS index may be out of step with the store: rebuild before serving again.
+        self._stale_since: float | None = float("-inf")
+        self._outage = False
+
+    # -- what LiteLLM calls --------------------------------------------------------------------------------------
+    async def async_get_cache(self, key: str, **kwargs: Any) -> dict[str, Any] | None:
+        state = _state(kwargs)
+        request = self._cacheable(kwargs, state)
+        if request is None or not self._available(state):
+            return None
+        try:
+            vector = await asyncio.to_thread(self._vector, state, request.text)
+            hit = await asyncio.to_thread(self.cache.lookup, request.scope, request.text, vector)
+        except Exception as error:
+            self._failed("lookup", error, state)
+            self.runtime.metrics.cache_lookups.labels("bypass").inc()
+            return None
+        metrics = self.runtime.metrics
+        if hit is None:
+            state["cache"] = {"status": "miss"}
+            metrics.cache_lookups.labels("miss").inc()
+            return None
+        state["cache"] = {"status": "hit", "similarity": round(hit.similarity, 4), "kind": hit.kind}
+        metrics.cache_lookups.labels("hit").inc()
+        return {"timestamp": time.time(), "response": json.dumps(hit.response)}
+
+    async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
+        state = _state(kwargs)
+        request = self._cacheable(kwargs, state, count=False)
+        if request is None or not self._available(state, count=False):
+            return
+        try:
+            response = value.get("response") if isinstance(value, dict) else value
+            body = json.loads(response) if isinstance(response, str) else response
+            vector = await asyncio.to_thread(self._vector, state, request.text)
+            stored = await asyncio.to_thread(
+                self.cache.insert, request.scope, request.text, body, vector, kwargs.get("ttl")
+            )
+        except Exception as error:
+            self._failed("store", error, state)
+            return
+        state.setdefault("cache", {})["stored"] = stored
+
+    async def async_set_cache_pipeline(self, cache_list: list[tuple[str, Any]], **kwargs: Any) -> None:
+        for key, value in cache_list:
+            await self.async_set_cache(key, value, **kwargs)
+
+    def set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
+        """The proxy only uses the async path; sync callers (SDK use) simply do not store."""
+
+    def get_cache(self, key: str, **kwargs: Any) -> None:
+        return None
+
+    async def disconnect(self) -> None:
+        """Called at proxy shutdown: an in-process store with a snapshot path is saved so a restart keeps it."""
+        path = self.runtime.config.cache.snapshot_path
+        if path and isinstance(self.cache.store, MemoryStore):
+            try:
+                await asyncio.to_thread(self.cache.store.save, path)
+                log.info("semantic cache: %d entries saved to %s", len(self.cache.store), path)
+            except OSError as error:
+                log.warning("semantic cache: could not save snapshot to %s (%s)", path, error)
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+    def _cacheable(self, kwargs: dict[str, Any], state: dict[str, Any], count: bool = True):
+        try:
+            return scope_for(
+                kwargs.get("messages") or [],
+                tenant=state.get("tenant", "anonymous"),
+                model=_model_alias(kwargs),
+                params=kwargs,
+                cache_sampled=self.cache.config.cache_sampled,
+            )
+        except NotCacheable as why:
+            state["cache"] = {"status": "bypass", "reason": str(why)}
+            if count:
+                self.runtime.metrics.cache_lookups.labels("bypass").inc()
+            return None
+
+    def _vector(self, state: dict[str, Any], text: str):
+        return self.runtime.embeddings.vector(state.get("request_id", ""), text)
+
+    def _available(self, state: dict[str, Any], count: bool = True) -> bool:
+        """After a failure, bypass for a moment, then rebuild the index from the store before using it again."""
+        if self._stale_since is None:
+            return True
+        if time.monotonic() - self._stale_since < RETRY_AFTER_FAILURE_S or not self.rebuild():
+            state["cache"] = {"status": "bypass", "reason": "cache store unavailable"}
+            if count:
+                self.runtime.metrics.cache_lookups.labels("bypass").inc()
+            return False
+        return True
+
+    def rebuild(self) -> bool:
+        """Rebuild every scope's index from the store's live entries; False (and bypass) while it fails."""
+        try:
+            entries = self.cache.rebuild()
+        except Exception as error:
+            self._failed("rebuild", error)
+            return False
+        if self._outage:
+            log.warning("semantic cache: store answers again; caching resumed")
+        log.info("semantic cache: index built from the store with %d entries", entries)
+        self._stale_since, self._outage = None, False
+        self.runtime.metrics.plugin_up.labels("cache").set(1)
+        return True
+
+    def _failed(self, operation: str, error: Exception, state: dict[str, Any] | None = None) -> None:
+        if not self._outage:
+            log.warning("semantic cache: %s failed (%s: %s); requests bypass the cache until the store answers",
+                        operation, type(error).__name__, error)
+        self._outage = True
+        self._stale_since = time.monotonic()
+        self.runtime.metrics.plugin_degraded.labels("cache", operation).inc()
+        self.runtime.metrics.plugin_up.labels("cache").set(0)
+        if state is not None:
+            state["cache"] = {"status": "bypass", "reason": f"cache {operation} failed"}

@@ -1,0 +1,102 @@
+"""``costroute eval-router``: APGR / CPT(50%) / CPT(80%) of the trained router beside baselines, one JSON line each.
+
+All methods score the same rows, and the metrics follow DATA.md exactly (ties in random order, mean over
+seeds), so the lines compare directly with RouteLLM's published figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+from tqdm import tqdm
+
+from costroute_plugins.routing.base import TierClassifier
+from costroute_plugins.routing.cli_common import add_split_argument, read_split, request_views
+
+BASELINES = ("litellm-heuristic", "litellm-heuristic-v2", "random", "length", "rules")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Evaluate routers on an outcomes file: one line per method with n, apgr, cpt50, cpt80."
+    parser.add_argument("--data", required=True, help="outcomes JSONL file")
+    parser.add_argument("--cheap", required=True, help="cheap model, as named in the file's scores")
+    parser.add_argument("--premium", required=True, help="premium model, as named in the file's scores")
+    parser.add_argument("--artifact", help="trained router artifact (.json); default: the shipped one")
+    parser.add_argument("--baseline", action="append", default=[], choices=BASELINES, help="repeatable")
+    parser.add_argument("--baselines-only", action="store_true", help="skip the trained router")
+    add_split_argument(parser, default="all")
+    parser.add_argument("--seeds", type=int, default=10, help="tie-breaking seeds averaged (>= 10 recommended)")
+    parser.add_argument("--no-embedding", action="store_true", help="score the trained router on text only")
+    parser.add_argument("--plot", help="write PGR-vs-premium-share curves to this PNG")
+    parser.add_argument("--json", action="store_true", help="JSON lines (default: a table)")
+    parser.set_defaults(func=run)
+
+
+def _baseline(name: str) -> TierClassifier:
+    if name.startswith("litellm-heuristic"):
+        from costroute_plugins.proxy.litellm_heuristic import LiteLLMHeuristicClassifier
+
+        return LiteLLMHeuristicClassifier("heuristic_v2" if name.endswith("v2") else "heuristic")
+    from costroute_plugins.routing.baselines import LengthClassifier, RandomClassifier
+    from costroute_plugins.routing.rules import RulesClassifier
+
+    return {"random": RandomClassifier, "length": LengthClassifier, "rules": RulesClassifier}[name]()
+
+
+def _plot(path: str, curves: dict[str, np.ndarray]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4.5))
+    for name, curve in curves.items():
+        axes.plot(np.linspace(0, 1, len(curve)), curve, label=name)
+    axes.set_xlabel("share of calls sent to premium")
+    axes.set_ylabel("performance gap recovered (PGR)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def run(args: argparse.Namespace) -> int:
+    from costroute_plugins.routing.artifact import ArtifactError, load_artifact
+    from costroute_plugins.routing.logistic import LogisticClassifier
+    from costroute_plugins.routing.metrics import MetricsError, mean_pgr_curve, routing_metrics
+    from costroute_plugins.routing.outcomes import OutcomesError, SplitRule, pair_qualities
+
+    try:
+        artifact = None if args.baselines_only else load_artifact(args.artifact)
+        rows = read_split(args.data, args.split, artifact.split if artifact else SplitRule())
+        qualities = pair_qualities(rows, args.cheap, args.premium)
+    except (ArtifactError, OutcomesError) as error:
+        print(f"eval-router: {error}", file=sys.stderr)
+        return 1
+    methods: list[TierClassifier] = [LogisticClassifier(artifact)] if artifact else []
+    methods += [_baseline(name) for name in dict.fromkeys(args.baseline)]
+    views = request_views(rows, embed=bool(artifact) and not args.no_embedding)
+    curves = {}
+    for method in methods:
+        if isinstance(method, LogisticClassifier):
+            scores = method.premium_need_batch(views)
+        else:
+            scores = np.array([method.premium_need(v) for v in tqdm(views, desc=method.name, leave=False)])
+        try:
+            result = routing_metrics(scores, qualities.cheap, qualities.premium, seeds=args.seeds)
+        except MetricsError as error:
+            print(f"eval-router: {error}", file=sys.stderr)
+            return 1
+        line = {"method": method.name, "n": result.n, "apgr": round(result.apgr, 4), "cpt50": round(result.cpt50, 4),
+                "cpt80": round(result.cpt80, 4), "split": args.split, "data": args.data}
+        print(json.dumps(line) if args.json else
+              f"{method.name:24s} n={result.n:6d}  APGR={result.apgr:.3f}  CPT50={result.cpt50:.3f}  "
+              f"CPT80={result.cpt80:.3f}")
+        if args.plot:
+            curves[method.name] = mean_pgr_curve(scores, qualities.cheap, qualities.premium, seeds=args.seeds)
+    if args.plot:
+        _plot(args.plot, curves)
+    return 0

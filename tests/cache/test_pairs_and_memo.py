@@ -1,0 +1,42 @@
+"""Data set readers and the on-disk embedding memo used by the evaluation and training commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from costroute_plugins.cache.embedding_cache import DiskCachedEmbedder
+from costroute_plugins.cache.pairs import PairsFormatError, load_pairs
+
+
+def test_gptcache_mock_data_reads_as_duplicate_pairs(tmp_path):
+    path = tmp_path / "mock_data.json"
+    path.write_text(json.dumps([{"origin": "What is FAISS?", "similar": "Explain FAISS."}]))
+    pair = load_pairs(path)[0]
+    assert (pair.a, pair.b, pair.duplicate) == ("What is FAISS?", "Explain FAISS.", True)
+
+
+def test_an_unknown_format_says_which_ones_are_accepted(tmp_path):
+    with pytest.raises(PairsFormatError, match="use .jsonl"):
+        load_pairs(tmp_path / "pairs.csv")
+
+
+class CountingEmbedder:
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, 0
+        self.name, self.dim = inner.name, inner.dim
+
+    def embed(self, texts, *, batch_size=64, progress=False):
+        self.calls += len(texts)
+        return self.inner.embed(texts)
+
+
+def test_texts_embedded_once_are_read_back_from_disk_by_any_later_run(tmp_path, words_embedder):
+    counting = CountingEmbedder(words_embedder)
+    first = DiskCachedEmbedder(counting, tmp_path).embed(["a b", "c d"])
+    again = DiskCachedEmbedder(counting, tmp_path).embed(["c d", "a b", "e f"])
+    assert counting.calls == 3  # only "e f" was new
+    assert np.allclose(again[0], first[1]) and np.allclose(again[1], first[0])
+    assert DiskCachedEmbedder(counting, tmp_path).dim == 384

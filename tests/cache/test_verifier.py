@@ -1,0 +1,95 @@
+"""The verifier refuses near-duplicates whose answers differ, and its artifact is plain versioned JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from costroute_plugins.cache.features import FEATURE_NAMES, pair_features
+from costroute_plugins.cache.text import Facts, normalise, text_hash
+from costroute_plugins.cache.verifier import (
+    DEFAULT_ARTIFACT,
+    ArtifactError,
+    ChainVerifier,
+    LearnedVerifier,
+    LogisticModel,
+    RuleVerifier,
+)
+
+
+def test_prompts_differing_only_in_case_spacing_and_punctuation_share_an_exact_key():
+    assert text_hash("What is  the capital of France?") == text_hash("what is the capital of france")
+    assert normalise("Is 3.5 > 3?") == "is 3.5 3"
+    assert text_hash("What is 3.5?") != text_hash("What is 35?")
+
+
+def test_facts_read_numbers_units_entities_and_negation():
+    facts = Facts("Don't convert 1,000 km to miles for Paris in 2024.")
+    assert facts.numbers == {"1000", "2024"}
+    assert facts.units == {"kilometre", "mile"}
+    assert "paris" in facts.entities
+    assert facts.negations == 1
+    assert Facts("What is two plus three?").numbers == {"2", "3"}
+
+
+@pytest.mark.parametrize(
+    ("query", "cached", "rule"),
+    [
+        ("What is 12 times 7?", "What is 13 times 7?", "number"),
+        ("What is the capital of France?", "What is the capital of Germany?", "entity"),
+        ("Is it safe to eat sushi?", "Is it not safe to eat sushi?", "negation"),
+        ("Convert 10 kg to pounds.", "Convert 10 kg to ounces.", "unit"),
+        ("Is a cheetah faster than a lion?", "Is a lion faster than a cheetah?", "direction"),
+        ("Convert miles to kilometers.", "Convert kilometers to miles.", "direction"),
+    ],
+)
+def test_an_answer_changing_difference_is_refused_with_its_reason(query, cached, rule):
+    verdict = RuleVerifier().verify(query, cached, 0.99)
+    assert not verdict.accepted
+    assert verdict.reason == f"{rule} differs"
+
+
+def test_a_paraphrase_with_the_same_details_passes_the_rules():
+    verdict = RuleVerifier().verify("How can I learn Python quickly?", "What is the fastest way to learn Python?", 0.9)
+    assert verdict.accepted
+
+
+def test_an_unknown_rule_name_is_rejected_with_the_valid_ones():
+    with pytest.raises(ValueError, match="valid rules are"):
+        RuleVerifier(["numbers"])
+
+
+def test_the_shipped_artifact_loads_and_scores_an_obvious_paraphrase_above_a_topic_change():
+    verifier = LearnedVerifier.load(DEFAULT_ARTIFACT, embedder="all-MiniLM-L6-v2")
+    same = verifier.probability("How do I learn to cook?", "How can I learn to cook?", 0.97)
+    other = verifier.probability("How do I learn to cook?", "How do I learn to swim well?", 0.80)
+    assert same > other
+    assert json.loads(DEFAULT_ARTIFACT.read_text())["schema_version"] == 1
+
+
+def test_an_artifact_from_another_embedder_or_schema_is_refused_with_the_fix(tmp_path):
+    artifact = json.loads(DEFAULT_ARTIFACT.read_text())
+    with pytest.raises(ArtifactError, match="retrain it with `costroute train-verifier`"):
+        LearnedVerifier.from_artifact(artifact, embedder="bge-small")
+    with pytest.raises(ArtifactError, match="schema_version"):
+        LearnedVerifier.from_artifact(artifact | {"schema_version": 99})
+    with pytest.raises(ArtifactError, match="other features"):
+        LearnedVerifier.from_artifact(artifact | {"features": ["similarity"]})
+
+
+def test_a_saved_verifier_reloads_with_identical_scores(tmp_path):
+    n = len(FEATURE_NAMES)
+    model = LogisticModel((0.0,) * n, (1.0,) * n, tuple(0.1 * i for i in range(n)), -0.5)
+    verifier = LearnedVerifier(model, 0.7, "all-MiniLM-L6-v2")
+    verifier.save(tmp_path / "v.json", note="test")
+    again = LearnedVerifier.load(tmp_path / "v.json")
+    features = pair_features("a b c", "a b d", 0.9)
+    assert again.model.probability(features) == pytest.approx(model.probability(features))
+    assert json.loads((tmp_path / "v.json").read_text())["note"] == "test"
+
+
+def test_a_chain_accepts_only_when_every_verifier_accepts():
+    chain = ChainVerifier(RuleVerifier(["number"]), RuleVerifier(["entity"]))
+    assert chain.verify("Flights to Paris", "Flights to Rome", 0.95).reason == "entity differs"
+    assert chain.verify("Flights to Paris", "flights to paris!", 0.95).accepted

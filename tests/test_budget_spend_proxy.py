@@ -1,0 +1,145 @@
+"""Through the real proxy: budgets change what a tenant gets as its spend grows, and every request's cost lands
+in the PostgreSQL ledger, self-hosted tiers priced by their GPU cost rather than $0."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from openai import APIStatusError
+
+from tests.conftest import POSTGRES_DSN
+from tests.harness import REPO, Proxy, start_proxy, tier_env, write_config
+
+# Each premium request below costs 1000 x $2/M + 1000 x $8/M = $0.01 (gpt-4.1 list prices).
+PREMIUM_USAGE = {"prompt_tokens": 1000, "completion_tokens": 1000}
+CHEAP_RATES = {"input_usd_per_token": 1e-7, "output_usd_per_token": 4e-7}
+
+
+@pytest.fixture(scope="module")
+def ledger_schema() -> Iterator[str]:
+    schema = f"costroute_test_{uuid.uuid4().hex[:12]}"
+    yield schema
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="module")
+def budget_proxy(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str) -> Iterator[Proxy]:
+    folder = tmp_path_factory.mktemp("budget")
+    config = write_config(folder / "config.yaml", costroute={
+        "redis_url": None,
+        "budget": {"budgets": [
+            {"name": "throttled-daily", "scope": "team", "match": "thr", "period": "daily", "limit_usd": 0.03,
+             "action": "throttle", "retry_after_s": 120},
+            {"name": "downgraded-daily", "scope": "team", "match": "dg", "period": "daily", "limit_usd": 0.03,
+             "action": "downgrade"},
+            {"name": "blocked-daily", "scope": "team", "match": "blk", "period": "daily", "limit_usd": 0.015,
+             "action": "block"},
+        ], "default_max_tokens": 1000},
+        "spend": {"self_hosted_prices": {"cheap": CHEAP_RATES}, "ledger": {
+            "enabled": True, "dsn": POSTGRES_DSN, "db_schema": ledger_schema, "flush_interval_s": 0.2,
+            "spool_path": str(folder / "spool.jsonl")}},
+    })
+    document = yaml.safe_load(config.read_text())
+    document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
+    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    proxy = start_proxy(config, process_logs, env={**tier_env(stubs), "PYTHONPATH": str(REPO)})
+    yield proxy
+    proxy.stop()
+
+
+def ask(proxy: Proxy, team: str, model: str = "premium", text: str = "Plan the quarter"):
+    client = proxy.client(api_key=f"sk-team-{team}")
+    return client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": text}], max_tokens=1000
+    )
+
+
+def ledger_rows(schema: str, team: str) -> list[tuple]:
+    with psycopg.connect(POSTGRES_DSN) as connection:
+        return connection.execute(
+            f'SELECT request_id, cost_usd, tier FROM "{schema}".costroute_spend WHERE team = %s', (team,)
+        ).fetchall()
+
+
+def wait_for_rows(schema: str, team: str, count: int, timeout: float = 20) -> list[tuple]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = ledger_rows(schema, team)
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
+
+
+def test_at_the_cap_a_throttled_tenant_gets_429_with_retry_after(budget_proxy, fresh_stubs):
+    fresh_stubs["premium"].control(**PREMIUM_USAGE)
+
+    answered = [ask(budget_proxy, "thr") for _ in range(3)]
+    with pytest.raises(APIStatusError) as refused:
+        ask(budget_proxy, "thr")
+
+    assert all(r.http_response.status_code == 200 for r in answered)
+    assert refused.value.status_code == 429
+    assert refused.value.response.headers["retry-after"] == "120"
+    assert "throttled-daily" in refused.value.message
+    assert len(fresh_stubs["premium"].received()) == 3
+    assert ask(budget_proxy, "other-team").http_response.status_code == 200  # other tenants are unaffected
+
+
+def test_at_the_cap_a_downgraded_tenant_is_served_by_the_cheapest_tier(budget_proxy, fresh_stubs):
+    fresh_stubs["premium"].control(**PREMIUM_USAGE)
+
+    before = [ask(budget_proxy, "dg").headers["x-costroute-tier"] for _ in range(3)]
+    after = ask(budget_proxy, "dg")
+
+    assert before == ["premium"] * 3
+    assert after.headers["x-costroute-tier"] == "cheap"
+    assert after.parse().choices[0].message.content.startswith("[cheap]")
+
+
+def test_at_the_cap_a_blocked_tenant_gets_a_clear_error(budget_proxy, fresh_stubs):
+    fresh_stubs["premium"].control(**PREMIUM_USAGE)
+
+    # The request that crosses the cap is still answered: a cap is overshot by at most one request.
+    ask(budget_proxy, "blk")
+    ask(budget_proxy, "blk")
+    with pytest.raises(APIStatusError) as refused:
+        ask(budget_proxy, "blk")
+
+    assert refused.value.status_code == 403
+    assert "blocked-daily" in refused.value.message
+
+
+def test_every_answered_request_is_one_ledger_row_at_its_cost(budget_proxy, fresh_stubs, ledger_schema):
+    fresh_stubs["premium"].control(**PREMIUM_USAGE)
+    fresh_stubs["cheap"].control(prompt_tokens=500, completion_tokens=200)
+
+    costs = [float(ask(budget_proxy, "ledger").headers["x-litellm-response-cost"]) for _ in range(2)]
+    cheap = ask(budget_proxy, "ledger", model="cheap", text="A quick one")
+
+    rows = wait_for_rows(ledger_schema, "ledger", 3)
+    assert len(rows) == 3 and len({row[0] for row in rows}) == 3
+    premium_total = sum(row[1] for row in rows if row[2] == "premium")
+    assert premium_total == Decimal(str(round(sum(costs), 10))).quantize(Decimal("1e-10"))
+    cheap_cost = next(row[1] for row in rows if row[2] == "cheap")
+    # The self-hosted tier is priced by its TCO rates: 500 x 1e-7 + 200 x 4e-7, never $0.
+    assert cheap_cost == Decimal("0.0001300000")
+    assert cheap.http_response.status_code == 200
+
+
+def test_budget_and_spend_series_are_in_prometheus(budget_proxy, fresh_stubs):
+    ask(budget_proxy, "metrics")
+
+    with budget_proxy.http(api_key="sk-team-metrics") as http:
+        metrics = http.get("/metrics/", follow_redirects=True).text
+
+    assert "costroute_budget_decisions_total" in metrics
+    assert 'costroute_budget_remaining_usd{budget="throttled-daily/thr"' in metrics
+    assert 'costroute_spend_usd_total{tenant="team:metrics",tier="premium"}' in metrics
