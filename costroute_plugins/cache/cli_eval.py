@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from costroute_plugins.cache.config import SemanticCacheConfig, SemanticCacheConfigError
-    from costroute_plugins.cache.embedding_cache import DiskCachedEmbedder
+    from costroute_plugins.embedding_disk import DiskCachedEmbedder
     from costroute_plugins.cache.evaluate import embed_pairs, evaluation_config, run_pairwise, \
         run_with_distractors, summarise
     from costroute_plugins.cache.pairs import PairsFormatError, load_pairs

@@ -39,7 +39,7 @@ def _load_slice(spec: str):
 
 def run(args: argparse.Namespace) -> int:
     from costroute_plugins.cache.config import SemanticCacheConfig
-    from costroute_plugins.cache.embedding_cache import DiskCachedEmbedder
+    from costroute_plugins.embedding_disk import DiskCachedEmbedder
     from costroute_plugins.cache.evaluate import embed_pairs
     from costroute_plugins.cache.pairs import PairsFormatError
     from costroute_plugins.cache.train import fit_verifier

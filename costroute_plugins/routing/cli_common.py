@@ -32,7 +32,7 @@ def request_views(rows: Sequence[Outcome], embed: bool, progress: bool = True) -
     if not embed:
         return [RequestView(row.messages) for row in rows]
     from costroute_plugins.embedding import SentenceTransformerEmbedder
-    from costroute_plugins.routing.embedding_cache import cached_embeddings
+    from costroute_plugins.embedding_disk import DiskCachedEmbedder
 
-    vectors = cached_embeddings(SentenceTransformerEmbedder(), [row.text for row in rows], progress=progress)
+    vectors = DiskCachedEmbedder(SentenceTransformerEmbedder()).embed([row.text for row in rows], progress=progress)
     return [RequestView(row.messages, vector) for row, vector in zip(rows, vectors)]

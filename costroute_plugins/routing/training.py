@@ -21,7 +21,7 @@ from tqdm import tqdm
 from costroute_plugins.embedding import Embedder
 from costroute_plugins.routing.artifact import RouterArtifact
 from costroute_plugins.routing.calibration import CalibrationEntry, calibrate
-from costroute_plugins.routing.embedding_cache import cached_embeddings
+from costroute_plugins.embedding_disk import DiskCachedEmbedder
 from costroute_plugins.routing.features import (
     STRUCTURAL_NAMES,
     HashingConfig,
@@ -69,7 +69,7 @@ def _load(paths: Sequence[str], cheap: str, premium: str, embedder: Embedder, op
     for path in paths:
         rows = read_outcomes(path)
         pair_qualities(rows, cheap, premium)  # fails early, naming the missing model
-        vectors = cached_embeddings(embedder, [row.text for row in rows], progress=progress)
+        vectors = DiskCachedEmbedder(embedder).embed([row.text for row in rows], progress=progress)
         for row, vector in zip(rows, vectors):
             parts[options.split.split_of(row.text)].append((row, Path(path).stem, vector))
     sets = {}

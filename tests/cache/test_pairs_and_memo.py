@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from costroute_plugins.cache.embedding_cache import DiskCachedEmbedder
+from costroute_plugins.embedding_disk import DiskCachedEmbedder
 from costroute_plugins.cache.pairs import PairsFormatError, load_pairs
 
 

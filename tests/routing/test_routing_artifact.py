@@ -10,7 +10,7 @@ import pytest
 
 from costroute_plugins.routing.artifact import ArtifactError, RouterArtifact, load_artifact, save_artifact
 from costroute_plugins.routing.base import RequestView
-from costroute_plugins.routing.embedding_cache import cached_embeddings
+from costroute_plugins.embedding_disk import DiskCachedEmbedder
 from costroute_plugins.routing.logistic import LogisticClassifier
 from costroute_plugins.routing.outcomes import read_outcomes
 from tests.routing.conftest import SAMPLE
@@ -18,7 +18,7 @@ from tests.routing.conftest import SAMPLE
 
 def _views(embedder) -> list[RequestView]:
     rows = read_outcomes(SAMPLE)
-    vectors = cached_embeddings(embedder, [row.text for row in rows], progress=False)
+    vectors = DiskCachedEmbedder(embedder).embed([row.text for row in rows])
     return [RequestView(row.messages, vector) for row, vector in zip(rows, vectors)]
 
 

@@ -1,4 +1,4 @@
-"""An on-disk memo of embeddings for offline work (evaluation, verifier training), never for serving.
+"""An on-disk memo of embeddings for offline work (evaluation, verifier and router training), never serving.
 
 Embedding 80k questions takes many minutes on a shared CPU; re-running an evaluation with another threshold,
 a ``--limit`` or another split should not. Vectors are stored per text (keyed by the embedder's name and the
