@@ -143,3 +143,46 @@ def test_budget_and_spend_series_are_in_prometheus(budget_proxy, fresh_stubs):
     assert "costroute_budget_decisions_total" in metrics
     assert 'costroute_budget_remaining_usd{budget="throttled-daily/thr"' in metrics
     assert 'costroute_spend_usd_total{tenant="team:metrics",tier="premium"}' in metrics
+
+
+def test_two_replicas_under_50_concurrent_requests_stop_within_one_request_of_the_cap(
+    stubs, fresh_stubs, process_logs: Path, tmp_path: Path, redis_prefix: str
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import REDIS_URL
+
+    cap = 0.05
+    config = write_config(tmp_path / "shared.yaml", costroute={
+        "redis_url": REDIS_URL,
+        "budget": {"key_prefix": redis_prefix, "budgets": [
+            {"name": "shared-daily", "scope": "team", "match": "conc", "period": "daily", "limit_usd": cap,
+             "action": "throttle"}]},
+    })
+    document = yaml.safe_load(config.read_text())
+    document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
+    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    # Usage as the stub reports it: the real prompt's size, and exactly max_tokens of completion.
+    fresh_stubs["premium"].control(completion_tokens=1000)
+    env = {**tier_env(stubs), "PYTHONPATH": str(REPO)}
+    replicas = [start_proxy(config, process_logs, env=env), start_proxy(config, process_logs, env=env)]
+
+    def one(index: int) -> float:
+        try:
+            raw = ask(replicas[index % 2], "conc", text=f"Request {index}: plan the quarter")
+        except APIStatusError as refused:
+            assert refused.status_code == 429
+            return 0.0
+        return float(raw.headers["x-litellm-response-cost"])
+
+    try:
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            costs = list(pool.map(one, range(50)))
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+    one_request_max = max(costs)
+    answered = [cost for cost in costs if cost > 0]
+    assert 0 < len(answered) < 50
+    assert sum(answered) <= cap + one_request_max
