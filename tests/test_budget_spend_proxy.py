@@ -186,3 +186,53 @@ def test_two_replicas_under_50_concurrent_requests_stop_within_one_request_of_th
     answered = [cost for cost in costs if cost > 0]
     assert 0 < len(answered) < 50
     assert sum(answered) <= cap + one_request_max
+
+
+def test_ledger_totals_equal_the_requests_costs_after_a_postgres_outage(
+    stubs, fresh_stubs, process_logs: Path, tmp_path: Path, pg_schema: str
+):
+    from tests.support.pg_outage import ThreadedOutage
+
+    outage = ThreadedOutage()
+    dsn = outage.start()
+    config = write_config(tmp_path / "ledger.yaml", costroute={
+        "redis_url": None,
+        "spend": {"ledger": {"enabled": True, "dsn": dsn, "db_schema": pg_schema, "flush_interval_s": 0.2,
+                             "retry_interval_s": 0.5, "connect_timeout_s": 1,
+                             "spool_path": str(tmp_path / "spool.jsonl")}},
+    })
+    fresh_stubs["premium"].control(prompt_tokens=1234, completion_tokens=567)
+    proxy = start_proxy(config, process_logs, env=tier_env(stubs))
+    costs: list[float] = []
+
+    def burst(count: int) -> None:
+        for index in range(count):
+            raw = proxy.client().chat.completions.with_raw_response.create(
+                model="premium", messages=[{"role": "user", "content": f"ledger {len(costs)} {index}"}])
+            costs.append(float(raw.headers["x-litellm-response-cost"]))
+
+    try:
+        burst(5)
+        time.sleep(1)
+        outage.cut()  # PostgreSQL unreachable while requests keep coming
+        burst(5)
+        time.sleep(1.5)
+        outage.restore()
+        burst(5)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with psycopg.connect(POSTGRES_DSN) as connection:
+                rows, distinct, total = connection.execute(
+                    f'SELECT count(*), count(DISTINCT request_id), coalesce(sum(cost_usd), 0) '
+                    f'FROM "{pg_schema}".costroute_spend').fetchone()
+            if rows >= 15:
+                break
+            time.sleep(0.3)
+    finally:
+        proxy.stop()
+        outage.stop()
+
+    assert (rows, distinct) == (15, 15)
+    assert round(total, 2) == round(Decimal(str(sum(costs))), 2)
+    assert abs(total - Decimal(str(sum(costs)))) < Decimal("1e-9")
+    assert "spooling to" in proxy.log()

@@ -10,6 +10,7 @@ import psycopg
 
 from costroute_plugins.spend import AttributionRecord, SpendLedger
 from tests.spend.conftest import CLOSED_DSN, POSTGRES_DSN, ledger_config, records
+from tests.support.pg_outage import Outage
 
 
 def ledger_rows(schema: str) -> tuple[int, int, Decimal]:
@@ -68,50 +69,6 @@ async def test_while_postgres_is_down_rows_spool_to_disk_and_replay_exactly_once
     assert total == sum(record.cost_usd for record in written)  # to the cent, and to the 1e-10
     assert not spool.exists() and not up.spool.pending()
     assert up.stats.replayed == 200
-
-
-class Outage:
-    """A TCP relay in front of the real PostgreSQL that a test can cut and restore, like a network partition."""
-
-    def __init__(self) -> None:
-        self.up = True
-        self._server: asyncio.Server | None = None
-        self._links: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        return f"postgresql://postgres@127.0.0.1:{port}/test"
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.up:
-            writer.close()
-            return
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", 5432)
-        self._links |= {writer, upstream_writer}
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                sink.close()
-
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
-
-    def cut(self) -> None:
-        self.up = False
-        for link in self._links:
-            link.close()
-        self._links.clear()
-
-    async def stop(self) -> None:
-        self.cut()
-        assert self._server is not None
-        self._server.close()
 
 
 async def test_a_running_proxy_rides_out_an_outage_without_losing_or_duplicating_rows(pg_schema, tmp_path):
