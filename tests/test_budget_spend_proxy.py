@@ -42,6 +42,8 @@ def budget_proxy(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str
              "action": "downgrade"},
             {"name": "blocked-daily", "scope": "team", "match": "blk", "period": "daily", "limit_usd": 0.015,
              "action": "block"},
+            {"name": "pressured-daily", "scope": "team", "match": "soft", "period": "daily", "limit_usd": 0.1,
+             "soft_limit": 0.7, "action": "downgrade"},
         ], "default_max_tokens": 1000},
         "spend": {"self_hosted_prices": {"cheap": CHEAP_RATES}, "ledger": {
             "enabled": True, "dsn": POSTGRES_DSN, "db_schema": ledger_schema, "flush_interval_s": 0.2,
@@ -76,6 +78,30 @@ def wait_for_rows(schema: str, team: str, count: int, timeout: float = 20) -> li
         if len(rows) >= count or time.monotonic() > deadline:
             return rows
         time.sleep(0.2)
+
+
+HARD = ("Prove that there are infinitely many primes p such that p+2 is also prime, or explain rigorously why "
+        "this remains open, then derive the asymptotic density predicted by the Hardy-Littlewood conjecture.")
+
+
+def test_past_the_soft_limit_traffic_shifts_to_cheaper_tiers_then_the_cap_downgrades(budget_proxy, fresh_stubs):
+    fresh_stubs["premium"].control(**PREMIUM_USAGE)
+
+    def settled(response):
+        time.sleep(0.5)  # the reservation settles when the request's success event has run
+        return response
+
+    fresh = settled(ask(budget_proxy, "soft", model="auto", text=HARD)).headers["x-costroute-tier"]
+    for _ in range(8):  # explicit premium requests push the tenant to 90% of its $0.10
+        settled(ask(budget_proxy, "soft"))
+    under_pressure = settled(ask(budget_proxy, "soft", model="auto", text=HARD)).headers["x-costroute-tier"]
+    settled(ask(budget_proxy, "soft"))  # crosses the cap
+    capped_auto = ask(budget_proxy, "soft", model="auto", text=HARD).headers["x-costroute-tier"]
+    capped_premium = ask(budget_proxy, "soft").headers["x-costroute-tier"]
+
+    assert fresh == "premium"
+    assert under_pressure in ("cheap", "balanced")
+    assert (capped_auto, capped_premium) == ("cheap", "cheap")
 
 
 def test_at_the_cap_a_throttled_tenant_gets_429_with_retry_after(budget_proxy, fresh_stubs):
