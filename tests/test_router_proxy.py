@@ -3,6 +3,7 @@ shadow mode or a broken router changes nothing the client depends on."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tests.harness import Proxy, start_proxy, tier_env, write_config
@@ -57,3 +58,40 @@ def test_a_broken_router_artifact_degrades_to_the_default_tier(stubs, fresh_stub
     assert hard.parse().choices[0].message.content.startswith("[cheap]")
     assert "router: cannot load" in degraded.log()
     assert 'costroute_plugin_degraded_total{plugin="router",reason="load"} 1.0' in metrics
+
+
+def test_the_decision_and_the_tenant_reach_litellms_spend_log_payload(stubs, fresh_stubs, process_logs, tmp_path):
+    import json
+
+    import yaml
+
+    from tests.harness import REPO
+
+    capture = tmp_path / "spend-log.jsonl"
+    config = write_config(tmp_path / "capture.yaml")
+    document = yaml.safe_load(config.read_text())
+    document["litellm_settings"]["callbacks"].append("tests.support.spend_log_capture.capture")
+    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    proxy = start_proxy(config, process_logs,
+                        env={**tier_env(stubs), "PYTHONPATH": str(REPO), "SPEND_LOG_CAPTURE": str(capture)})
+    try:
+        raw = proxy.client().chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": HARD}],
+            extra_body={"tags": ["feature:math-help", "experiment:router-v1"]})
+        for _ in range(50):
+            if capture.exists() and capture.read_text().strip():
+                break
+            time.sleep(0.2)
+    finally:
+        proxy.stop()
+
+    payload = json.loads(capture.read_text().splitlines()[0])
+    spend_log = payload["metadata"]["spend_logs_metadata"]
+    assert raw.headers["x-costroute-tier"] == "premium"
+    assert spend_log["costroute_route_tier"] == "premium"
+    assert spend_log["costroute_route_reason"].startswith("premium: costroute-logistic score")
+    assert spend_log["costroute_tenant"].startswith("key:")
+    assert spend_log["costroute_feature"] == "math-help"
+    assert spend_log["costroute_budget_state"] == "unlimited"
+    assert "feature:math-help" in payload["request_tags"]
+    assert payload["response_cost"] > 0

@@ -62,9 +62,14 @@ class TierClassifier:
 
     async def classify(self, context: Any) -> str | None:
         settings = self.runtime.config.routing
-        state = (getattr(context, "metadata", None) or {}).get(STATE_KEY) or {}
+        metadata = getattr(context, "metadata", None) or {}
+        state = metadata.get(STATE_KEY) or {}
+        # LiteLLM hands the classifier a shallow copy of the request metadata: nested dicts are the request's own.
+        spend_log = metadata.get("spend_logs_metadata") if isinstance(metadata.get("spend_logs_metadata"), dict) \
+            else {}
         if state.get("forced_tier"):  # a budget at its cap with action downgrade
             state["routing"] = {"tier": state["forced_tier"], "reason": "budget downgrade"}
+            spend_log.update(costroute_route_tier=state["forced_tier"], costroute_route_reason="budget downgrade")
             return str(state["forced_tier"])
         if self.router is None:
             return settings.default_tier
@@ -79,6 +84,8 @@ class TierClassifier:
             return settings.default_tier
         state["routing"] = {"tier": decision.tier, "score": round(decision.score, 4), "reason": decision.reason,
                             "mode": settings.mode}
+        spend_log.update(costroute_route_tier=decision.tier, costroute_route_score=round(decision.score, 4),
+                         costroute_route_reason=decision.reason, costroute_route_mode=settings.mode)
         if settings.mode == "shadow":
             log.info("router shadow: would serve %s (%s); serving %s", decision.tier, decision.reason,
                      settings.default_tier)

@@ -9,7 +9,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from costroute_plugins import __version__
 from costroute_plugins.identity import tenant_of, tier_of
-from costroute_plugins.proxy.request import add_spend_log_fields, metadata_of, served_group, state_of
+from costroute_plugins.proxy.request import add_spend_log_fields, metadata_of, request_tags, served_group, state_of
 from costroute_plugins.proxy.runtime import Runtime, log
 
 
@@ -27,7 +27,9 @@ class RequestContextPlugin(CustomLogger):
             state = state_of(data)
             state["tenant"] = tenant
             state["request_id"] = str(data.get("litellm_call_id") or uuid.uuid4().hex)
-            add_spend_log_fields(data, tenant=tenant, version=__version__)
+            add_spend_log_fields(data, tenant=tenant, version=__version__,
+                                 **{name: value for name, value in request_tags(data).items()
+                                    if name in ("feature", "experiment", "variant")})
         except Exception:  # never fail the request for bookkeeping
             log.exception("request context: could not read the tenant; continuing without it")
             self.runtime.metrics.plugin_degraded.labels("context", "tenant").inc()
