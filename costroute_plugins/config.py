@@ -8,7 +8,6 @@ running on defaults the operator did not mean.
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from costroute_plugins.budget.config import BudgetsConfig
 from costroute_plugins.cache.config import SemanticCacheConfig
+from costroute_plugins.config_errors import describe_errors
 from costroute_plugins.routing.router import RouterSettings, TierSpec
 from costroute_plugins.spend.config import SpendAttributionConfig
 
@@ -123,36 +123,6 @@ def default_cascade(tiers: list[str]) -> list[TierSpec]:
     return [TierSpec(name=tiers[0]), *middle, TierSpec(name=tiers[-1], enter_at="quality>=0.95")]
 
 
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The valid keys of the nested section at ``loc``, to suggest a fix for an unknown key."""
-    for part in loc:
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return list(model.model_fields)
-
-
-def format_validation_error(error: ValidationError, source: str) -> str:
-    """One line per problem: ``costroute.<dotted key>: <what is wrong>. Fix: <what to do>``."""
-    lines = [f"invalid costroute configuration in {source}:"]
-    for problem in error.errors():
-        loc = tuple(problem["loc"])
-        key = ".".join([SECTION, *(str(part) for part in loc)])
-        if problem["type"] == "extra_forbidden":
-            valid = _fields_at(CostrouteConfig, loc[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            lines.append(f"  {key}: unknown key. Fix: {hint}valid keys here are {', '.join(valid)}")
-        elif problem["type"] == "value_error":
-            lines.append(f"  {SECTION}: {problem['msg'].removeprefix('Value error, ')}")
-        else:
-            got = problem.get("input")
-            lines.append(f"  {key}: {problem['msg']} (got {got!r}). Fix: change the value of {key}")
-    return "\n".join(lines)
-
-
 def parse_config(section: dict[str, Any] | None, source: str = "<dict>") -> CostrouteConfig:
     """Validate a ``costroute:`` mapping; ``None`` (section absent) gives the embedded defaults."""
     if section is None:
@@ -165,7 +135,9 @@ def parse_config(section: dict[str, Any] | None, source: str = "<dict>") -> Cost
     try:
         return CostrouteConfig.model_validate(section)
     except ValidationError as error:
-        raise CostrouteConfigError(format_validation_error(error, source)) from None
+        raise CostrouteConfigError(
+            describe_errors(error, f"invalid costroute configuration in {source}:", SECTION, CostrouteConfig)
+        ) from None
 
 
 def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ sets ``enabled: true`` gets a cache that prefers a miss to a wrong answer.
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any
 
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from costroute_plugins.cache.admission import DEFAULT_TTL_RULES
 from costroute_plugins.cache.verifier import RULES
+from costroute_plugins.config_errors import describe_errors
 
 
 class SemanticCacheConfigError(ValueError):
@@ -98,21 +98,6 @@ class SemanticCacheConfig(BaseModel):
         try:
             return cls.model_validate(values or {})
         except ValidationError as error:
-            raise SemanticCacheConfigError(format_errors(error, prefix)) from None
-
-
-def format_errors(error: ValidationError, prefix: str) -> str:
-    lines = ["invalid semantic cache configuration:"]
-    for problem in error.errors():
-        key = ".".join([prefix, *(str(part) for part in problem["loc"])])
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden" and len(problem["loc"]) == 1:
-            valid = list(SemanticCacheConfig.model_fields)
-            close = difflib.get_close_matches(str(problem["loc"][0]), valid, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            lines.append(f"  {key}: unknown key. Fix: {hint}valid keys are {', '.join(valid)}")
-        elif problem["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key. Fix: remove it")
-        else:
-            lines.append(f"  {key}: {message} (got {problem.get('input')!r}). Fix: change {key}")
-    return "\n".join(lines)
+            raise SemanticCacheConfigError(
+                describe_errors(error, "invalid semantic cache configuration:", prefix, cls)
+            ) from None

@@ -10,17 +10,17 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from costroute_plugins import __version__
-from costroute_plugins.config import SECTION, CostrouteConfig, CostrouteConfigError, parse_config, read_document
 from costroute_plugins.budget.decision import BudgetDecision
 from costroute_plugins.budget.factory import build_guard
 from costroute_plugins.budget.guard import BudgetGuard
 from costroute_plugins.budget.metrics import BudgetMetrics
+from costroute_plugins.config import SECTION, CostrouteConfig, CostrouteConfigError, parse_config, read_document
 from costroute_plugins.embedding import EmbeddingMemo, SentenceTransformerEmbedder
 from costroute_plugins.spend.anomaly import AnomalyDetector
 from costroute_plugins.spend.ledger import SpendLedger
 from costroute_plugins.spend.metrics import SpendMetrics
-from costroute_plugins.spend.pricing import PriceBook
 from costroute_plugins.metrics import Metrics
+from costroute_plugins.spend.pricing import PriceBook
 
 log = logging.getLogger("costroute")
 
