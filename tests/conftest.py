@@ -50,18 +50,23 @@ def proxy(stubs: dict[str, Stub], process_logs: Path) -> Iterator[Proxy]:
     running.stop()
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix unique to the test on the real Redis; every key under it is deleted afterwards."""
+def isolated_redis_prefix(suffix: str = "") -> Iterator[str]:
+    """A key prefix unique to its user on the real Redis; every key under it is deleted afterwards."""
     import redis
 
-    prefix = f"costroute-test:{uuid.uuid4().hex[:12]}:"
+    prefix = f"costroute-test:{uuid.uuid4().hex[:12]}:{suffix}"
     yield prefix
     client = redis.Redis.from_url(REDIS_URL)
     keys = list(client.scan_iter(match=prefix + "*", count=1000))
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix private to the test."""
+    yield from isolated_redis_prefix()
 
 
 @pytest.fixture

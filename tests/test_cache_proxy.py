@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 import redis
 import yaml
 
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, isolated_redis_prefix
 from tests.harness import REPO, Proxy, Stub, free_port, start_proxy, tier_env, wait_until, write_config
 
 CAPITAL = "What is the capital of France?"
@@ -50,12 +49,8 @@ def served(stubs: dict[str, Stub]) -> int:
 
 @pytest.fixture(scope="module")
 def prefix() -> Iterator[str]:
-    value = f"costroute-test:{uuid.uuid4().hex[:12]}:cache:"
-    yield value
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=value + "*", count=1000))
-    if keys:
-        client.delete(*keys)
+    """One Redis prefix shared by this module's two proxy replicas."""
+    yield from isolated_redis_prefix("cache:")
 
 
 @pytest.fixture(scope="module")
