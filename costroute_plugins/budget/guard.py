@@ -2,15 +2,17 @@
 
 Below a budget's ``soft_limit`` nothing changes. Between the soft limit and the cap the router's quality
 target relaxes in proportion, so traffic shifts to cheaper tiers before anything is refused. At the cap the
-budget's action applies. Every failure of the store fails open: the request is allowed, the decision carries
-``degraded_reason`` for the adapter to log and count, and nothing is raised into the request.
+budget's action applies. A failing store never fails a request: the decision carries ``degraded_reason`` for
+the adapter to log and count, and the guard decides from what it last saw (``OutageCounters``), so a tenant
+already at its cap stays capped while Redis is down instead of spending freely; spend settled during the outage
+is added to the store once it answers again.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from costroute_plugins.budget.config import BudgetsConfig, BudgetSpec, ScopeKind
@@ -44,12 +46,51 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@dataclass
+class _Unsettled:
+    keys: tuple[str, ...]
+    actual: int
+    expires_at: tuple[float, ...]
+
+
+@dataclass
+class OutageCounters:
+    """This replica's view of the counters for when the store is down: the committed amount each counter had
+    at its last successful reservation, plus what this replica let through since the outage began, and the
+    settlements the store could not take yet (replayed, as plain spend, when it answers again).
+
+    Per replica: during an outage each replica may spend a counter's remaining headroom once, so the bound is
+    the cap plus one request per replica for tenants under their cap, and the cap itself for tenants at it."""
+
+    last_seen: dict[str, int] = field(default_factory=dict)
+    let_through: dict[str, int] = field(default_factory=dict)
+    unsettled: list[_Unsettled] = field(default_factory=list)
+    max_unsettled: int = 100_000
+
+    def seen(self, charges: list[Charge], usage: tuple[Usage, ...]) -> None:
+        for charge, counted in zip(charges, usage):
+            self.last_seen[charge.key] = counted.committed + charge.amount
+        self.let_through.clear()
+
+    def committed(self, key: str) -> int:
+        return self.last_seen.get(key, 0) + self.let_through.get(key, 0)
+
+    def hold(self, charges: list[Charge]) -> None:
+        for charge in charges:
+            self.let_through[charge.key] = self.let_through.get(charge.key, 0) + charge.amount
+
+    def keep(self, held: Reservation, actual: int) -> None:
+        if len(self.unsettled) < self.max_unsettled:
+            self.unsettled.append(_Unsettled(held.keys, actual, held.expires_at))
+
+
 class BudgetGuard:
     def __init__(self, config: BudgetsConfig, store: BudgetStore, clock: Callable[[], datetime] = utc_now) -> None:
         self.config = config
         self.store = store
         self._clock = clock
         self._zone = config.zone
+        self._outage = OutageCounters()
 
     def _applicable(self, subject: BudgetSubject) -> list[tuple[BudgetSpec, str]]:
         """The budgets counting this request and the subject each counts it under, most severe action first."""
@@ -91,8 +132,11 @@ class BudgetGuard:
         reservation_id = request_id or uuid.uuid4().hex
         try:
             outcome = await self.store.reserve(reservation_id, charges, self.config.reservation_ttl_s)
-        except Exception as error:  # fail open: a budget outage must not become a request outage
-            return BudgetDecision("allow", "degraded", degraded_reason=f"{type(error).__name__}: {error}")
+        except Exception as error:  # a budget outage must not become a request outage
+            reason = f"{type(error).__name__}: {error}"
+            return self._without_store(budgets, periods, charges, reservation_id, now, reason)
+        self._outage.seen(charges, outcome.usage)
+        await self._replay_unsettled()
         states = tuple(self._state(spec, value, period, usage, now)
                        for (spec, value), period, usage in zip(budgets, periods, outcome.usage))
         if outcome.refused is not None:
@@ -102,6 +146,33 @@ class BudgetGuard:
         if exempt:
             return BudgetDecision("allow", "exempt", reservation=reservation, states=states)
         return self._pressure(budgets, states, reservation)
+
+    def _without_store(self, budgets: list[tuple[BudgetSpec, str]], periods: list[Period], charges: list[Charge],
+                       reservation_id: str, now: datetime, reason: str) -> BudgetDecision:
+        """The store is down: refuse what this replica last saw at its cap, let the rest through and count it
+        locally, so its actual cost reaches the store when it is back."""
+        usage = [Usage(self._outage.committed(charge.key), 0) for charge in charges]
+        states = tuple(self._state(spec, value, period, counted, now)
+                       for (spec, value), period, counted in zip(budgets, periods, usage))
+        for index, (charge, counted) in enumerate(zip(charges, usage)):
+            if charge.cap is not None and counted.spent >= charge.cap:
+                refusal = self._refusal(budgets[index][0], periods[index], states[index], now, states)
+                return replace(refusal, degraded_reason=reason)
+        self._outage.hold(charges)
+        reservation = Reservation(reservation_id, tuple(c.key for c in charges), tuple(c.expires_at for c in charges))
+        return BudgetDecision("allow", "degraded", reservation=reservation, states=states, degraded_reason=reason)
+
+    async def _replay_unsettled(self) -> None:
+        """Spend settled while the store was down, added now that it answers (an unknown reservation id settles
+        as plain spend). Stops at the first failure and keeps the rest."""
+        pending = self._outage.unsettled
+        while pending:
+            item = pending[0]
+            try:
+                await self.store.settle(uuid.uuid4().hex, item.keys, item.actual, item.expires_at)
+            except Exception:
+                return
+            pending.pop(0)
 
     def _pressure(self, budgets: list[tuple[BudgetSpec, str]], states: tuple[BudgetState, ...],
                   reservation: Reservation) -> BudgetDecision:
@@ -144,9 +215,12 @@ class BudgetGuard:
         held = decision.reservation
         if held is None:
             return None
+        actual = to_nanos(max(actual_cost_usd, 0.0))
         try:
-            await self.store.settle(held.id, held.keys, to_nanos(max(actual_cost_usd, 0.0)), held.expires_at)
+            await self.store.settle(held.id, held.keys, actual, held.expires_at)
         except Exception as error:
+            if actual:
+                self._outage.keep(held, actual)  # counted when the store answers again
             return f"{type(error).__name__}: {error}"
         return None
 

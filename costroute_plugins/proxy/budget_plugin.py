@@ -71,7 +71,8 @@ class BudgetPlugin(CustomLogger):
             decision = BudgetDecision("allow", "degraded", degraded_reason=f"{type(error).__name__}: {error}")
         self.runtime.budget_metrics.observe(decision)
         if decision.degraded_reason:
-            log.warning("budget: store unavailable (%s); request allowed without counting", decision.degraded_reason)
+            log.warning("budget: store unavailable (%s); deciding from this replica's last known counters",
+                        decision.degraded_reason)
             self.runtime.metrics.plugin_degraded.labels("budget", "store").inc()
         add_spend_log_fields(data, budget_state=decision.state_label)
         state["budget"] = {"level": decision.level, "action": decision.action,

@@ -1,14 +1,16 @@
 """Budgets shared by proxy replicas through Redis: caps hold under concurrency, lost reservations lapse,
-and a Redis outage lets requests through instead of failing them."""
+and a Redis outage never fails a request: tenants seen at their cap stay capped, outage spend is counted later."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+from redis.asyncio import Redis
+
 from tests.budget.conftest import budgets, replica
 
-from costroute_plugins.budget import BudgetSubject
+from costroute_plugins.budget import BudgetSubject, RedisBudgetStore
 
 CAP = 1.00
 MAX_REQUEST = 0.07  # the reservation of one request: its estimated (upper-bound) cost
@@ -73,7 +75,34 @@ async def test_with_redis_down_requests_are_allowed_and_flagged(redis_prefix):
 
     assert decision.action == "allow" and decision.level == "degraded"
     assert "ConnectionError" in decision.degraded_reason
-    assert await guard.settle(decision, 0.5) is None  # nothing reserved, nothing to settle
+    assert "ConnectionError" in await guard.settle(decision, 0.5)  # kept, counted when Redis answers
+    await client.aclose()
+
+
+async def test_with_redis_down_a_tenant_seen_at_its_cap_stays_capped_and_outage_spend_is_counted_after(
+    redis_prefix,
+):
+    config = budgets({"name": "acme", "scope": "tenant", "limit_usd": 1, "action": "throttle"},
+                     {"name": "open", "scope": "tenant", "match": "team:open", "limit_usd": 1, "action": "throttle"})
+    guard, client = replica(config, redis_prefix)
+    capped, open_tenant = BudgetSubject(tenant="team:acme"), BudgetSubject(tenant="team:open")
+    await guard.settle(await guard.check(capped, 1.0), 1.0)
+    await guard.settle(await guard.check(open_tenant, 0.2), 0.2)
+    healthy_store = guard.store
+    down = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    guard.store = RedisBudgetStore(down, prefix=redis_prefix)  # the same replica, its Redis gone
+
+    refused = await guard.check(capped, 0.1)
+    allowed = await guard.check(open_tenant, 0.3)
+    await guard.settle(allowed, 0.3)
+    guard.store = healthy_store  # Redis answers again
+    await guard.check(BudgetSubject(tenant="team:other"), 0.0)
+
+    state = next(s for s in await guard.states(open_tenant) if s.budget == "open")
+    assert (refused.action, refused.http_status) == ("throttle", 429) and refused.degraded_reason
+    assert allowed.action == "allow" and allowed.level == "degraded"
+    assert abs(state.spent_usd - 0.5) < 1e-9 and state.reserved_usd == 0
+    await down.aclose()
     await client.aclose()
 
 
