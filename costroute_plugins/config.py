@@ -20,6 +20,7 @@ from costroute_plugins.cache.config import SemanticCacheConfig
 from costroute_plugins.config_errors import describe_errors
 from costroute_plugins.routing.router import RouterSettings, TierSpec
 from costroute_plugins.spend.config import SpendAttributionConfig
+from costroute_plugins.vllm_affinity.config import AffinityConfig
 
 SECTION = "costroute"
 
@@ -56,12 +57,6 @@ class CacheConfig(SemanticCacheConfig):
     snapshot_path: str | None = Field(
         None, description="without Redis: file prefix where entries are saved at shutdown and loaded at start"
     )
-
-
-class AffinityConfig(_Section):
-    """Prefix-affinity routing across vLLM replicas of one model group."""
-
-    model_groups: list[str] = Field(default_factory=list, description="model groups whose replicas share prefixes")
 
 
 class CostrouteConfig(_Section):
