@@ -13,6 +13,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--fail-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--outcomes", help="answers file: known prompts get this tier's recorded answer "
+                        "(see costroute_plugins/stub/outcomes.py; `costroute replay` writes one)")
+    parser.add_argument("--tier", help="tier whose recorded answers to give (default: --name)")
     parser.set_defaults(func=run)
 
 
@@ -20,9 +23,11 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from costroute_plugins.stub import StubBehaviour, StubUpstream
+    from costroute_plugins.stub.outcomes import OutcomeBook
 
+    book = OutcomeBook.load(args.outcomes, args.tier or args.name) if args.outcomes else None
     stub = StubUpstream(
-        StubBehaviour(name=args.name, latency_ms=args.latency_ms, fail_rate=args.fail_rate, seed=args.seed)
+        StubBehaviour(name=args.name, latency_ms=args.latency_ms, fail_rate=args.fail_rate, seed=args.seed), book
     )
     uvicorn.run(stub.app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0

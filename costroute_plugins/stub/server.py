@@ -8,6 +8,8 @@ another process (pytest, a benchmark) can change it while the proxy keeps runnin
   ``prompt_tokens``, ``completion_tokens``, ``answer`` (``null`` restores the default answer) and ``reset``.
 - ``GET /_requests`` returns every request body received (chat completions only), ``DELETE /_requests`` clears.
 - A request header ``x-stub-latency-ms`` / ``x-stub-fail-status`` overrides the setting for that one request.
+- Outcomes mode (``--outcomes FILE``, see ``outcomes.py``): known prompts get this tier's recorded answer, with
+  its token usage and the tier's latency (time to first token, then per token, spread over the stream).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from costroute_plugins.stub.outcomes import OutcomeBook, RecordedAnswer
 
 
 @dataclass
@@ -64,8 +68,9 @@ def _approx_tokens(text: str) -> int:
 class StubUpstream:
     """The ASGI app plus its mutable behaviour and the log of received requests."""
 
-    def __init__(self, behaviour: StubBehaviour) -> None:
+    def __init__(self, behaviour: StubBehaviour, book: OutcomeBook | None = None) -> None:
         self.behaviour = behaviour
+        self.book = book
         self.behaviour._rng.seed(behaviour.seed)
         self.received: list[dict[str, Any]] = []
         self.app = Starlette(
@@ -128,18 +133,25 @@ class StubUpstream:
 
         messages = body.get("messages") or []
         prompt_text = " ".join(str(m.get("content") or "") for m in messages)
-        answer = self.behaviour.answer or f"[{self.behaviour.name}] answer to: {_last_user_text(messages)[:200]}"
+        recorded = self.book.answer(_last_user_text(messages)) if self.book is not None else None
+        if recorded is not None:
+            answer = recorded.text
+        else:
+            answer = self.behaviour.answer or f"[{self.behaviour.name}] answer to: {_last_user_text(messages)[:200]}"
         usage = {
             "prompt_tokens": self.behaviour.prompt_tokens or _approx_tokens(prompt_text),
-            "completion_tokens": self.behaviour.completion_tokens or _approx_tokens(answer),
+            "completion_tokens": self.behaviour.completion_tokens or (
+                recorded.completion_tokens if recorded is not None else _approx_tokens(answer)),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         completion_id = f"chatcmpl-stub-{uuid.uuid4().hex[:16]}"
         model = body.get("model", self.behaviour.name)
         if body.get("stream"):
             return StreamingResponse(
-                self._stream(completion_id, model, answer, usage, body), media_type="text/event-stream"
+                self._stream(completion_id, model, answer, usage, body, recorded), media_type="text/event-stream"
             )
+        if recorded is not None:
+            await asyncio.sleep(recorded.timing.total_ms(usage["completion_tokens"]) / 1000)
         return JSONResponse(
             {
                 "id": completion_id,
@@ -153,10 +165,18 @@ class StubUpstream:
             }
         )
 
-    async def _stream(self, completion_id: str, model: str, answer: str, usage: dict[str, int], body: dict):
+    async def _stream(self, completion_id: str, model: str, answer: str, usage: dict[str, int], body: dict,
+                      recorded: RecordedAnswer | None = None):
         words = answer.split(" ")
         base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        # Recorded answers pace the stream like a real tier: the first token after ttft, the rest at its speed
+        # (slept every 16 words, not every word, so the pacing stays cheap).
+        if recorded is not None:
+            await asyncio.sleep(recorded.timing.ttft_ms / 1000)
+            pause_s = recorded.timing.ms_per_token * usage["completion_tokens"] / 1000 / max(1, len(words)) * 16
         for index, word in enumerate(words):
+            if recorded is not None and index and index % 16 == 0:
+                await asyncio.sleep(pause_s)
             piece = word if index == 0 else " " + word
             delta = {"content": piece} if index else {"role": "assistant", "content": piece}
             chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
