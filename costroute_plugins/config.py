@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from costroute_plugins.budget.config import BudgetsConfig
 from costroute_plugins.cache.config import SemanticCacheConfig
 from costroute_plugins.config_errors import describe_errors
+from costroute_plugins.routing.policy import RoutePolicy, policy_problems
 from costroute_plugins.routing.router import RouterSettings, TierSpec
 from costroute_plugins.spend.config import SpendAttributionConfig
 from costroute_plugins.vllm_affinity.config import AffinityConfig
@@ -33,9 +34,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class RoutingConfig(RouterSettings):
-    """How ``model: auto`` picks a tier: the router's settings (classifier, artifact, tier thresholds) and how
-    its decision is used. Tier thresholds default to the shipped calibration targets for ``costroute.tiers``."""
+class RoutingConfig(RouterSettings, RoutePolicy):
+    """How ``model: auto`` picks a tier: the router's settings (classifier, artifact, tier thresholds), how
+    its decision is used, and the policy around it (premium tenants, task floors, holdout, feedback). Tier
+    thresholds default to the shipped calibration targets for ``costroute.tiers``."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
@@ -103,6 +105,9 @@ class CostrouteConfig(_Section):
                 f"routing.default_tier: {self.routing.default_tier!r} is not one of tiers {self.tiers}; "
                 "set it to one of them or add it to tiers"
             )
+        problems = policy_problems(self.routing, self.tiers)
+        if problems:
+            raise ValueError("; ".join(problems) + ". Fix: use tier names from `tiers`")
         return self
 
 

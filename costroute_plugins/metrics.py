@@ -19,6 +19,7 @@ class Metrics:
     plugin_degraded: Counter
     cache_lookups: Counter
     plugin_up: Gauge
+    feedback: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry = REGISTRY) -> Metrics:
@@ -57,6 +58,12 @@ class Metrics:
                 "costroute_plugin_up",
                 "1 while a costroute plugin is loaded and healthy, 0 while it is degraded",
                 ["plugin"],
+                registry=registry,
+            ),
+            feedback=Counter(
+                "costroute_router_feedback",
+                "Ratings of routed answers (POST /costroute/feedback), by rating and the tier that answered",
+                ["rating", "tier"],
                 registry=registry,
             ),
         )

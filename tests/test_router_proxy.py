@@ -29,16 +29,44 @@ def test_easy_prompt_goes_to_cheap_and_hard_prompt_to_premium(proxy: Proxy, fres
     assert easy.headers["x-litellm-complexity-router-tier"] == "cheap"  # LiteLLM recorded the decision
 
 
-def test_shadow_mode_decides_but_serves_the_default_tier(stubs, fresh_stubs, process_logs: Path, tmp_path: Path):
+def test_a_failing_tier_falls_back_to_the_next_tier_up(proxy: Proxy, fresh_stubs):
+    fresh_stubs["cheap"].control(fail_rate=1.0, fail_status=503)
+
+    easy = ask(proxy, EASY)
+
+    assert easy.http_response.status_code == 200
+    assert easy.headers["x-costroute-tier"] == "balanced"  # the tier that actually answered
+    assert easy.parse().choices[0].message.content.startswith("[balanced]")
+    assert len(fresh_stubs["cheap"].received()) >= 1  # cheap was tried first
+
+
+def test_a_tier_that_times_out_falls_back_too(proxy: Proxy, fresh_stubs):
+    fresh_stubs["cheap"].control(latency_ms=5000)
+
+    easy = proxy.client().chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": EASY}], extra_body={"timeout": 1})
+
+    assert easy.headers["x-costroute-tier"] == "balanced"
+    assert easy.parse().choices[0].message.content.startswith("[balanced]")
+
+
+def test_shadow_mode_decides_but_changes_nothing_the_client_sees(stubs, fresh_stubs, process_logs: Path,
+                                                                  tmp_path: Path):
     config = write_config(tmp_path / "shadow.yaml", costroute={"routing": {"mode": "shadow", "default_tier":
                                                                              "balanced"}})
     shadow = start_proxy(config, process_logs, env=tier_env(stubs))
     try:
-        hard = ask(shadow, HARD)
+        hard, direct = ask(shadow, HARD), shadow.client().chat.completions.with_raw_response.create(
+            model="balanced", messages=[{"role": "user", "content": HARD}])
     finally:
         shadow.stop()
 
-    assert hard.parse().choices[0].message.content.startswith("[balanced]")
+    # Exactly what the default tier answers, with the same costroute headers: no score, no other tier.
+    assert hard.parse().choices[0].message.content == direct.parse().choices[0].message.content
+    costroute_headers = {name: value for name, value in hard.headers.items() if name.startswith("x-costroute")}
+    assert costroute_headers == {name: value for name, value in direct.headers.items()
+                                 if name.startswith("x-costroute")}
+    assert costroute_headers["x-costroute-tier"] == "balanced"
     assert "router shadow: would serve premium" in shadow.log()
 
 

@@ -1,10 +1,12 @@
 """The complexity router's custom classifier: LiteLLM asks it which tier serves a ``model: auto`` request.
 
 It scores the request with costroute's router (``routing.router.Router``: logistic regression over text,
-structure and the request's MiniLM embedding, which the semantic cache then reuses) and returns the tier.
-``mode: shadow`` logs the decision and serves ``default_tier``; budget pressure relaxes the thresholds; a
-budget at its cap with action ``downgrade`` forces the cheapest tier. A router that cannot load or fails
-answers ``default_tier`` and says so in logs and metrics: it never fails the request.
+structure and the request's MiniLM embedding, which the semantic cache then reuses) and applies the policy in
+``routing.policy``: a budget at its cap forces the cheapest tier, premium tenants get the top tier, the A/B
+holdout gets the top tier with the would-be decision logged, and otherwise the caller's hints and thumbs-down
+escalations adjust the classifier's choice. ``mode: shadow`` logs everything and serves ``default_tier``.
+A router that cannot load or fails answers ``default_tier`` and says so in logs and metrics: it never fails
+the request.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ from typing import Any
 
 from costroute_plugins.proxy.request import STATE_KEY
 from costroute_plugins.proxy.runtime import Runtime, log
-from costroute_plugins.routing.router import Router
+from costroute_plugins.routing.feedback import FeedbackService
+from costroute_plugins.routing.feedback_store import Served
+from costroute_plugins.routing.hints import RouteHints
+from costroute_plugins.routing.latency import TierLatency
+from costroute_plugins.routing.policy import Adjustment, higher, in_holdout
+from costroute_plugins.routing.router import Decision, Router
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -37,7 +44,12 @@ class TierClassifier:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.router: Router | None = None
-        if runtime.config.routing.mode != "off":
+        routing = runtime.config.routing
+        self.tiers = list(runtime.config.tiers)
+        runtime.latency = TierLatency(routing.tier_latency_ms)
+        if routing.feedback.enabled and routing.mode != "off":
+            runtime.feedback = FeedbackService.build(routing.feedback, self.tiers, runtime.config.redis_url)
+        if routing.mode != "off":
             self._load()
 
     def _load(self) -> None:
@@ -52,9 +64,9 @@ class TierClassifier:
             return
         self.runtime.metrics.plugin_up.labels("router").set(1)
         self.runtime.warm_embedder()
-        log.info("router: %s classifier, tiers %s, mode %s", settings.classifier,
+        log.info("router: %s classifier, tiers %s, mode %s, holdout %g, premium tenants %d", settings.classifier,
                  ", ".join(f"{t.name}>={v:.3f}" for t, v in zip(settings.tiers[1:], self.router.thresholds)),
-                 settings.mode)
+                 settings.mode, settings.holdout_fraction, len(settings.premium_tenants))
 
     def __deepcopy__(self, memo: dict) -> TierClassifier:
         # LiteLLM's Router deep-copies the model list, which holds this instance: share it, never clone it.
@@ -71,28 +83,77 @@ class TierClassifier:
             state["routing"] = {"tier": state["forced_tier"], "reason": "budget downgrade"}
             spend_log.update(costroute_route_tier=state["forced_tier"], costroute_route_reason="budget downgrade")
             return str(state["forced_tier"])
+        tenant = str(state.get("tenant") or "anonymous")
+        if tenant in settings.premium_tenants:
+            decision = Decision(self.tiers[-1], 1.0, None, f"{self.tiers[-1]}: premium tenant {tenant}")
+            return self._serve(decision, state, spend_log, holdout=False)
         if self.router is None:
             return settings.default_tier
         messages = list(getattr(context, "structured_messages", None) or [])
         try:
             relaxation = float((state.get("budget") or {}).get("quality_relaxation") or 0.0)
-            decision = await asyncio.to_thread(self._decide, state, messages, relaxation)
+            decision = await asyncio.to_thread(self._decide, state, tenant, messages, relaxation)
         except Exception as error:
             log.warning("router: decision failed (%s: %s); serving %s", type(error).__name__, error,
                         settings.default_tier)
             self.runtime.metrics.plugin_degraded.labels("router", "decide").inc()
             return settings.default_tier
+        holdout = in_holdout(str(state.get("request_id") or ""), settings.holdout_fraction, settings.holdout_salt)
+        return self._serve(decision, state, spend_log, holdout=holdout)
+
+    def _serve(self, decision: Decision, state: dict[str, Any], spend_log: dict[str, Any], holdout: bool) -> str:
+        """Record the decision (state, spend log) and return the tier to serve under the mode and holdout."""
+        settings = self.runtime.config.routing
+        mode = "holdout" if holdout and settings.mode == "enforce" else settings.mode
         state["routing"] = {"tier": decision.tier, "score": round(decision.score, 4), "reason": decision.reason,
-                            "mode": settings.mode}
+                            "mode": mode}
         spend_log.update(costroute_route_tier=decision.tier, costroute_route_score=round(decision.score, 4),
-                         costroute_route_reason=decision.reason, costroute_route_mode=settings.mode)
-        if settings.mode == "shadow":
+                         costroute_route_reason=decision.reason, costroute_route_mode=mode,
+                         costroute_route_holdout=holdout)
+        if mode == "shadow":
             log.info("router shadow: would serve %s (%s); serving %s", decision.tier, decision.reason,
                      settings.default_tier)
-            return settings.default_tier
+            return str(settings.default_tier)
+        if mode == "holdout":
+            log.info("router holdout: would serve %s (%s); serving %s", decision.tier, decision.reason, self.tiers[-1])
+            return self.tiers[-1]
         return decision.tier
 
-    def _decide(self, state: dict[str, Any], messages: list[dict[str, Any]], relaxation: float):
+    def _decide(self, state: dict[str, Any], tenant: str, messages: list[dict[str, Any]],
+                relaxation: float) -> Decision:
+        settings = self.runtime.config.routing
+        hints = RouteHints(**(state.get("hints") or {}))
         text = _last_user_text(messages)
         embedding = self.runtime.embeddings.vector(str(state.get("request_id", "")), text) if text else None
-        return self.router.decide(messages, embedding, relaxation=relaxation)
+        decision = self.router.decide(messages, embedding, relaxation=relaxation,
+                                      required_quality=hints.required_quality)
+        adjust = Adjustment(self.tiers)
+        task_floor = settings.task_min_tier.get(hints.task) if hints.task else None
+        decision = adjust.raise_to(decision, task_floor, f"task {hints.task}")
+        feedback = self.runtime.feedback
+        escalated = self._escalation(feedback, tenant, embedding)
+        if escalated is not None:
+            decision = adjust.raise_to(decision, escalated[0], f"thumbs-down on a similar prompt "
+                                                               f"(similarity {escalated[1]:.2f})")
+        if hints.max_latency_ms is not None:
+            floor = higher(self.tiers, task_floor, escalated[0] if escalated else None)
+            decision = adjust.fit_latency(decision, hints.max_latency_ms, self.runtime.latency, floor)
+        if feedback is not None and embedding is not None and state.get("request_id"):
+            try:
+                feedback.routed(str(state["request_id"]), Served(tenant, decision.tier, embedding))
+            except Exception as error:
+                self._feedback_degraded("remember", error)
+        return decision
+
+    def _escalation(self, feedback: FeedbackService | None, tenant: str, embedding) -> tuple[str, float] | None:
+        if feedback is None or embedding is None:
+            return None
+        try:
+            return feedback.floor(tenant, embedding)
+        except Exception as error:  # Redis down: route without escalations rather than fail the request
+            self._feedback_degraded("escalations", error)
+            return None
+
+    def _feedback_degraded(self, what: str, error: Exception) -> None:
+        log.warning("router feedback: %s unavailable (%s: %s); routing without it", what, type(error).__name__, error)
+        self.runtime.metrics.plugin_degraded.labels("router", f"feedback_{what}").inc()

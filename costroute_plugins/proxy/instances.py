@@ -11,6 +11,7 @@ from costroute_plugins.proxy.budget_plugin import BudgetPlugin
 from costroute_plugins.proxy.cache_plugin import CachePlugin
 from costroute_plugins.proxy.classifier import TierClassifier
 from costroute_plugins.proxy.context_plugin import RequestContextPlugin
+from costroute_plugins.proxy.feedback_route import mount_feedback_route
 from costroute_plugins.proxy.runtime import Runtime
 from costroute_plugins.proxy.spend_plugin import SpendPlugin
 
@@ -22,3 +23,4 @@ budget = BudgetPlugin(runtime)
 spend = SpendPlugin(runtime)
 affinity = AffinityPlugin(runtime)
 classifier = TierClassifier(runtime)
+mount_feedback_route(runtime)

@@ -20,6 +20,8 @@ from costroute_plugins.spend.anomaly import AnomalyDetector
 from costroute_plugins.spend.ledger import SpendLedger
 from costroute_plugins.spend.metrics import SpendMetrics
 from costroute_plugins.metrics import Metrics
+from costroute_plugins.routing.feedback import FeedbackService
+from costroute_plugins.routing.latency import TierLatency
 from costroute_plugins.spend.pricing import PriceBook
 
 log = logging.getLogger("costroute")
@@ -88,6 +90,9 @@ class Runtime:
     spend_metrics: SpendMetrics
     ledger: SpendLedger | None = None
     open_budgets: OpenBudgets = field(default_factory=OpenBudgets)
+    # Set by the router's classifier at start (issue 4): observed tier latency and thumbs-down feedback.
+    latency: TierLatency = field(default_factory=TierLatency)
+    feedback: FeedbackService | None = None
     config_path: str | None = None
     started_at: float = field(default_factory=time.monotonic)
 

@@ -113,6 +113,9 @@ class Router:
         self.classifier = classifier
         self.tiers = list(tiers)
         resolved = [_resolve(tier, artifact) for tier in self.tiers[1:]]
+        quality = [(parse_target(e.target)[1], e.threshold) for e in (artifact.calibration if artifact else ())
+                   if e.target.startswith("quality>=")]
+        self._quality_thresholds = sorted(quality)
         self.thresholds = [threshold for threshold, _ in resolved]
         self._labels = [label for _, label in resolved]
         if any(later < earlier for earlier, later in zip(self.thresholds, self.thresholds[1:])):
@@ -130,18 +133,32 @@ class Router:
         artifact = load_artifact(settings.artifact)
         return cls(LogisticClassifier(artifact), settings.tiers, artifact)
 
+    def quality_threshold(self, required_quality: float) -> float:
+        """The highest premium threshold whose calibration keeps ``required_quality`` of premium quality.
+
+        Without a calibration entry that reaches the target (or without a table at all, as with the rules
+        classifier) nothing proves a cheaper tier meets it, so the answer is 0: every request goes to the top.
+        """
+        meeting = [threshold for quality, threshold in self._quality_thresholds if quality >= required_quality - 1e-9]
+        return max(meeting) if meeting else 0.0
+
     def decide(self, request: RequestView | Sequence[Message], embedding: np.ndarray | None = None,
-               relaxation: float = 0.0) -> Decision:
+               relaxation: float = 0.0, required_quality: float | None = None) -> Decision:
         """Pick a tier for ``request`` (a ``RequestView`` or a messages list plus an optional embedding).
 
         ``relaxation`` in [0, 1] moves every threshold that share of the way towards 1, so fewer requests reach
-        dearer tiers: budget pressure uses it to trade quality for cost as a cap nears.
+        dearer tiers: budget pressure uses it to trade quality for cost as a cap nears. ``required_quality`` (a
+        caller's hint) then caps every threshold at ``quality_threshold``: stricter, never looser.
         """
         view = request if isinstance(request, RequestView) else RequestView(request, embedding)
         score = self.classifier.premium_need(view)
         thresholds = [t + relaxation * (1.0 - t) for t in self.thresholds]
         note = " [no embedding: text and structure only]" if view.embedding is None and isinstance(
             self.classifier, LogisticClassifier) else ""
+        if required_quality is not None:
+            cap = self.quality_threshold(required_quality)
+            thresholds = [min(t, cap) for t in thresholds]
+            note += f" [required_quality {required_quality:g}: thresholds <= {cap:.3f}]"
         name = self.classifier.name
         for index in range(len(thresholds) - 1, -1, -1):
             threshold = thresholds[index]

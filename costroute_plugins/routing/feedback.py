@@ -1,0 +1,165 @@
+"""Thumbs-down feedback: a bad answer from a tier sends prompts like it one tier up from then on.
+
+The router remembers, per response id, the tenant, the tier that served it and the prompt's embedding (the
+MiniLM vector the router and cache already computed). A thumbs-down on that id stores an *escalation*: that
+embedding with a tier floor one above the tier that answered. A later request from the same tenant whose
+embedding is within ``similarity`` (cosine) of an escalation is served at that floor or higher. Escalations
+are per tenant, so one tenant's ratings neither cost another tenant money nor reveal its prompts through
+routing, and bounded in number and age, so a flood of ratings cannot send everything to premium forever.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from costroute_plugins.routing.feedback_store import (
+    Escalation,
+    FeedbackStore,
+    MemoryFeedbackStore,
+    RedisFeedbackStore,
+    Served,
+)
+
+
+class FeedbackSettings(BaseModel):
+    """``costroute.routing.feedback``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="accept ratings on POST /costroute/feedback and apply escalations")
+    similarity: float = Field(0.8, ge=0.5, le=1.0, description="cosine similarity that makes a prompt 'similar'")
+    response_ttl_s: float = Field(86_400, gt=0, description="how long after an answer it can still be rated")
+    escalation_ttl_s: float = Field(30 * 86_400, gt=0, description="how long an escalation lasts")
+    max_escalations: int = Field(10_000, ge=1, le=1_000_000, description="newest kept, across all tenants")
+    refresh_s: float = Field(1.0, ge=0.0, description="how often a replica checks Redis for new escalations")
+    key_prefix: str = Field("costroute:feedback:", min_length=1, description="Redis key prefix")
+
+
+class FeedbackError(ValueError):
+    """The rating cannot be applied; ``status`` is the HTTP status the caller gets."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    rating: Literal["up", "down"]
+    served_tier: str
+    escalated_to: str | None
+
+
+def parse_rating(value: object) -> Literal["up", "down"]:
+    """``"up"``/``"down"`` (also thumbs_up/thumbs_down) or ``1``/``-1``."""
+    if isinstance(value, str) and value.strip().lower() in ("up", "down", "thumbs_up", "thumbs_down"):
+        return "up" if value.strip().lower().endswith("up") else "down"
+    if isinstance(value, int) and not isinstance(value, bool) and value in (1, -1):
+        return "up" if value == 1 else "down"
+    raise FeedbackError(f"rating: {value!r} is not a rating; send \"up\" or \"down\" (or 1 / -1)", 400)
+
+
+class FeedbackService:
+    """Remembers answers, turns thumbs-downs into escalations, and finds the escalation a prompt falls under."""
+
+    def __init__(self, settings: FeedbackSettings, tiers: Sequence[str], store: FeedbackStore | None = None,
+                 clock=time.time) -> None:
+        self.settings = settings
+        self.tiers = list(tiers)
+        self.store = store or MemoryFeedbackStore(clock=clock)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._loaded_version: int | None = None
+        self._checked_at = -float("inf")
+        self._by_tenant: dict[str, tuple[np.ndarray, list[Escalation]]] = {}
+        self._pending: OrderedDict[str, Served] = OrderedDict()
+
+    @classmethod
+    def build(cls, settings: FeedbackSettings, tiers: Sequence[str], redis_url: str | None) -> FeedbackService:
+        if not redis_url:
+            return cls(settings, tiers)
+        import redis
+
+        client = redis.Redis.from_url(redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
+        return cls(settings, tiers, RedisFeedbackStore(client, settings.key_prefix))
+
+    def remember(self, response_ids: Sequence[str], served: Served) -> None:
+        ids = [response_id for response_id in dict.fromkeys(response_ids) if response_id]
+        if ids:
+            self.store.remember(ids, served, self.settings.response_ttl_s)
+
+    def routed(self, request_id: str, served: Served) -> None:
+        """At decision time: rateable by request id (LiteLLM's ``x-litellm-call-id``), streaming included."""
+        self.remember([request_id], served)
+        with self._lock:
+            self._pending[request_id] = served
+            while len(self._pending) > 4096:
+                self._pending.popitem(last=False)
+
+    def answered(self, request_id: str, response_id: str | None, tier: str | None) -> None:
+        """When the answer is known: rateable by the response's ``id`` too, recording the tier that really
+        answered (a fallback may have moved it up)."""
+        with self._lock:
+            served = self._pending.pop(request_id, None)
+        if served is not None and (response_id or tier not in (None, served.tier)):
+            if tier in self.tiers:
+                served = Served(served.tenant, tier, served.embedding)
+            self.remember([request_id, response_id or ""], served)
+
+    def rate(self, response_id: str, tenant: str, rating: Literal["up", "down"]) -> FeedbackResult:
+        """Apply a rating from ``tenant``; another tenant's response id is as unknown as an expired one."""
+        served = self.store.recall(response_id)
+        if served is None or served.tenant != tenant:
+            raise FeedbackError(f"response_id {response_id!r}: no answer routed by costroute with this id for this "
+                                f"key in the last {self.settings.response_ttl_s:g} s (only model 'auto' answers "
+                                "can be rated)", 404)
+        index = self.tiers.index(served.tier) if served.tier in self.tiers else len(self.tiers) - 1
+        if rating == "up" or index == len(self.tiers) - 1:
+            return FeedbackResult(rating, served.tier, None)
+        target = self.tiers[index + 1]
+        escalation = Escalation(tenant, target, served.embedding, self.clock() + self.settings.escalation_ttl_s)
+        self.store.add_escalation(escalation, self.settings.max_escalations)
+        self._loaded_version = None  # this replica applies it from the next request on
+        self._checked_at = -float("inf")
+        return FeedbackResult(rating, served.tier, target)
+
+    def _refresh(self) -> None:
+        now = self.clock()
+        if now - self._checked_at < self.settings.refresh_s:
+            return
+        self._checked_at = now
+        version = self.store.version()
+        if version == self._loaded_version:
+            return
+        grouped: dict[str, list[Escalation]] = {}
+        for escalation in self.store.escalations():
+            grouped.setdefault(escalation.tenant, []).append(escalation)
+        self._by_tenant = {tenant: (np.stack([e.embedding for e in items]), items) for tenant, items in grouped.items()}
+        self._loaded_version = version
+
+    def floor(self, tenant: str, embedding: np.ndarray) -> tuple[str, float] | None:
+        """The highest escalated tier among this tenant's escalations similar to ``embedding``, and the best
+        similarity among those; ``None`` when no escalation is near."""
+        with self._lock:
+            self._refresh()
+            found = self._by_tenant.get(tenant)
+        if found is None:
+            return None
+        matrix, items = found
+        similarities = matrix @ np.asarray(embedding, dtype=np.float32)
+        near = np.flatnonzero(similarities >= self.settings.similarity)
+        now = self.clock()
+        live = [i for i in near if items[i].expires_at > now]
+        if not live:
+            return None
+        best = max(live, key=lambda i: (self.tiers.index(items[i].tier) if items[i].tier in self.tiers else -1,
+                                        similarities[i]))
+        return items[best].tier, float(similarities[best])
