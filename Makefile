@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0+cpu
 TORCH_PIP_ARGS ?=
 PIP_QUIET ?= -q
 
-.PHONY: install vllm-install vllm-model run test test-fast bench clean
+.PHONY: install vllm-install vllm-model run test test-fast bench demo clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -48,6 +48,17 @@ test-fast: install
 
 bench: install
 	$(VENV)/bin/python -m bench
+
+# Savings replay (issue 8): a 300-request workload from the shared data through the real proxy against stub
+# tiers replaying recorded outcomes; prints cost and quality vs always-premium and writes a chart.
+DATA ?= ../shared/data
+DEMO := .costroute/demo
+demo: install
+	$(VENV)/bin/costroute import-routellm $(DATA)/routing/routellm --out-dir $(DEMO)/outcomes
+	$(VENV)/bin/costroute make-workload --outcomes $(DEMO)/outcomes/gsm8k.jsonl $(DEMO)/outcomes/mmlu.jsonl \
+	  --pairs $(DATA)/cache/qqp_dev40k.jsonl --n 300 --out $(DEMO)/workload.jsonl
+	$(VENV)/bin/costroute replay --workload $(DEMO)/workload.jsonl --config proxy_config.yaml \
+	  --plot $(DEMO)/replay.png --work-dir $(DEMO)/run
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) $(VLLM_MODEL) .costroute

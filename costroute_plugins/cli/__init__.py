@@ -35,6 +35,9 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     # vLLM prefix affinity
     ("simulate-affinity", "costroute_plugins.vllm_affinity.cli_simulate",
      "project vLLM prefix-cache hit rates for N replicas, round-robin vs prefix affinity"),
+    # savings replay commands
+    ("make-workload", "costroute_plugins.replay.cli_make_workload", "build a replay workload from outcomes + pairs"),
+    ("replay", "costroute_plugins.replay.cli_replay", "replay a workload through the real proxy: cost, quality"),
 )
 
 

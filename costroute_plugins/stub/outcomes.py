@@ -19,6 +19,7 @@ A prompt is looked up by its newest user message; an unknown prompt gets the stu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-MARKER = re.compile(r"\[costroute-outcome qid=(?P<qid>\S+) tier=(?P<tier>\S+) score=(?P<score>[0-9.]+)\]")
+MARKER = re.compile(r"\[costroute-outcome q:(?P<tag>[0-9a-f]+) tier:(?P<tier>\S+) score:(?P<score>[0-9.]+)\]")
 
 
 @dataclass(frozen=True)
@@ -55,16 +56,21 @@ class OutcomesFileError(ValueError):
     """The answers file is missing, not JSON, or lacks the tier the stub serves."""
 
 
+def qid_tag(qid: str) -> str:
+    """The 12-hex-digit digest of a question id that answers carry."""
+    return hashlib.sha256(qid.encode()).hexdigest()[:12]
+
+
 def marker(qid: str, tier: str, score: float) -> str:
-    return f"[costroute-outcome qid={qid} tier={tier} score={score:g}]"
+    return f"[costroute-outcome q:{qid_tag(qid)} tier:{tier} score:{score:g}]"
 
 
 def parse_marker(text: str) -> tuple[str, str, float] | None:
-    """``(qid, tier, score)`` of the answer's marker, or None when the answer carries none."""
+    """``(qid tag, tier, score)`` of the answer's marker, or None when the answer carries none."""
     match = MARKER.search(text or "")
     if match is None:
         return None
-    return match["qid"], match["tier"], float(match["score"])
+    return match["tag"], match["tier"], float(match["score"])
 
 
 class OutcomeBook:

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from costroute_plugins.stub import StubBehaviour, StubUpstream
-from costroute_plugins.stub.outcomes import OutcomeBook, OutcomesFileError, parse_marker
+from costroute_plugins.stub.outcomes import OutcomeBook, OutcomesFileError, parse_marker, qid_tag
 
 ANSWERS = {
     "schema_version": 1,
@@ -41,7 +41,7 @@ def test_a_known_prompt_gets_the_tiers_recorded_answer_usage_and_latency(answers
     response = ask(client_for(answers, "cheap"), "What is 2+2?").json()
     elapsed = time.monotonic() - started
 
-    assert parse_marker(response["choices"][0]["message"]["content"]) == ("math/1", "cheap", 0.0)
+    assert parse_marker(response["choices"][0]["message"]["content"]) == (qid_tag("math/1"), "cheap", 0.0)
     assert response["usage"]["completion_tokens"] == 100
     assert response["usage"]["prompt_tokens"] == len("What is 2+2?") // 4
     assert elapsed >= 0.15  # 50 ms to the first token + 100 tokens at 1 ms
@@ -54,7 +54,7 @@ def test_each_tier_answers_with_its_own_outcome_also_when_streamed(answers: Path
     events = [json.loads(line.removeprefix("data: ")) for line in response.text.splitlines()
               if line.startswith("data: {")]
     text = "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"])
-    assert parse_marker(text) == ("math/1", "premium", 1.0)
+    assert parse_marker(text) == (qid_tag("math/1"), "premium", 1.0)
     assert events[-1]["usage"]["completion_tokens"] == 40
 
 

@@ -1,0 +1,70 @@
+"""``costroute make-workload``: outcomes JSONL + pairs JSONL -> a replay workload (recipe in ``recipe.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from costroute_plugins.replay.recipe import Recipe, RecipeError, build
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Build a replay workload: held-out outcome prompts, exact repeats and paraphrase pairs "
+                          "from several tenants with budgets, streamed and not. Defaults are documented in "
+                          "costroute_plugins/replay/recipe.py and the README.")
+    defaults = Recipe()
+    parser.add_argument("--outcomes", nargs="+", required=True, help="outcomes JSONL (costroute import-routellm)")
+    parser.add_argument("--pairs", nargs="+", required=True, help="pairs JSONL (costroute import-pairs), .tsv, .json")
+    parser.add_argument("--out", required=True, help="workload JSONL to write")
+    parser.add_argument("--n", type=int, default=defaults.n, help="requests (default %(default)s)")
+    parser.add_argument("--tenants", type=int, default=defaults.tenants, help="tenants, Zipf volumes (%(default)s)")
+    parser.add_argument("--repeat-share", type=float, default=defaults.repeat_share,
+                        help="share of requests re-asking an earlier prompt of the same tenant (%(default)s)")
+    parser.add_argument("--paraphrase-share", type=float, default=defaults.paraphrase_share,
+                        help="share of requests that are a pair's second question; as many again send the "
+                        "first (%(default)s)")
+    parser.add_argument("--stream-share", type=float, default=defaults.stream_share,
+                        help="share of streamed requests (%(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--split", choices=("test", "validation", "train", "all"), default=defaults.split,
+                        help="outcome rows to draw from, by the router artifact's split rule (%(default)s: held "
+                        "out from training and calibration)")
+    parser.add_argument("--router-artifact", help="artifact whose split rule selects held-out rows (default: shipped)")
+    parser.add_argument("--cheap-model", default=defaults.cheap_model, help="outcomes model scoring the cheap tier")
+    parser.add_argument("--premium-model", default=defaults.premium_model,
+                        help="outcomes model scoring the premium tier")
+    parser.add_argument("--balanced-gap", type=float, default=defaults.balanced_gap,
+                        help="share of the cheap-to-premium quality gap the balanced tier closes (%(default)s)")
+    parser.add_argument("--answer-tokens", type=int, default=defaults.answer_tokens,
+                        help="median answer length in tokens (%(default)s)")
+    parser.add_argument("--budget-fraction", type=float, default=defaults.budget_fraction,
+                        help="each tenant's daily cap as a share of its always-premium cost; 0: no budgets "
+                        "(%(default)s)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from costroute_plugins.cache.pairs import PairsFormatError, load_pairs
+    from costroute_plugins.replay.workload import write_workload
+    from costroute_plugins.routing.artifact import ArtifactError, load_artifact
+    from costroute_plugins.routing.outcomes import OutcomesError, read_outcomes
+
+    recipe = Recipe(n=args.n, tenants=args.tenants, repeat_share=args.repeat_share,
+                    paraphrase_share=args.paraphrase_share, stream_share=args.stream_share, seed=args.seed,
+                    split=args.split, cheap_model=args.cheap_model, premium_model=args.premium_model,
+                    balanced_gap=args.balanced_gap, answer_tokens=args.answer_tokens,
+                    budget_fraction=args.budget_fraction)
+    try:
+        rule = load_artifact(args.router_artifact).split
+        outcomes = [row for path in args.outcomes for row in read_outcomes(path)]
+        pairs = [pair for path in args.pairs for pair in load_pairs(path)]
+        header, requests = build(outcomes, pairs, recipe, rule)
+    except (OutcomesError, PairsFormatError, ArtifactError, RecipeError, OSError) as error:
+        print(f"make-workload: {error}", file=sys.stderr)
+        return 1
+    header["inputs"] = {"outcomes": list(args.outcomes), "pairs": list(args.pairs)}
+    count = write_workload(args.out, header, requests)
+    counts = ", ".join(f"{kind} {value}" for kind, value in header["counts"].items())
+    print(f"{args.out}: {count} requests ({counts}); {len(header['tenants'])} tenants; "
+          f"{sum(r.stream for r in requests)} streamed")
+    return 0

@@ -1,0 +1,80 @@
+"""``costroute replay``: a workload through the real proxy against stub tiers; cost and quality vs premium."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Replay a workload (costroute make-workload) through the real LiteLLM proxy started from "
+                          "CONFIG, its tiers answered by stubs replaying recorded outcomes, every plugin on. "
+                          "Reports cost and quality against always-premium, the saving by cache / routing / "
+                          "budget, latency and tier shares.")
+    parser.add_argument("--workload", required=True, help="workload JSONL from costroute make-workload")
+    parser.add_argument("--config", default="proxy_config.yaml", help="proxy config to replay (%(default)s)")
+    parser.add_argument("--plot", help="write a PNG chart here")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (%(default)s)")
+    parser.add_argument("--latency-scale", type=float, default=1.0,
+                        help="multiply the tiers' recorded latencies (e.g. 0.1 for a quick run; %(default)s)")
+    parser.add_argument("--limit", type=int, help="replay only the first N requests")
+    parser.add_argument("--work-dir", help="keep the derived config, stub answers and logs here")
+    parser.add_argument("--details", help="write one JSON line per scored request here")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.set_defaults(func=run)
+
+
+def _summary(report: dict) -> str:
+    cost, quality, latency = report["cost"], report["quality"], report["latency_s"]
+    saving = cost["saving_by"]
+    lines = [
+        f"requests: {report['requests']}  (workload {report['run']['workload_counts']})",
+        *[f"config: {change}" for change in report["run"]["config_changes"]],
+        f"cost: {cost['actual_usd']:.4f} USD vs always-premium {cost['always_premium_usd']:.4f} USD "
+        f"-> reduction {cost['reduction_pct']:.2f}%",
+        f"saving by: cache {saving['cache']:.4f}, routing {saving['routing']:.4f}, budget {saving['budget']:.4f} USD",
+        f"quality: served {quality['served_mean']:.4f} vs always-premium {quality['always_premium_mean']:.4f} "
+        f"-> loss {quality['loss_pct']:.2f}%  (cache hits {quality['cache_hits']}, on a wrong question "
+        f"{quality['cache_hits_wrong_question']})",
+        f"latency: p50 {latency['p50']} s, p95 {latency['p95']} s; streamed first token p50 "
+        f"{latency['streamed_ttft_p50']} s",
+        "served by: " + ", ".join(f"{name} {share:.1%}" for name, share in report["tier_shares"].items()),
+    ]
+    fallbacks = report["router"]["classifier_fallbacks"]
+    if fallbacks:
+        lines.append(f"warning: {fallbacks} requests got LiteLLM's fallback tier, not the classifier's "
+                     f"({report['router']['fallback_reasons']}); an overloaded machine makes the router time out")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from costroute_plugins.config import CostrouteConfigError
+    from costroute_plugins.replay.report import scored_rows
+    from costroute_plugins.replay.runner import replay
+    from costroute_plugins.replay.workload import WorkloadError, read_workload
+
+    try:
+        workload = read_workload(args.workload)
+    except WorkloadError as error:
+        print(f"replay: {error}", file=sys.stderr)
+        return 1
+    if args.limit:
+        workload.requests = workload.requests[: args.limit]
+    try:
+        result = replay(workload, args.config, concurrency=args.concurrency, latency_scale=args.latency_scale,
+                        work_dir=args.work_dir, progress=not args.json)
+    except (CostrouteConfigError, ValueError, RuntimeError, TimeoutError) as error:
+        print(f"replay: {error}", file=sys.stderr)
+        return 1
+    report = result.report
+    if args.plot:
+        from costroute_plugins.replay.plot import plot_replay
+
+        report["run"]["plot"] = str(plot_replay(report, args.plot))
+    if args.details:
+        with open(args.details, "w", encoding="utf-8") as handle:
+            for row in scored_rows(result.scored):
+                handle.write(json.dumps(row) + "\n")
+    print(json.dumps(report) if args.json else _summary(report))
+    return 0

@@ -1,0 +1,89 @@
+"""The proxy config a replay runs: the operator's config with its tiers pointed at stub tiers and every plugin on.
+
+Only what a replay must change is changed, and every change is listed in the report:
+- each tier's deployments answer from a local stub serving that tier's recorded outcomes;
+- the semantic cache and budgets are switched on where the config has them off (budgets: one daily cap per
+  workload tenant, added to the config's own);
+- state is kept in-process (``redis_url: null``): one proxy, a fresh cache and fresh budget counters per run,
+  nothing left behind in a shared Redis;
+- auth: ``sk-team-<tenant>`` keys authenticate as teams (``tenant_auth.py``), a generated master key;
+- a callback captures each request's spend-log payload (``capture.py``); the spend ledger is switched off.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from costroute_plugins.config import SECTION, parse_config
+
+AUTH = "costroute_plugins.replay.tenant_auth.user_api_key_auth"
+CAPTURE = "costroute_plugins.replay.capture.capture"
+
+
+@dataclass
+class DerivedConfig:
+    document: dict[str, Any]
+    tiers: list[str]
+    changes: list[str] = field(default_factory=list)
+
+
+def derive(document: Mapping[str, Any], stub_urls: Mapping[str, str], master_key: str,
+           budgets: list[dict[str, Any]]) -> DerivedConfig:
+    doc = copy.deepcopy(dict(document))
+    section = dict(doc.get(SECTION) or {})
+    tiers = parse_config(section).tiers
+    changes = []
+    missing = [tier for tier in tiers if tier not in stub_urls]
+    if missing:
+        raise ValueError(f"no stub for tiers {missing}")
+    pointed = 0
+    for entry in doc.get("model_list") or []:
+        if entry.get("model_name") in tiers:
+            params = entry.setdefault("litellm_params", {})
+            params["api_base"] = stub_urls[entry["model_name"]]
+            params["api_key"] = "sk-replay-stub"
+            pointed += 1
+    changes.append(f"{pointed} tier deployments ({', '.join(tiers)}) answer from stub tiers replaying outcomes")
+
+    cache = dict(section.get("cache") or {})
+    if not cache.get("enabled"):
+        changes.append("semantic cache switched on (the config has it off)")
+    cache["enabled"] = True
+    cache.pop("snapshot_path", None)
+    section["cache"] = cache
+
+    budget = dict(section.get("budget") or {})
+    if budget.get("enabled") is False:
+        changes.append("budgets switched on (the config has them off)")
+    budget["enabled"] = True
+    if budgets:
+        budget["budgets"] = list(budget.get("budgets") or []) + budgets
+        changes.append(f"{len(budgets)} daily tenant budgets from the workload added")
+    section["budget"] = budget
+
+    if section.get("redis_url") is not None or "redis_url" not in section:
+        changes.append("state in-process (redis_url: null): fresh cache and budget counters, nothing shared")
+    section["redis_url"] = None
+    spend = dict(section.get("spend") or {})
+    if (spend.get("ledger") or {}).get("enabled"):
+        changes.append("PostgreSQL spend ledger off (the replay reads costs from the spend-log payload)")
+        spend["ledger"] = {**spend["ledger"], "enabled": False}
+        section["spend"] = spend
+    doc[SECTION] = section
+    parse_config(section, source="replay config")  # the derived section must still be valid
+
+    general = dict(doc.get("general_settings") or {})
+    general["master_key"] = master_key
+    general["custom_auth"] = AUTH
+    doc["general_settings"] = general
+    changes.append("tenants authenticate as teams with keys sk-team-<tenant> (replay custom_auth)")
+
+    settings = dict(doc.get("litellm_settings") or {})
+    callbacks = settings.get("callbacks") or []
+    callbacks = [callbacks] if isinstance(callbacks, str) else list(callbacks)
+    settings["callbacks"] = [*callbacks, CAPTURE]
+    doc["litellm_settings"] = settings
+    return DerivedConfig(doc, tiers, changes)

@@ -1,0 +1,171 @@
+"""Scoring a replay: what was spent and what quality was served, against always-premium.
+
+- Cost: each request's cost is the proxy's own figure (spend-log ``response_cost``, else the
+  ``x-litellm-response-cost`` header, else the served tier's prices times the usage). The always-premium
+  counterfactual prices each request's prompt tokens and premium's answer length at the premium tier's rates.
+- Quality: each answer names the question and tier that produced it (stub marker). It scores that tier's
+  recorded score when the question is the request's own, else 0 (a cache hit on a non-duplicate). Quality is
+  mean served score over mean premium score; quality loss is its shortfall in percent.
+- Saving split (they add up to always-premium minus actual): ``cache`` = a hit's counterfactual minus its cost;
+  ``budget`` = for requests a budget pushed below the tier the router would have picked unconstrained, the cost
+  of that tier minus the actual cost (and refused requests' counterfactual); ``routing`` = everything else.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from costroute_plugins.replay.client import Served
+from costroute_plugins.replay.workload import Request
+from costroute_plugins.stub.outcomes import parse_marker, qid_tag
+
+Rates = Mapping[str, tuple[float, float]]  # tier -> (USD per prompt token, USD per completion token)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One request after scoring: where it was served, its cost, its counterfactual, its quality, its saving."""
+
+    n: int
+    tenant: str
+    kind: str
+    stream: bool
+    served_by: str  # cache | <tier> | failed
+    cache_status: str | None  # x-costroute-cache: hit | miss | bypass | skip reasons
+    cost_usd: float
+    cost_source: str
+    premium_usd: float
+    score: float
+    premium_score: float
+    answer_qid: str | None
+    saving_to: str  # cache | routing | budget
+    latency_s: float
+    ttft_s: float | None
+    budget_state: str | None
+    router_fallback: str | None  # why LiteLLM served its fallback tier instead of the classifier's (e.g. timeout)
+
+
+def cost_at(rates: Rates, tier: str, request: Request) -> float:
+    prompt_rate, completion_rate = rates[tier]
+    return request.prompt_tokens * prompt_rate + request.answer_tokens[tier] * completion_rate
+
+
+def _cost(served: Served, capture: Mapping[str, Any] | None, rates: Rates, tier: str) -> tuple[float, str]:
+    if capture is not None and capture.get("response_cost") is not None:
+        return float(capture["response_cost"]), "spend-log"
+    if "x-litellm-response-cost" in served.headers:
+        try:
+            return float(served.headers["x-litellm-response-cost"]), "header"
+        except ValueError:
+            pass
+    if tier in rates and served.usage:
+        prompt_rate, completion_rate = rates[tier]
+        return (served.usage.get("prompt_tokens", 0) * prompt_rate
+                + served.usage.get("completion_tokens", 0) * completion_rate), "usage"
+    return 0.0, "none"
+
+
+def score_request(request: Request, served: Served, capture: Mapping[str, Any] | None, rates: Rates,
+                  premium: str, unconstrained: Mapping[int, str], qids: Mapping[str, str]) -> Scored:
+    """``qids`` maps the answers' qid tags back to question ids (those of the workload)."""
+    capture = capture or {}
+    fields = capture.get("costroute") or {}
+    premium_usd = cost_at(rates, premium, request)
+    if served.status != 200:
+        return Scored(request.n, request.tenant, request.kind, request.stream, "failed", None, 0.0, "none",
+                      premium_usd,
+                      0.0, request.scores[premium], None, "budget" if served.status in (403, 429) else "routing",
+                      served.latency_s, served.ttft_s, fields.get("costroute_budget_state"), None)
+    hit = served.headers.get("x-costroute-cache") == "hit" or bool(capture.get("cache_hit"))
+    tier = served.headers.get("x-costroute-tier") or str(capture.get("model_group") or "unknown")
+    served_by = "cache" if hit else tier
+    cost, source = _cost(served, capture or None, rates, tier)
+    marker = parse_marker(served.text)
+    score = marker[2] if marker is not None and marker[0] == qid_tag(request.qid) else 0.0
+    answer_qid = qids.get(marker[0], marker[0]) if marker is not None else None
+    saving_to = "cache" if hit else "routing"
+    if not hit and request.n in unconstrained and unconstrained[request.n] != tier:
+        saving_to = "budget"
+    return Scored(request.n, request.tenant, request.kind, request.stream, served_by,
+                  served.headers.get("x-costroute-cache"), cost, source, premium_usd,
+                  score, request.scores[premium], answer_qid, saving_to, served.latency_s,
+                  served.ttft_s, fields.get("costroute_budget_state"), capture.get("router_failure"))
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 4) if values else None
+
+
+def build_report(requests: Sequence[Request], scored: Sequence[Scored], rates: Rates, premium: str,
+                 unconstrained: Mapping[int, str]) -> dict[str, Any]:
+    by_n = {request.n: request for request in requests}
+    actual = sum(s.cost_usd for s in scored)
+    baseline = sum(s.premium_usd for s in scored)
+    savings = {"cache": 0.0, "routing": 0.0, "budget": 0.0}
+    for s in scored:
+        if s.saving_to == "budget" and s.served_by != "failed":
+            # The router alone would have served the unconstrained tier; the budget saved the rest.
+            routed = cost_at(rates, unconstrained[s.n], by_n[s.n])
+            savings["routing"] += s.premium_usd - routed
+            savings["budget"] += routed - s.cost_usd
+        else:
+            savings[s.saving_to] += s.premium_usd - s.cost_usd
+    served_quality = sum(s.score for s in scored)
+    premium_quality = sum(s.premium_score for s in scored)
+    quality = served_quality / premium_quality if premium_quality else 1.0
+    shares = Counter(s.served_by for s in scored)
+    hits = [s for s in scored if s.served_by == "cache"]
+    wrong_hits = [s for s in hits if s.answer_qid != by_n[s.n].qid]
+    ok = [s.latency_s for s in scored if s.served_by != "failed"]
+    streamed = [s.ttft_s for s in scored if s.ttft_s is not None]
+    n = len(scored)
+    return {
+        "requests": n,
+        "cost": {
+            "actual_usd": round(actual, 6),
+            "always_premium_usd": round(baseline, 6),
+            "reduction_pct": round(100 * (1 - actual / baseline), 2) if baseline else 0.0,
+            "saving_usd": round(baseline - actual, 6),
+            "saving_by": {k: round(v, 6) for k, v in savings.items()},
+            "saving_share_by": {k: round(v / (baseline - actual), 4) if baseline != actual else 0.0
+                                for k, v in savings.items()},
+            "sources": dict(Counter(s.cost_source for s in scored)),
+        },
+        "quality": {
+            "served_mean": round(served_quality / n, 4) if n else 0.0,
+            "always_premium_mean": round(premium_quality / n, 4) if n else 0.0,
+            "relative_to_premium": round(quality, 4),
+            "loss_pct": round(100 * (1 - quality), 2),
+            "cache_hits": len(hits),
+            "cache_hits_wrong_question": len(wrong_hits),
+            "unscored_answers": sum(1 for s in scored if s.served_by != "failed" and s.answer_qid is None),
+        },
+        "latency_s": {
+            "p50": _percentile(ok, 50), "p95": _percentile(ok, 95),
+            "streamed_ttft_p50": _percentile(streamed, 50), "streamed_ttft_p95": _percentile(streamed, 95),
+            "by_served": {name: {"p50": _percentile(v, 50), "p95": _percentile(v, 95)}
+                          for name in sorted(shares) for v in [[s.latency_s for s in scored if s.served_by == name]]},
+        },
+        "tier_shares": {name: round(count / n, 4) for name, count in sorted(shares.items())},
+        "by_kind": {kind: {"requests": len(rows), "cache_hit_share": round(sum(r.served_by == "cache" for r in rows)
+                                                                          / len(rows), 4),
+                           "quality_vs_premium": round(sum(r.score for r in rows) / max(1e-12, sum(
+                               r.premium_score for r in rows)), 4)}
+                    for kind in ("fresh", "repeat", "pair-a", "pair-b")
+                    for rows in [[s for s in scored if s.kind == kind]] if rows},
+        "router": {"classifier_fallbacks": sum(1 for s in scored if s.router_fallback),
+                   "fallback_reasons": dict(Counter(s.router_fallback for s in scored if s.router_fallback))},
+        "budget": {"requests_under_pressure": sum(1 for s in scored if (s.budget_state or "").startswith(("soft",
+                                                                                                          "capped"))),
+                   "requests_moved_by_budget": sum(1 for s in scored if s.saving_to == "budget"),
+                   "failed": shares.get("failed", 0)},
+    }
+
+
+def scored_rows(scored: Sequence[Scored]) -> list[dict[str, Any]]:
+    return [asdict(s) for s in scored]

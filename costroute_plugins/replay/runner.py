@@ -1,0 +1,175 @@
+"""One replay end to end: stub tiers, the real proxy from a derived config, the workload, the report.
+
+Nothing here stands in for the proxy: requests go through LiteLLM with every costroute plugin loaded, and the
+report's costs are the proxy's own. Only the paid providers are stubs, answering with recorded outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from costroute_plugins.config import SECTION, parse_config, read_document
+from costroute_plugins.replay.capture import ENV as CAPTURE_ENV
+from costroute_plugins.replay.client import Served, send_all
+from costroute_plugins.replay.counterfactual import unconstrained_tiers
+from costroute_plugins.replay.derive import derive
+from costroute_plugins.replay.processes import Child, new_master_key, start_proxy, start_stub
+from costroute_plugins.replay.report import Rates, Scored, build_report, cost_at, score_request
+from costroute_plugins.replay.workload import Workload
+from costroute_plugins.stub.outcomes import SCHEMA_VERSION, qid_tag
+
+
+@dataclass
+class ReplayResult:
+    report: dict[str, Any]
+    scored: list[Scored]
+    served: list[Served]
+
+
+def tier_rates(document: Mapping[str, Any], tiers: list[str]) -> dict[str, tuple[float, float]]:
+    """USD per prompt / completion token of each tier: the deployment's own prices, else LiteLLM's price list
+    (the dearest deployment when a tier has several)."""
+    import litellm
+
+    rates: dict[str, tuple[float, float]] = {}
+    for tier in tiers:
+        found = []
+        for entry in document.get("model_list") or []:
+            if entry.get("model_name") != tier:
+                continue
+            params = entry.get("litellm_params") or {}
+            prompt, completion = params.get("input_cost_per_token"), params.get("output_cost_per_token")
+            if prompt is None or completion is None:
+                try:
+                    info = litellm.get_model_info(str(params.get("model")))
+                except Exception:
+                    info = {}
+                prompt = prompt if prompt is not None else info.get("input_cost_per_token")
+                completion = completion if completion is not None else info.get("output_cost_per_token")
+            if prompt is None or completion is None:
+                raise ValueError(f"tier {tier}: no price for {params.get('model')!r}; set input_cost_per_token and "
+                                 "output_cost_per_token in its litellm_params")
+            found.append((float(prompt), float(completion)))
+        if not found:
+            raise ValueError(f"tier {tier}: no model_list entry named {tier!r} in the config")
+        rates[tier] = (max(p for p, _ in found), max(c for _, c in found))
+    return rates
+
+
+def tenant_budgets(workload: Workload, rates: Rates, premium: str) -> list[dict[str, Any]]:
+    """Daily caps in USD: each tenant's ``budget_fraction`` of its requests' always-premium cost."""
+    budgets = []
+    for tenant in workload.tenants:
+        if not tenant.budget_fraction:
+            continue
+        premium_usd = sum(cost_at(rates, premium, r) for r in workload.requests if r.tenant == tenant.name)
+        if premium_usd > 0:
+            budgets.append({"name": f"replay-{tenant.name}", "scope": "team", "match": tenant.name,
+                            "period": "daily", "limit_usd": round(premium_usd * tenant.budget_fraction, 6),
+                            "action": tenant.action})
+    return budgets
+
+
+def write_answers(workload: Workload, tiers: list[str], path: Path, latency_scale: float) -> None:
+    """The stubs' answers file: each prompt's question, per-tier score and answer length; tier latencies."""
+    missing = [tier for tier in tiers if tier not in workload.tiers]
+    if missing:
+        raise ValueError(f"the workload has no timings for tiers {missing} of the config")
+    prompts = {}
+    for request in workload.requests:
+        missing = [tier for tier in tiers if tier not in request.scores]
+        if missing:
+            raise ValueError(f"workload request {request.n} has no score for tiers {missing}")
+        prompts.setdefault(request.prompt, {"qid": request.qid, "scores": dict(request.scores),
+                                            "answer_tokens": dict(request.answer_tokens)})
+    timings = {tier: {k: float(v) * latency_scale for k, v in workload.tiers[tier].items()} for tier in tiers}
+    path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "tiers": timings, "prompts": prompts}))
+
+
+def _read_capture(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.exists():
+        return {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {str(row["call_id"]): row for row in rows if row.get("call_id")}
+
+
+def _wait_for_capture(path: Path, expected: int, timeout: float = 15) -> dict[str, dict[str, Any]]:
+    """Success callbacks run after the response is sent: give the last ones a moment to land."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = _read_capture(path)
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
+
+
+def replay(workload: Workload, config_path: str | Path, *, concurrency: int = 8, latency_scale: float = 1.0,
+           work_dir: str | Path | None = None, progress: bool = False) -> ReplayResult:
+    document = read_document(config_path)
+    config = parse_config(document.get(SECTION), source=str(config_path))
+    tiers, premium = list(config.tiers), config.tiers[-1]
+    rates = tier_rates(document, tiers)
+    folder = Path(work_dir or tempfile.mkdtemp(prefix="costroute-replay-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    answers = folder / "answers.json"
+    write_answers(workload, tiers, answers, latency_scale)
+    capture = folder / "spend-payloads.jsonl"
+    capture.unlink(missing_ok=True)
+
+    children: list[Child] = []
+    started = time.monotonic()
+    try:
+        stubs = {tier: start_stub(tier, answers, folder) for tier in tiers}
+        children.extend(stubs.values())
+        derived = derive(document, {tier: f"{stub.url}/v1" for tier, stub in stubs.items()}, new_master_key(),
+                         tenant_budgets(workload, rates, premium))
+        derived_path = folder / "proxy_config.yaml"
+        derived_path.write_text(yaml.safe_dump(derived.document, sort_keys=False))
+        if progress:
+            print(f"replay: {len(stubs)} stub tiers up; starting the LiteLLM proxy ({derived_path})", flush=True)
+        proxy = start_proxy(derived_path, folder, {CAPTURE_ENV: str(capture)})
+        children.append(proxy)
+        startup_s = time.monotonic() - started
+        if progress:
+            print(f"replay: proxy ready in {startup_s:.0f} s; sending {len(workload.requests)} requests, "
+                  f"{concurrency} at a time", flush=True)
+        sent = time.monotonic()
+        served = asyncio.run(send_all(proxy.url, workload.requests, concurrency, progress))
+        replay_s = time.monotonic() - sent
+        payloads = _wait_for_capture(capture, sum(1 for s in served if s.status == 200))
+    finally:
+        for child in reversed(children):
+            child.stop()
+
+    captured = {s.n: payloads.get(s.headers.get("x-litellm-call-id", "")) for s in served}
+    touched, scores = [], {}
+    for request, result in zip(workload.requests, served):
+        row = captured[request.n] or {}
+        state = str((row.get("costroute") or {}).get("costroute_budget_state") or "")
+        hit = result.headers.get("x-costroute-cache") == "hit" or row.get("cache_hit")
+        if result.status == 200 and not hit and state.startswith(("soft", "capped")):
+            touched.append(request)
+            score = (row.get("costroute") or {}).get("costroute_route_score")
+            scores[request.n] = float(score) if score is not None else None
+    unconstrained = unconstrained_tiers(config, touched, scores)
+    qids = {qid_tag(request.qid): request.qid for request in workload.requests}
+    scored = [score_request(request, result, captured[request.n], rates, premium, unconstrained, qids)
+              for request, result in zip(workload.requests, served)]
+    report = build_report(workload.requests, scored, rates, premium, unconstrained)
+    report["run"] = {
+        "config": str(config_path), "derived_config": str(derived_path), "config_changes": derived.changes,
+        "tiers": tiers, "rates_usd_per_token": {t: list(r) for t, r in rates.items()},
+        "concurrency": concurrency, "latency_scale": latency_scale, "proxy_start_s": round(startup_s, 1),
+        "replay_s": round(replay_s, 1), "recipe": workload.header.get("recipe"),
+        "workload_counts": workload.header.get("counts"), "budgets": tenant_budgets(workload, rates, premium),
+    }
+    return ReplayResult(report, scored, served)
