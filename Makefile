@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0+cpu
 TORCH_PIP_ARGS ?=
 PIP_QUIET ?= -q
 
-.PHONY: install vllm-install vllm-model run test test-fast bench demo clean
+.PHONY: install vllm-install vllm-model vllm-tiny-model run test test-fast bench demo clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -36,17 +36,22 @@ vllm-model: $(VLLM_MODEL)/config.json
 $(VLLM_MODEL)/config.json: $(VLLM_VENV)/.installed vllm/prepare_model.py
 	$(VLLM_VENV)/bin/python vllm/prepare_model.py $(VLLM_MODEL)
 
+# A tiny random Llama for tests and the affinity benchmark: starts in about a minute on 2 CPU cores.
+vllm-tiny-model: vllm/models/tiny-llama/config.json
+vllm/models/tiny-llama/config.json: $(VLLM_VENV)/.installed vllm/make_tiny_model.py
+	$(VLLM_VENV)/bin/python vllm/make_tiny_model.py vllm/models/tiny-llama
+
 run: install vllm-install vllm-model
 	$(VENV)/bin/costroute serve --config proxy_config.yaml --port 4000
 
-test: install vllm-install vllm-model
+test: install vllm-install vllm-model vllm-tiny-model
 	$(VENV)/bin/python -m pytest
 
 # Everything except tests marked slow (real vLLM workers): a quick loop while developing.
 test-fast: install
 	$(VENV)/bin/python -m pytest -m "not slow"
 
-bench: install
+bench: install vllm-install vllm-tiny-model
 	$(VENV)/bin/python -m bench
 
 # Savings replay (issue 8): a 300-request workload from the shared data through the real proxy against stub
@@ -61,4 +66,4 @@ demo: install
 	  --plot $(DEMO)/replay.png --work-dir $(DEMO)/run
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) $(VLLM_MODEL) .costroute
+	rm -rf $(VENV) $(VLLM_VENV) $(VLLM_MODEL) vllm/models/tiny-llama .costroute

@@ -62,6 +62,10 @@ class AffinityGroup:
                 return usable
         return replicas
 
+    def usable_keys(self) -> list[str]:
+        """Replicas new requests may go to right now."""
+        return [r.key for r in self._usable(list(self.book.replicas.values()), self.clock())]
+
     def select(self, targets: Sequence[Target], messages: Sequence[Mapping[str, Any]] | None,
                call_id: str | None = None, tried: Sequence[str] = ()) -> Selection:
         """The one target to send this request to. ``tried``: deployment ids that already failed this call."""

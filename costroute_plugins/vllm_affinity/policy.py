@@ -7,7 +7,7 @@ the usable replicas' loads, so what the simulator projects is what the proxy doe
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, OrderedDict
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +28,7 @@ class Candidate:
 @dataclass(frozen=True)
 class Choice:
     key: str
-    reason: str  # only | cache | ring | spill | least-loaded | short-prompt | round-robin
+    reason: str  # only | cache | ring | balance | spill | least-loaded | short-prompt | round-robin
     matched_blocks: int = 0
 
 
@@ -80,7 +80,7 @@ class PrefixAffinityPolicy(SelectionPolicy):
     name = "affinity"
 
     def __init__(self, load_factor: float = 1.25, key_blocks: int = 1, index_blocks: int = 200_000,
-                 vnodes: int = 100, share_window: int = 256) -> None:
+                 vnodes: int = 100, max_homes: int = 10_000) -> None:
         if load_factor < 1.0:
             raise ValueError("load_factor must be >= 1.0 (1.0 = perfectly even, no room for affinity)")
         if key_blocks < 1:
@@ -92,7 +92,8 @@ class PrefixAffinityPolicy(SelectionPolicy):
         self._known: set[str] = set()
         self._ring = HashRing((), vnodes)
         self._short_turn = 0
-        self._recent: deque[str] = deque(maxlen=share_window)
+        self._homes: OrderedDict[int, str] = OrderedDict()  # first block of each recent new prefix -> replica
+        self.max_homes = max_homes
 
     def _ring_order(self, keys: Sequence[str], hashes: Sequence[int]) -> list[str]:
         # The ring spans every replica ever seen, so a replica's outage moves only its own prefixes.
@@ -116,7 +117,6 @@ class PrefixAffinityPolicy(SelectionPolicy):
         else:
             chosen = self._choose_with_prefix(hashes, candidates)
         self.index.record(hashes, chosen.key)
-        self._recent.append(chosen.key)
         return chosen
 
     def _choose_with_prefix(self, hashes: Sequence[int], candidates: Sequence[Candidate]) -> Choice:
@@ -132,13 +132,18 @@ class PrefixAffinityPolicy(SelectionPolicy):
                 if fits[key]:
                     return Choice(key, "cache" if depth[key] == best_depth else "spill", depth[key])
         else:
-            # A new prefix claims cache space for all its followers, so it also goes where the recent request
-            # share is within bound: prefixes spread by popularity, not just by where they happen to hash.
-            recent = [self._recent.count(key) for key in order]
-            share_cap = self._cap(recent)
-            for key, count in zip(order, recent):
-                if fits[key] and count + 1 <= share_cap:
-                    return Choice(key, "ring" if key == order[0] else "spill", 0)
+            # A new prefix claims cache space for all its followers. Of its first two replicas on the ring that
+            # are within the load bound, it goes to the one homing fewer prefixes ("two choices"): cache
+            # footprints stay even, and every proxy still agrees on the two candidates.
+            allowed = [key for key in order if fits[key]][:2]
+            if allowed:
+                homes = Counter(self._homes.values())
+                chosen = min(allowed, key=lambda key: (homes[key], allowed.index(key)))
+                self._homes[hashes[0]] = chosen
+                self._homes.move_to_end(hashes[0])
+                while len(self._homes) > self.max_homes:
+                    self._homes.popitem(last=False)
+                return Choice(chosen, "ring" if chosen == order[0] else "balance", 0)
         fallback = least_loaded(candidates, order)
         return Choice(fallback.key, "least-loaded", depth[fallback.key])
 
@@ -148,6 +153,8 @@ class PrefixAffinityPolicy(SelectionPolicy):
 
     def forget(self, key: str) -> None:
         self.index.forget(key)
+        for block in [block for block, home in self._homes.items() if home == key]:
+            del self._homes[block]
 
 
 def make_policy(name: str, load_factor: float = 1.25, key_blocks: int = 1) -> SelectionPolicy:

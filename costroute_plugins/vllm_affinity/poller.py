@@ -22,11 +22,13 @@ log = logging.getLogger("costroute")
 class MetricsPoller:
     def __init__(self, book: ReplicaBook, interval_s: float, timeout_s: float,
                  on_reset: Callable[[str], None] = lambda key: None,
+                 after_round: Callable[[], None] = lambda: None,
                  client: httpx.AsyncClient | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.book = book
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.on_reset = on_reset
+        self.after_round = after_round
         self.clock = clock
         self._client = client
         self._task: asyncio.Task | None = None
@@ -50,6 +52,7 @@ class MetricsPoller:
             self._client = httpx.AsyncClient(timeout=self.timeout_s)
         replicas = list(self.book.replicas.values())
         await asyncio.gather(*(self._poll(replica.key, replica.metrics_url) for replica in replicas))
+        self.after_round()
 
     async def _poll(self, key: str, url: str) -> None:
         was = self.book.replicas[key].status(self.clock(), self.book.staleness_s)
@@ -65,6 +68,8 @@ class MetricsPoller:
             if self.book.observe_sample(key, sample, self.clock()):
                 self.on_reset(key)
         now = self.book.replicas[key].status(self.clock(), self.book.staleness_s)
-        if now != was and (now in ("down", "stale") or was in ("down", "stale")):
-            log.warning("vllm_affinity: replica %s is %s%s", key, now,
-                        f" ({self.book.replicas[key].last_error})" if now in ("down", "stale") else "")
+        if now != was and now in ("down", "stale"):
+            log.warning("vllm_affinity: replica %s is %s (%s); new requests avoid it", key, now,
+                        self.book.replicas[key].last_error)
+        elif now != was and was in ("down", "stale"):
+            log.info("vllm_affinity: replica %s answers its metrics again (%s)", key, now)
