@@ -38,7 +38,8 @@ class FeedbackSettings(BaseModel):
     similarity: float = Field(0.8, ge=0.5, le=1.0, description="cosine similarity that makes a prompt 'similar'")
     response_ttl_s: float = Field(86_400, gt=0, description="how long after an answer it can still be rated")
     escalation_ttl_s: float = Field(30 * 86_400, gt=0, description="how long an escalation lasts")
-    max_escalations: int = Field(10_000, ge=1, le=1_000_000, description="newest kept, across all tenants")
+    max_escalations: int = Field(2_000, ge=1, le=1_000_000, description="newest kept, across all tenants; each "
+                                 "request compares its embedding with its tenant's (~0.2 ms per 1,000 on one core)")
     refresh_s: float = Field(1.0, ge=0.0, description="how often a replica checks Redis for new escalations")
     key_prefix: str = Field("costroute:feedback:", min_length=1, description="Redis key prefix")
 
@@ -154,7 +155,9 @@ class FeedbackService:
         if found is None:
             return None
         matrix, items = found
-        similarities = matrix @ np.asarray(embedding, dtype=np.float32)
+        # einsum, not ``@``: a BLAS matrix-vector product fans out to threads, which on a busy proxy host costs
+        # milliseconds of waiting; one core does 2,000 x 384 in well under a millisecond.
+        similarities = np.einsum("ij,j->i", matrix, np.asarray(embedding, dtype=np.float32))
         near = np.flatnonzero(similarities >= self.settings.similarity)
         now = self.clock()
         live = [i for i in near if items[i].expires_at > now]
