@@ -16,6 +16,9 @@ from functools import cached_property
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _RAW_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*\.?")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?(?![\d])", re.IGNORECASE)
+# Letters then digits in one token (A380, iPhone15, order ORD1234): a code whose digits change the subject.
+# Dotted versions (v2.10.0) are left to the number rule's future version handling.
+_CODE = re.compile(r"\b[A-Za-z]+\d+[A-Za-z0-9]*\b(?!\.\d)")
 
 STOPWORDS = frozenset(
     """a an the and or but if then so of to in on at by for with from into onto about as is are was were be been
@@ -148,6 +151,7 @@ class Facts:
     def numbers(self) -> frozenset[str]:
         found = {_canonical_number(m) for m in _NUMBER.findall(self.text)}
         found |= {_NUMBER_WORDS[w] for w in self.words if w in _NUMBER_WORDS and w != "second"}
+        found |= {code.lower() for code in _CODE.findall(self.text)}
         return frozenset(found)
 
     @cached_property
