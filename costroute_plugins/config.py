@@ -9,11 +9,12 @@ running on defaults the operator did not mean.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from costroute_plugins.budget.config import BudgetsConfig
 from costroute_plugins.cache.config import SemanticCacheConfig
@@ -24,6 +25,10 @@ from costroute_plugins.spend.config import SpendAttributionConfig
 from costroute_plugins.vllm_affinity.config import AffinityConfig
 
 SECTION = "costroute"
+
+
+_AUTHENTICATED_SOURCES = ("team", "key", "end_user", "org")
+_METADATA_SOURCE = re.compile(r"^metadata\.[A-Za-z0-9_\-]{1,64}$")
 
 
 class CostrouteConfigError(ValueError):
@@ -69,10 +74,15 @@ class CostrouteConfig(_Section):
         description="LiteLLM model groups used as tiers, cheapest first",
         min_length=1,
     )
-    tenant_from: list[Literal["team", "key", "end_user", "org"]] = Field(
+    tenant_from: list[str] = Field(
         default_factory=lambda: ["team", "key"],
-        description="authenticated identities that name the tenant, first present wins",
+        description="identities that name the tenant, first present wins: team, key, end_user, org (authenticated) "
+                    "or metadata.<field> (set by a trusted gateway; needs trust_client_metadata)",
         min_length=1,
+    )
+    trust_client_metadata: bool = Field(
+        False, description="allow metadata.<field> in tenant_from: only behind a gateway that sets that field and "
+                           "strips it from client requests",
     )
     redis_url: str | None = Field(
         default_factory=lambda: os.environ.get("REDIS_URL") or None,
@@ -86,6 +96,26 @@ class CostrouteConfig(_Section):
     budget: BudgetsConfig = Field(default_factory=BudgetsConfig)
     spend: SpendAttributionConfig = Field(default_factory=SpendAttributionConfig)
     vllm_affinity: AffinityConfig = Field(default_factory=AffinityConfig)
+
+    @field_validator("tenant_from")
+    @classmethod
+    def _known_sources(cls, sources: list[str]) -> list[str]:
+        for source in sources:
+            if source not in _AUTHENTICATED_SOURCES and not _METADATA_SOURCE.match(source):
+                raise ValueError(f"{source!r} is not a tenant source; use {', '.join(_AUTHENTICATED_SOURCES)} or "
+                                 "metadata.<field>")
+        return sources
+
+    @model_validator(mode="after")
+    def _client_metadata_is_trusted_explicitly(self) -> CostrouteConfig:
+        claimed = [source for source in self.tenant_from if source.startswith("metadata.")]
+        if claimed and not self.trust_client_metadata:
+            raise ValueError(
+                f"tenant_from: {claimed[0]!r} is client-supplied request metadata, so any caller could pick its "
+                "tenant (another tenant's cache entries and budget). Fix: set trust_client_metadata: true only if "
+                "a trusted gateway in front of the proxy sets that field, else remove it from tenant_from"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tiers_are_consistent(self) -> CostrouteConfig:

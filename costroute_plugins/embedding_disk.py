@@ -44,7 +44,7 @@ class DiskCachedEmbedder(Embedder):
         if self._known is None:
             self._known = {}
             for path in sorted(self.directory.glob("chunk-*.npz")):
-                with np.load(path) as stored:
+                with np.load(path, allow_pickle=False) as stored:
                     self._known.update(zip(stored["keys"].tolist(), stored["vectors"]))
         return self._known
 

@@ -2,7 +2,9 @@
 
 Tenant identity comes from the authenticated key (its team, its own hash, its end user), never from
 client-supplied metadata, so a caller cannot read another tenant's cache entries or spend another's budget by
-writing a header.
+writing a header. The one exception is opt-in: an operator whose trusted gateway sets the tenant in the request
+metadata names that field as a source (``metadata.<field>``) and sets ``trust_client_metadata: true``; the
+config check refuses the source without it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 TenantSource = Literal["team", "key", "end_user", "org"]
+# ``metadata.<field>``: the field of the request's own metadata (LiteLLM's ``requester_metadata``), trusted only
+# when ``trust_client_metadata`` is set.
+METADATA_SOURCE = "metadata."
 
 _SOURCE_FIELDS: dict[str, str] = {
     "team": "user_api_key_team_id",
@@ -20,10 +25,16 @@ _SOURCE_FIELDS: dict[str, str] = {
 }
 
 
-def tenant_of(metadata: Mapping[str, Any], sources: Sequence[TenantSource]) -> str:
+def tenant_of(metadata: Mapping[str, Any], sources: Sequence[str]) -> str:
     """The first identity present among ``sources``, prefixed by its kind (``team:ops``), else ``anonymous``."""
     for source in sources:
-        value = metadata.get(_SOURCE_FIELDS[source])
+        if source.startswith(METADATA_SOURCE):
+            claimed = metadata.get("requester_metadata")
+            value = claimed.get(source.removeprefix(METADATA_SOURCE)) if isinstance(claimed, Mapping) else None
+            if value is not None and not isinstance(value, (str, int)):
+                value = None  # a tenant is a name, never a structure
+        else:
+            value = metadata.get(_SOURCE_FIELDS[source])
         if value:
             value = str(value)
             return f"{source}:{value[:16] if source == 'key' else value}"

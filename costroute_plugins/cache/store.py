@@ -160,7 +160,7 @@ class MemoryStore(EntryStore):
         document = json.loads(prefix.with_suffix(".json").read_text())
         if document.get("version") != 1:
             raise ValueError(f"{prefix}.json: unknown snapshot version {document.get('version')!r}")
-        with np.load(prefix.with_suffix(".npz")) as stored:
+        with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as stored:
             vectors = stored["vectors"]
         now = self.clock()
         for row, vector in zip(document["entries"], vectors, strict=True):
