@@ -14,7 +14,7 @@ import pytest
 import yaml
 from openai import APIStatusError
 
-from tests.conftest import POSTGRES_DSN
+from tests.conftest import POSTGRES_DSN, REDIS_URL, isolated_redis_prefix
 from tests.harness import REPO, Proxy, start_proxy, tier_env, write_config
 
 # Each premium request below costs 1000 x $2/M + 1000 x $8/M = $0.01 (gpt-4.1 list prices).
@@ -31,11 +31,18 @@ def ledger_schema() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def budget_proxy(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str) -> Iterator[Proxy]:
+def budget_redis_prefix() -> Iterator[str]:
+    yield from isolated_redis_prefix("budget:")
+
+
+@pytest.fixture(scope="module")
+def budget_proxy(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str,
+                 budget_redis_prefix: str) -> Iterator[Proxy]:
     folder = tmp_path_factory.mktemp("budget")
+    # Budget counters in the real Redis, as every replica of a deployment would share them.
     config = write_config(folder / "config.yaml", costroute={
-        "redis_url": None,
-        "budget": {"budgets": [
+        "redis_url": REDIS_URL,
+        "budget": {"key_prefix": budget_redis_prefix, "budgets": [
             {"name": "throttled-daily", "scope": "team", "match": "thr", "period": "daily", "limit_usd": 0.03,
              "action": "throttle", "retry_after_s": 120},
             {"name": "downgraded-daily", "scope": "team", "match": "dg", "period": "daily", "limit_usd": 0.03,
@@ -176,8 +183,6 @@ def test_two_replicas_under_50_concurrent_requests_stop_within_one_request_of_th
 ):
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.conftest import REDIS_URL
-
     cap = 0.05
     config = write_config(tmp_path / "shared.yaml", costroute={
         "redis_url": REDIS_URL,
@@ -214,21 +219,31 @@ def test_two_replicas_under_50_concurrent_requests_stop_within_one_request_of_th
     assert sum(answered) <= cap + one_request_max
 
 
-def test_ledger_totals_equal_the_requests_costs_after_a_postgres_outage(
+def test_ledger_report_and_spend_logs_agree_after_a_postgres_outage_and_a_restart(
     stubs, fresh_stubs, process_logs: Path, tmp_path: Path, pg_schema: str
 ):
+    import json
+    import subprocess
+    import sys
+
     from tests.support.pg_outage import ThreadedOutage
 
     outage = ThreadedOutage()
     dsn = outage.start()
+    capture = tmp_path / "spend-log.jsonl"
+    # Batches of 5 rows; a partial batch waits in memory (up to 60 s) and is what a SIGTERM finds unsent.
     config = write_config(tmp_path / "ledger.yaml", costroute={
         "redis_url": None,
-        "spend": {"ledger": {"enabled": True, "dsn": dsn, "db_schema": pg_schema, "flush_interval_s": 0.2,
-                             "retry_interval_s": 0.5, "connect_timeout_s": 1,
+        "spend": {"ledger": {"enabled": True, "dsn": dsn, "db_schema": pg_schema, "flush_interval_s": 60,
+                             "batch_size": 5, "retry_interval_s": 0.5, "connect_timeout_s": 1,
                              "spool_path": str(tmp_path / "spool.jsonl")}},
     })
+    document = yaml.safe_load(config.read_text())
+    document["litellm_settings"]["callbacks"].append("tests.support.spend_log_capture.capture")
+    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    env = {**tier_env(stubs), "PYTHONPATH": str(REPO), "SPEND_LOG_CAPTURE": str(capture)}
     fresh_stubs["premium"].control(prompt_tokens=1234, completion_tokens=567)
-    proxy = start_proxy(config, process_logs, env=tier_env(stubs))
+    proxy = start_proxy(config, process_logs, env=env)
     costs: list[float] = []
 
     def burst(count: int) -> None:
@@ -237,28 +252,52 @@ def test_ledger_totals_equal_the_requests_costs_after_a_postgres_outage(
                 model="premium", messages=[{"role": "user", "content": f"ledger {len(costs)} {index}"}])
             costs.append(float(raw.headers["x-litellm-response-cost"]))
 
+    def ledger_up() -> str:
+        with proxy.http() as http:
+            text = http.get("/metrics/", follow_redirects=True).text
+        return next(line for line in text.splitlines() if line.startswith("costroute_ledger_up"))
+
+    def ledger_totals(expected: int) -> tuple:
+        deadline = time.monotonic() + 30
+        while True:
+            with psycopg.connect(POSTGRES_DSN) as connection:
+                totals = connection.execute(
+                    f'SELECT count(*), count(DISTINCT request_id), coalesce(sum(cost_usd), 0) '
+                    f'FROM "{pg_schema}".costroute_spend').fetchone()
+            if totals[0] >= expected or time.monotonic() > deadline:
+                return totals
+            time.sleep(0.3)
+
     try:
         burst(5)
-        time.sleep(1)
         outage.cut()  # PostgreSQL unreachable while requests keep coming
         burst(5)
         time.sleep(1.5)
+        down = ledger_up()
         outage.restore()
         burst(5)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with psycopg.connect(POSTGRES_DSN) as connection:
-                rows, distinct, total = connection.execute(
-                    f'SELECT count(*), count(DISTINCT request_id), coalesce(sum(cost_usd), 0) '
-                    f'FROM "{pg_schema}".costroute_spend').fetchone()
-            if rows >= 15:
-                break
-            time.sleep(0.3)
+        assert ledger_totals(15)[0] == 15
+        up = ledger_up()
+        burst(3)  # a partial batch, still in memory when the proxy is stopped
+        proxy.stop()
+        first_log = proxy.log()
+        proxy = start_proxy(config, process_logs, env=env)  # the next start replays what was spooled at exit
+        rows, distinct, total = ledger_totals(18)
     finally:
         proxy.stop()
         outage.stop()
 
-    assert (rows, distinct) == (15, 15)
-    assert round(total, 2) == round(Decimal(str(sum(costs))), 2)
+    payload_costs = [json.loads(line)["response_cost"] for line in capture.read_text().splitlines()]
+    report = subprocess.run(
+        [sys.executable, "-m", "costroute_plugins.cli", "report", "--since", "1d", "--by", "tenant",
+         "--format", "json", "--dsn", POSTGRES_DSN, "--schema", pg_schema],
+        capture_output=True, text=True, timeout=60, check=True)
+    (reported,) = json.loads(report.stdout)
+
+    assert (rows, distinct) == (18, 18)
+    assert len(payload_costs) == 18
+    assert abs(total - Decimal(str(sum(payload_costs)))) < Decimal("1e-9")  # the ledger equals the spend logs
     assert abs(total - Decimal(str(sum(costs)))) < Decimal("1e-9")
-    assert "spooling to" in proxy.log()
+    assert reported["requests"] == 18 and Decimal(reported["cost_usd"]) == total  # the report equals the ledger
+    assert down == "costroute_ledger_up 0.0" and up == "costroute_ledger_up 1.0"
+    assert "spooling to" in first_log and "stopping with 3 rows not yet written; spooled" in first_log

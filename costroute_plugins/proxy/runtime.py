@@ -118,7 +118,7 @@ class Runtime:
             prices=PriceBook(config.spend.self_hosted_prices),
             anomalies=AnomalyDetector(config.spend.anomaly),
             budget_metrics=BudgetMetrics.create(),
-            spend_metrics=SpendMetrics.create(),
+            spend_metrics=SpendMetrics.create(ledger=ledger),
             ledger=ledger,
             config_path=path,
         )

@@ -9,6 +9,8 @@ and, through the request's ``spend_logs_metadata``, fields in LiteLLM's own spen
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,13 +28,20 @@ class SpendPlugin(CustomLogger):
         super().__init__()
         self.runtime = runtime
         self._ledger_started = False
+        self._starting: asyncio.Task | None = None
+        try:  # the proxy loads its config inside its event loop: start now, so a spool left by the last run is
+            # replayed without waiting for traffic
+            self._starting = asyncio.get_running_loop().create_task(self._ledger())
+        except RuntimeError:  # no loop yet (imported outside the proxy): start on first use
+            pass
 
     async def _ledger(self):
-        """Start the ledger's writer inside the proxy's event loop, on first use."""
+        """Start the ledger's writer inside the proxy's event loop (at load, else on first use)."""
         ledger = self.runtime.ledger
         if ledger is not None and not self._ledger_started:
             self._ledger_started = True
             await ledger.start()
+            _spool_on_stop_signals(ledger, asyncio.get_running_loop())
         return ledger
 
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj, start_time, end_time) -> None:
@@ -127,3 +136,25 @@ class SpendPlugin(CustomLogger):
         if budget is not None:
             await self.runtime.guard.settle(budget, 0.0)
         self.runtime.embeddings.forget(state.get("request_id", ""))
+
+
+def _spool_on_stop_signals(ledger, loop: asyncio.AbstractEventLoop) -> None:
+    """When the proxy is told to stop, ledger rows go to the on-disk spool from then on.
+
+    LiteLLM gives callbacks no shutdown hook, and uvicorn ends the process by re-raising SIGTERM once it has shut
+    down, so no code of ours runs after its last request. Its handler is chained instead: on SIGTERM / SIGINT the
+    ledger spools what it holds in memory (on the event loop, never inside the signal handler) and every later
+    row, then uvicorn's own graceful shutdown proceeds as before. Only a handler that is already Python code is
+    chained; signals can only be handled on the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(stop)
+        if not callable(previous):
+            continue
+
+        def chained(signum, frame, previous=previous) -> None:
+            loop.call_soon_threadsafe(ledger.drain_to_spool)
+            previous(signum, frame)
+
+        signal.signal(stop, chained)

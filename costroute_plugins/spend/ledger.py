@@ -49,12 +49,19 @@ class SpendLedger:
         self._insert_sql = insert_statement(config.db_schema, config.table)
         self._connection: psycopg.AsyncConnection | None = None
         self._worker: asyncio.Task | None = None
+        self._in_flight: list[AttributionRecord] = []  # the batch the worker is writing right now
         self._next_try = 0.0  # monotonic time before which a down PostgreSQL is not tried again
+        self._draining = False  # the process is stopping: rows go straight to the spool
 
     @property
     def healthy(self) -> bool:
         """False while PostgreSQL is unreachable (rows are being spooled)."""
         return self._connection is not None and not self.spool.pending()
+
+    @property
+    def queued(self) -> int:
+        """Rows in memory, not yet in PostgreSQL nor in the spool."""
+        return self._queue.qsize() + len(self._in_flight)
 
     async def start(self) -> None:
         """Start the worker; connects (and creates the table) now if PostgreSQL answers, later otherwise."""
@@ -63,7 +70,11 @@ class SpendLedger:
         self._worker = asyncio.create_task(self._run(), name="costroute-spend-ledger")
 
     def submit(self, record: AttributionRecord) -> None:
-        """Queue a record for writing. Never blocks, never raises; a full queue spools to disk."""
+        """Queue a record for writing. Never blocks, never raises; a full queue (or a process that is stopping,
+        see ``drain_to_spool``) spools to disk."""
+        if self._draining:
+            self._spool([record])
+            return
         try:
             self._queue.put_nowait(record)
         except asyncio.QueueFull:
@@ -72,6 +83,32 @@ class SpendLedger:
     async def flush(self) -> None:
         """Wait until every record submitted so far is in PostgreSQL or in the spool."""
         await self._queue.join()
+
+    def drain_to_spool(self) -> int:
+        """The process is about to stop: spool every row still in memory now, and every row submitted from now
+        on, synchronously, so a stop that ends the process abruptly (uvicorn re-raises SIGTERM once it has shut
+        down) loses nothing. The worker keeps replaying the spool into PostgreSQL while the process lives; the
+        next start replays the rest. Returns how many rows were in memory."""
+        self._draining = True
+        return self.spool_unsent()
+
+    def spool_unsent(self) -> int:
+        """Move every row still in memory to the spool, synchronously (also done when the worker is cancelled).
+        The next start replays them; a row of a batch that did reach PostgreSQL before the stop is ignored there,
+        being keyed by request id. Returns how many were spooled."""
+        unsent, self._in_flight = list(self._in_flight), []
+        while True:
+            try:
+                unsent.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        for _ in unsent:
+            self._queue.task_done()
+        if unsent:
+            self._spool(unsent)
+            log.warning("spend ledger: stopping with %d rows not yet written; spooled to %s, replayed as soon as "
+                        "PostgreSQL answers or at the next start", len(unsent), self.spool.path)
+        return len(unsent)
 
     async def close(self) -> None:
         """Flush, try the spool once more, stop the worker and close the connection. What is still spooled
@@ -90,27 +127,38 @@ class SpendLedger:
     # -- worker --------------------------------------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
-            batch = await self._next_batch()
+            batch: list[AttributionRecord] = []
             try:
+                batch = await self._next_batch()
                 if batch:
                     await self._write_or_spool(batch)
                 if self.spool.pending():
                     await self._replay()
+            except asyncio.CancelledError:  # the event loop is closing: keep what is in memory on disk
+                self.spool_unsent()
+                raise
             except Exception:  # e.g. the spool's disk is full: say so, and keep the worker alive
                 log.exception("spend ledger: unexpected worker error")
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                self._release(batch)
+
+    def _release(self, batch: list[AttributionRecord]) -> None:
+        """Mark a written batch done, unless ``spool_unsent`` has already taken (and marked) it."""
+        if batch and batch is self._in_flight:
+            self._in_flight = []
+            for _ in batch:
+                self._queue.task_done()
 
     async def _next_batch(self) -> list[AttributionRecord]:
         """Up to ``batch_size`` records, waiting at most ``flush_interval_s`` after the first one arrives (or
-        ``retry_interval_s`` for the first, so a pending spool is retried even without traffic)."""
+        ``retry_interval_s`` for the first, so a pending spool is retried even without traffic). The batch is
+        ``_in_flight`` from its first record on, so ``spool_unsent`` sees it while it is still filling."""
         wait = self.config.retry_interval_s if self.spool.pending() else None
         try:
             first = await asyncio.wait_for(self._queue.get(), wait)
         except TimeoutError:
             return []
-        batch = [first]
+        batch = self._in_flight = [first]
         deadline = time.monotonic() + self.config.flush_interval_s
         while len(batch) < self.config.batch_size:
             try:
@@ -197,7 +245,7 @@ class SpendLedger:
 
     def _down(self, error: Exception) -> None:
         if self._connection is not None or self.stats.failures == 0:
-            log.warning("spend ledger: PostgreSQL unavailable (%s); spooling to %s, retrying every %.0f s",
+            log.warning("spend ledger: PostgreSQL unavailable (%s); spooling to %s, retrying every %g s",
                         str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
                         self.spool.path, self.config.retry_interval_s)
         self.stats.failures += 1

@@ -25,13 +25,14 @@ class Spool:
         self.max_bytes = max_bytes
         self.unreadable = 0
 
-    def _size(self) -> int:
+    def size(self) -> int:
+        """Bytes awaiting replay (the spool and an unfinished replay)."""
         return sum(p.stat().st_size for p in (self.path, self.replaying) if p.exists())
 
     def append(self, records: Sequence[AttributionRecord]) -> int:
         """Write what fits under ``max_bytes`` and return how many; rows beyond the bound are logged as dropped."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        room = self.max_bytes - self._size()
+        room = self.max_bytes - self.size()
         lines = []
         for record in records:
             line = json.dumps(record.to_json(), separators=(",", ":")) + "\n"

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from costroute_plugins.budget import BudgetMetrics
 from costroute_plugins.metrics import Metrics
-from costroute_plugins.spend import SpendMetrics
+from costroute_plugins.spend import LedgerConfig, SpendLedger, SpendMetrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "costroute.json"
 SERIES = re.compile(r"\bcostroute_[a-z_]+\b")
@@ -21,15 +21,19 @@ SELECTOR = re.compile(r"\b(costroute_[a-z_]+)\{([^}]*)\}")
 LEGEND_LABEL = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
 
-def exported_series() -> dict[str, set[str]]:
+def exported_series(tmp_path: Path) -> dict[str, set[str]]:
     """Series name as Prometheus sees it (counters end in _total) -> its label names."""
     registry = CollectorRegistry()
     series: dict[str, set[str]] = {}
-    for group in (Metrics.create(registry), BudgetMetrics.create(registry), SpendMetrics.create(registry)):
+    ledger = SpendLedger(LedgerConfig(enabled=True, dsn="postgresql://unused", spool_path=str(tmp_path / "spool")))
+    for group in (Metrics.create(registry), BudgetMetrics.create(registry), SpendMetrics.create(registry, ledger)):
         for item in fields(group):
             metric = getattr(group, item.name)
             name = metric._name + ("_total" if isinstance(metric, Counter) else "")
             series[name] = set(metric._labelnames)
+    for family in registry.collect():  # the ledger's health series, read at scrape time
+        for sample in family.samples:
+            series.setdefault(sample.name, set()).update(sample.labels)
     return series
 
 
@@ -47,8 +51,8 @@ def test_the_dashboard_is_valid_json_with_a_query_in_every_panel():
     assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
 
 
-def test_every_query_uses_only_exported_series_and_their_labels():
-    series = exported_series()
+def test_every_query_uses_only_exported_series_and_their_labels(tmp_path: Path):
+    series = exported_series(tmp_path)
     for title, target in queries():
         used = SERIES.findall(target["expr"])
         assert used, f"{title}: query names no costroute series"
@@ -67,5 +71,6 @@ def test_the_dashboard_covers_spend_savings_tiers_budgets_and_anomalies():
     assert {
         "costroute_spend_usd_total", "costroute_feature_spend_usd_total", "costroute_savings_usd_total",
         "costroute_requests_total", "costroute_budget_remaining_usd", "costroute_budget_projected_usd",
-        "costroute_budget_limit_usd", "costroute_spend_anomalies_total",
+        "costroute_budget_limit_usd", "costroute_spend_anomalies_total", "costroute_ledger_up",
+        "costroute_ledger_rows_total", "costroute_ledger_spool_bytes",
     } <= used

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from decimal import Decimal
 
 import psycopg
@@ -145,3 +146,71 @@ async def test_a_row_postgres_refuses_is_set_aside_without_blocking_the_others(p
     (rejected,) = [json.loads(line) for line in (tmp_path / "spool.jsonl.rejected").read_text().splitlines()]
     assert rejected["request_id"] == "too-many-tokens" and "out of range" in rejected["error"]
     assert ledger.stats.rejected == 1 and not ledger.spool.pending()
+
+
+async def test_rows_still_in_memory_when_the_proxy_exits_are_spooled_and_written_by_the_next_start(pg_schema, tmp_path):
+    spool = tmp_path / "spool.jsonl"
+    written = records(30)
+    # A long flush interval: the rows are still in memory when the process is told to stop.
+    stopping = SpendLedger(ledger_config(pg_schema, spool, flush_interval_s=60, batch_size=1000))
+    await stopping.start()
+    for record in written:
+        stopping.submit(record)
+    await asyncio.sleep(0.1)  # the worker has taken the first rows into a batch it is still filling
+
+    assert stopping.queued == 30
+    # The proxy stops: its closing event loop cancels the ledger's worker with the batch half-filled.
+    for task in asyncio.all_tasks():
+        if task.get_name() == "costroute-spend-ledger":
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert stopping.queued == 0
+    assert len(spool.read_text().splitlines()) == 30 and ledger_rows(pg_schema)[0] == 0
+
+    restarted = SpendLedger(ledger_config(pg_schema, spool))
+    await restarted.start()
+    await restarted.close()
+    assert ledger_rows(pg_schema) == (30, 30, sum(r.cost_usd for r in written))
+
+
+async def test_ledger_health_is_exported_to_prometheus(pg_schema, tmp_path):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from costroute_plugins.spend.metrics import SpendMetrics
+
+    registry = CollectorRegistry()
+    down = SpendLedger(ledger_config(pg_schema, tmp_path / "spool.jsonl", dsn=CLOSED_DSN))
+    SpendMetrics.create(registry, ledger=down)
+    await down.start()
+    for record in records(4):
+        down.submit(record)
+    await down.flush()
+    exported = generate_latest(registry).decode()
+    await down.close()
+
+    assert "costroute_ledger_up 0.0" in exported
+    assert 'costroute_ledger_rows_total{outcome="spooled"} 4.0' in exported
+    assert 'costroute_ledger_rows_total{outcome="written"} 0.0' in exported
+    assert "costroute_ledger_queued_rows 0.0" in exported
+    spool_bytes = float(re.search(r"^costroute_ledger_spool_bytes (\S+)$", exported, re.M).group(1))
+    assert spool_bytes == (tmp_path / "spool.jsonl").stat().st_size > 0
+
+
+async def test_a_stopping_proxy_spools_what_it_holds_and_every_later_row(pg_schema, tmp_path):
+    spool = tmp_path / "spool.jsonl"
+    written = records(12)
+    ledger = SpendLedger(ledger_config(pg_schema, spool, flush_interval_s=60, batch_size=1000))
+    await ledger.start()
+    for record in written[:10]:
+        ledger.submit(record)
+    await asyncio.sleep(0.05)
+
+    assert ledger.drain_to_spool() == 10  # SIGTERM: the proxy drains its last requests, then the process ends
+    for record in written[10:]:  # requests that finish while it drains
+        ledger.submit(record)
+
+    assert ledger.queued == 0
+    assert {json.loads(line)["request_id"] for line in spool.read_text().splitlines()} == {
+        record.request_id for record in written}
+    await ledger.close()  # had the process lived on, the spool would still reach PostgreSQL
+    assert ledger_rows(pg_schema) == (12, 12, sum(r.cost_usd for r in written))
