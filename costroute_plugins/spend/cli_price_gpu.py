@@ -9,7 +9,10 @@ import argparse
 import json
 import sys
 
+import httpx
+
 from costroute_plugins.spend.pricing import GpuPricing, gpu_token_rates
+from costroute_plugins.spend.throughput import measure_tokens_per_second
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -21,8 +24,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--power-w", type=float, required=True, help="average power draw in watts")
     parser.add_argument("--usd-per-kwh", type=float, required=True, help="electricity price")
     parser.add_argument("--utilization", type=float, required=True, help="share of hours the GPU serves, 0-1")
-    parser.add_argument("--tokens-per-second", type=float, required=True,
-                        help="aggregate generated tokens per second at the served batch size")
+    throughput = parser.add_mutually_exclusive_group(required=True)
+    throughput.add_argument("--tokens-per-second", type=float,
+                            help="aggregate generated tokens per second at the served batch size")
+    throughput.add_argument("--vllm-metrics", metavar="URL",
+                            help="measure it instead from a serving vLLM worker's /metrics, e.g. "
+                                 "http://127.0.0.1:8100/metrics (vllm:generation_tokens_total over --window-s)")
+    parser.add_argument("--window-s", type=float, default=60.0,
+                        help="how long to watch the worker with --vllm-metrics (60)")
     parser.add_argument("--prefill-speedup", type=float, default=10.0,
                         help="how many times faster prompt tokens are processed than generated (10)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the explanation")
@@ -49,8 +58,16 @@ def explain(pricing: GpuPricing) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        tokens_per_second = args.tokens_per_second
+        if args.vllm_metrics:
+            tokens_per_second = measure_tokens_per_second(args.vllm_metrics, args.window_s)
+            print(f"measured {tokens_per_second:.1f} generated tokens/s at {args.vllm_metrics} over "
+                  f"{args.window_s:g} s", file=sys.stderr)
         pricing = gpu_token_rates(args.gpu_hourly_usd, args.power_w, args.usd_per_kwh, args.utilization,
-                                  args.tokens_per_second, args.prefill_speedup)
+                                  tokens_per_second, args.prefill_speedup)
+    except httpx.HTTPError as error:
+        print(f"costroute price-gpu: cannot read {args.vllm_metrics}: {error}", file=sys.stderr)
+        return 1
     except ValueError as error:
         print(f"costroute price-gpu: {error}", file=sys.stderr)
         return 2

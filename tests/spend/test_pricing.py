@@ -70,3 +70,59 @@ def test_a_record_keeps_no_secret_and_exact_money():
     assert record.key == key_prefix("sk-live-secret") and len(record.key) == 12 and "secret" not in record.key
     assert record.cost_usd == money("0.1")
     assert AttributionRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
+
+
+VLLM_METRICS_PAGE = """# HELP vllm:generation_tokens_total Number of generation tokens processed.
+# TYPE vllm:generation_tokens_total counter
+vllm:generation_tokens_total{{engine="0",model_name="smollm2-135m-instruct"}} {tokens}
+# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{{engine="0",model_name="smollm2-135m-instruct"}} 3.0
+"""
+
+
+@pytest.fixture
+def serving_worker_metrics():
+    """A /metrics page in vLLM's format whose generated-token counter grows by 500 between two reads."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    reads = []
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self):
+            reads.append(self.path)
+            body = VLLM_METRICS_PAGE.format(tokens=10_000.0 + 500 * (len(reads) - 1)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    server.shutdown()
+
+
+def test_price_gpu_can_measure_throughput_from_a_serving_vllm_worker(serving_worker_metrics, capsys):
+    command = [*EXAMPLE[:8], "--vllm-metrics", serving_worker_metrics, "--window-s", "0.2", "--json"]
+    assert main(["price-gpu", *command]) == 0
+
+    measured = capsys.readouterr()
+    tokens_per_second = float(measured.err.split("measured ")[1].split()[0])
+    rates = json.loads(measured.out)
+    assert 0 < tokens_per_second <= 2500  # 500 tokens in at least 0.2 s
+    expected = gpu_token_rates(2.0, 700, 0.15, 0.5, tokens_per_second, 10).rates.output_usd_per_token
+    assert rates["output_usd_per_token"] == pytest.approx(expected, rel=0.01)
+
+
+def test_price_gpu_says_when_the_page_is_not_a_vllm_worker(capsys):
+    from costroute_plugins.spend.throughput import generated_tokens
+
+    with pytest.raises(ValueError, match="vllm:generation_tokens_total"):
+        generated_tokens("# TYPE litellm_requests_total counter\nlitellm_requests_total 3.0\n")
+    assert main(["price-gpu", *EXAMPLE[:8], "--vllm-metrics", "http://127.0.0.1:1/metrics", "--window-s", "0"]) == 1
+    assert "cannot read http://127.0.0.1:1/metrics" in capsys.readouterr().err
