@@ -39,6 +39,7 @@ from tests.harness import start_proxy  # noqa: E402
 from tests.support.vllm_workers import TINY_MODEL, Worker, affinity_proxy_config, start_workers  # noqa: E402
 
 HITS, QUERIES, DONE = "vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total", "vllm:request_success_total"
+TTFT_SUM, TTFT_COUNT = "vllm:time_to_first_token_seconds_sum", "vllm:time_to_first_token_seconds_count"
 OUT = REPO / "bench" / "out"
 
 
@@ -62,7 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _counters(workers) -> list[dict[str, float]]:
-    return [{name: worker.metrics().get(name, 0.0) for name in (HITS, QUERIES, DONE)} for worker in workers]
+    names = (HITS, QUERIES, DONE, TTFT_SUM, TTFT_COUNT)
+    return [{name: worker.metrics().get(name, 0.0) for name in names} for worker in workers]
 
 
 async def _replay(proxy, rows: list[dict], concurrency: int, model: str) -> tuple[list[float], dict[str, int]]:
@@ -96,12 +98,24 @@ async def _replay(proxy, rows: list[dict], concurrency: int, model: str) -> tupl
     return ttfts, served
 
 
-def _project(rows: list[dict], policy: str, args: argparse.Namespace) -> float:
+def _reasons(proxy) -> dict[str, int]:
+    """How the proxy's affinity plugin decided, from its Prometheus series."""
+    text = httpx.get(f"{proxy.url}/metrics/", headers={"Authorization": f"Bearer {proxy.master_key}"},
+                     timeout=60).text
+    reasons = {}
+    for line in text.splitlines():
+        if line.startswith("costroute_affinity_decisions_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            reasons[reason] = int(float(line.rsplit(" ", 1)[1]))
+    return reasons
+
+
+def _project(rows: list[dict], policy: str, args: argparse.Namespace, keys: list[str]) -> float:
     tokenizer = load_tokenizer(str(args.model))
     requests = to_sim_requests([tokenizer.units(r["messages"]) for r in rows], [r["max_tokens"] for r in rows],
                                args.block_size)
     return simulate(requests, make_policy(policy), args.replicas, args.cache_blocks, args.block_size,
-                    args.concurrency).hit_rate
+                    args.concurrency, keys=keys).hit_rate
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -134,6 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
                     before = _counters(workers)
                     ttfts, served = asyncio.run(_replay(proxy, rows, args.concurrency, "local"))
                     after = _counters(workers)
+                    reasons = _reasons(proxy)
                 finally:
                     proxy.stop()
                 hits = sum(a[HITS] - b[HITS] for a, b in zip(after, before))
@@ -145,8 +160,11 @@ def main(argv: list[str] | None = None) -> dict:
                     "per_replica_hit_rate": [(a[HITS] - b[HITS]) / max(1.0, a[QUERIES] - b[QUERIES])
                                              for a, b in zip(after, before)],
                     "mean_ttft_ms": statistics.fmean(ttfts), "p50_ttft_ms": statistics.median(ttfts),
+                    "worker_mean_ttft_ms": 1000 * sum(a[TTFT_SUM] - b[TTFT_SUM] for a, b in zip(after, before))
+                    / max(1.0, sum(a[TTFT_COUNT] - b[TTFT_COUNT] for a, b in zip(after, before))),
                     "requests_per_replica": per_replica, "max_over_mean_load": max(per_replica) / mean,
-                    "simulated_hit_rate": _project(rows, policy, args), "served_by_header": served,
+                    "simulated_hit_rate": _project(rows, policy, args, [w.api_base for w in workers]), "served_by_header": served,
+                    "decisions": reasons,
                 }
         finally:
             for worker in workers:
@@ -156,13 +174,16 @@ def main(argv: list[str] | None = None) -> dict:
     results["ttft_ratio"] = rr["mean_ttft_ms"] / aff["mean_ttft_ms"]
     print(f"workload: {args.families} shared system prompts of ~{args.system_words} words, {args.requests} "
           f"requests per policy ({args.arrival}), {args.concurrency} concurrent streaming clients")
-    print(f"{'policy':12s} {'hit rate':>9s} {'simulated':>9s} {'mean TTFT':>10s} {'p50 TTFT':>9s}  requests/replica")
+    print(f"{'policy':12s} {'hit rate':>9s} {'simulated':>9s} {'mean TTFT':>10s} {'p50 TTFT':>9s} "
+          f"{'in-worker':>10s}  requests/replica")
     for policy, phase in results["phases"].items():
         print(f"{policy:12s} {phase['hit_rate']:9.3f} {phase['simulated_hit_rate']:9.3f} "
-              f"{phase['mean_ttft_ms']:8.1f}ms {phase['p50_ttft_ms']:7.1f}ms  {phase['requests_per_replica']} "
-              f"(max/mean {phase['max_over_mean_load']:.2f})")
+              f"{phase['mean_ttft_ms']:8.1f}ms {phase['p50_ttft_ms']:7.1f}ms {phase['worker_mean_ttft_ms']:8.1f}ms  "
+              f"{phase['requests_per_replica']} "
+              f"(max/mean {phase['max_over_mean_load']:.2f})  decisions {phase['decisions']}")
     print(f"prefix-cache hit rate, affinity / round-robin: {results['hit_rate_ratio']:.2f}x (goal >= 1.8x)")
-    print(f"mean TTFT, round-robin / affinity: {results['ttft_ratio']:.2f}x")
+    print(f"mean TTFT through the proxy, round-robin / affinity: {results['ttft_ratio']:.2f}x; in-worker TTFT "
+          f"(vllm:time_to_first_token_seconds): {rr['worker_mean_ttft_ms']:.1f} ms vs {aff['worker_mean_ttft_ms']:.1f} ms")
     for policy, phase in results["phases"].items():
         gap = abs(phase["hit_rate"] - phase["simulated_hit_rate"]) * 100
         print(f"simulator vs real, {policy}: {gap:.1f} percentage points (goal <= 10)")

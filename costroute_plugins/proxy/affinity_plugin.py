@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from costroute_plugins.config import CostrouteConfigError, read_document
 from costroute_plugins.proxy.runtime import Runtime
@@ -53,7 +54,7 @@ def _tried_deployments(request_kwargs: Mapping[str, Any] | None) -> list[str]:
 
 
 class AffinityPlugin(CustomLogger):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, registry: CollectorRegistry = REGISTRY) -> None:
         super().__init__()
         self.runtime = runtime
         settings = runtime.config.vllm_affinity
@@ -66,7 +67,7 @@ class AffinityPlugin(CustomLogger):
             if problems:
                 raise CostrouteConfigError(f"invalid costroute configuration in {runtime.config_path}:\n  "
                                            + "\n  ".join(problems))
-        self.metrics = AffinityMetrics.create()
+        self.metrics = AffinityMetrics.create(registry)
         tokenizer = load_tokenizer(settings.tokenizer, settings.chars_per_token)
         for name in settings.model_groups:
             book = ReplicaBook(staleness_s=settings.staleness_s)
@@ -104,9 +105,10 @@ class AffinityPlugin(CustomLogger):
             self.runtime.metrics.plugin_degraded.labels("affinity", type(error).__name__).inc()
             self.metrics.decisions.labels(model, "bypass").inc()
             return healthy_deployments
-        log.debug("vllm_affinity: %s call %s -> %s (%s, %d blocks matched, skipped %s)", model,
+        log.debug("vllm_affinity: %s call %s -> %s (%s, %d blocks matched, skipped %s, in flight %s)", model,
                   (request_kwargs or {}).get("litellm_call_id"), selection.target.api_base, selection.choice.reason,
-                  selection.choice.matched_blocks, list(selection.skipped))
+                  selection.choice.matched_blocks, list(selection.skipped),
+                  {key: replica.inflight for key, replica in group.book.replicas.items()})
         self.metrics.decisions.labels(model, selection.choice.reason).inc()
         self.metrics.matched_blocks.labels(model).inc(selection.choice.matched_blocks)
         return [targets[selection.target]]

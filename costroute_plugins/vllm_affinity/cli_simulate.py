@@ -42,6 +42,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="clients sending in a closed loop")
     parser.add_argument("--tokenizer", help="the served model's folder or tokenizer.json; default: 4 chars/token")
     parser.add_argument("--chars-per-token", type=int, default=4)
+    parser.add_argument("--replica-names", help="comma-separated replica api_bases (one replica count only), so "
+                        "the hash ring matches a real pool's; default replica-0..N-1")
     parser.add_argument("--load-factor", type=float, default=1.25, help="affinity's bounded-load factor")
     parser.add_argument("--output-tokens", type=int, default=None, help="override each request's max_tokens")
     parser.add_argument("--make-workload", metavar="FILE", help="write a synthetic workload to FILE and exit")
@@ -79,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
         results = {}
         for name in args.policy or POLICIES:
             policy = make_policy(name, load_factor=args.load_factor)
+            names = args.replica_names.split(",") if args.replica_names else None
             results[name] = simulate(requests, policy, replicas, args.cache_blocks, args.block_size,
-                                     args.concurrency)
+                                     args.concurrency, keys=names)
         for result in results.values():
             line = {**result.as_dict(), "tokenizer": tokenizer.name, "block_size": args.block_size,
                     "cache_blocks": args.cache_blocks, "concurrency": args.concurrency}

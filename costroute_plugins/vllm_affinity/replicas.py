@@ -77,6 +77,7 @@ class Replica:
     failures: int = 0
     last_error: str = ""
     inflight: int = 0
+    inflight_at_sample: int = 0  # this proxy's share of what the last sample counted
 
     def status(self, now: float, staleness_s: float) -> Status:
         if self.down_since is not None:
@@ -86,12 +87,14 @@ class Replica:
         return "fresh" if now - self.sampled_at <= staleness_s else "stale"
 
     def load(self, now: float, staleness_s: float) -> float:
-        """Requests this replica is busy with: its own running+waiting when fresh (it counts other proxies'
-        traffic too), never less than what this proxy has in flight there (fresher than any poll)."""
-        reported = 0.0
+        """Requests this replica is busy with: what this proxy has in flight there now (exact, fresher than any
+        poll), plus what the last fresh sample counted beyond this proxy's own requests at that moment (other
+        proxy replicas' traffic). Counting the sample's running+waiting directly would count this proxy's
+        requests that finished since the poll, and spill prefixes for nothing."""
+        others = 0.0
         if self.sample is not None and self.status(now, staleness_s) == "fresh":
-            reported = self.sample.running + self.sample.waiting
-        return max(float(self.inflight), reported)
+            others = max(0.0, self.sample.running + self.sample.waiting - self.inflight_at_sample)
+        return self.inflight + others
 
 
 @dataclass
@@ -116,7 +119,7 @@ class ReplicaBook:
         came_back = replica.down_since is not None
         restarted = (previous is not None and previous.prefix_queries is not None
                      and sample.prefix_queries is not None and sample.prefix_queries < previous.prefix_queries)
-        replica.sample, replica.sampled_at = sample, now
+        replica.sample, replica.sampled_at, replica.inflight_at_sample = sample, now, replica.inflight
         replica.down_since, replica.failures, replica.last_error = None, 0, ""
         return came_back or restarted
 

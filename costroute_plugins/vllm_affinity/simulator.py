@@ -120,9 +120,13 @@ class SimResult:
 
 
 def simulate(requests: Iterable[SimRequest], policy: SelectionPolicy, replicas: int, cache_blocks: int,
-             block_size: int, concurrency: int = 1) -> SimResult:
+             block_size: int, concurrency: int = 1, keys: Sequence[str] | None = None) -> SimResult:
+    """``keys``: the replicas' addresses (their api_base), so the hash ring places prefixes exactly as the proxy
+    in front of that pool does; default ``replica-0`` ... ``replica-N-1``."""
     caches = [ReplicaCache(cache_blocks, block_size) for _ in range(replicas)]
-    keys = [f"replica-{i}" for i in range(replicas)]
+    keys = list(keys) if keys is not None else [f"replica-{i}" for i in range(replicas)]
+    if len(keys) != replicas:
+        raise ValueError(f"{len(keys)} replica keys for {replicas} replicas")
     inflight: deque[_InFlight] = deque()
     loads = [0] * replicas
     reasons: dict[str, int] = {}

@@ -194,3 +194,16 @@ def test_vllm_metrics_are_summed_over_engines_and_read_by_name() -> None:
 
     assert (sample.running, sample.waiting, sample.prefix_queries, sample.prefix_hits) == (3, 1, 100, 40)
     assert parse_prometheus("garbage line\nname 1.5\n") == {"name": 1.5}
+
+
+def test_load_is_this_proxys_requests_now_plus_what_other_proxies_had_running_at_the_last_poll() -> None:
+    book = ReplicaBook(staleness_s=5.0)
+    replica = book.ensure("http://w:8000/v1", "dep", "http://w:8000/metrics")
+    book.acquire("mine-1", replica.key)
+    book.acquire("mine-2", replica.key)
+    book.observe_sample(replica.key, WorkerSample(running=5, waiting=1, kv_usage=0.2, prefix_queries=0,
+                                                  prefix_hits=0), now=100.0)
+    book.release("mine-1")
+    book.release("mine-2")
+
+    assert replica.load(101.0, 5.0) == 4  # 6 reported, 2 of them ours and finished since: 4 belong to others
