@@ -165,14 +165,14 @@ class BudgetGuard:
     async def _replay_unsettled(self) -> None:
         """Spend settled while the store was down, added now that it answers (an unknown reservation id settles
         as plain spend). Stops at the first failure and keeps the rest."""
-        pending = self._outage.unsettled
-        while pending:
-            item = pending[0]
+        # Taken whole before the first await: concurrent requests must not replay the same settlement twice.
+        pending, self._outage.unsettled = self._outage.unsettled, []
+        for index, item in enumerate(pending):
             try:
                 await self.store.settle(uuid.uuid4().hex, item.keys, item.actual, item.expires_at)
             except Exception:
+                self._outage.unsettled[:0] = pending[index:]
                 return
-            pending.pop(0)
 
     def _pressure(self, budgets: list[tuple[BudgetSpec, str]], states: tuple[BudgetState, ...],
                   reservation: Reservation) -> BudgetDecision:

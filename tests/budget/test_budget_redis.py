@@ -118,3 +118,24 @@ async def test_checking_the_same_request_twice_holds_its_reservation_once(redis_
     (state,) = await guard.states(tenant)
     assert state.reserved_usd == 0 and abs(state.spent_usd - 0.2) < 1e-9
     await client.aclose()
+
+
+async def test_outage_spend_is_replayed_once_when_many_requests_arrive_together_after_the_outage(redis_prefix):
+    config = budgets({"name": "acme", "scope": "tenant", "limit_usd": 10, "action": "throttle"})
+    guard, client = replica(config, redis_prefix)
+    tenant = BudgetSubject(tenant="team:acme")
+    await guard.settle(await guard.check(tenant, 0.1), 0.1)
+    healthy_store = guard.store
+    down = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    guard.store = RedisBudgetStore(down, prefix=redis_prefix)
+    for _ in range(3):
+        await guard.settle(await guard.check(tenant, 0.2), 0.2)
+    guard.store = healthy_store
+
+    decisions = await asyncio.gather(*(guard.check(tenant, 0.0) for _ in range(10)))
+
+    assert all(d.allowed and d.degraded_reason is None for d in decisions)
+    (state,) = await guard.states(tenant)
+    assert abs(state.spent_usd - 0.7) < 1e-9
+    await down.aclose()
+    await client.aclose()
