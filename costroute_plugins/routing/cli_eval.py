@@ -30,6 +30,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_split_argument(parser, default="all")
     parser.add_argument("--seeds", type=int, default=10, help="tie-breaking seeds averaged (>= 10 recommended)")
     parser.add_argument("--no-embedding", action="store_true", help="score the trained router on text only")
+    parser.add_argument("--no-chit-chat-rule", action="store_true",
+                        help="score the trained router without the greeting/thanks floor the proxy applies")
     parser.add_argument("--plot", help="write PGR-vs-premium-share curves to this PNG")
     parser.add_argument("--json", action="store_true", help="JSON lines (default: a table)")
     parser.set_defaults(func=run)
@@ -76,12 +78,18 @@ def run(args: argparse.Namespace) -> int:
     except (ArtifactError, OutcomesError) as error:
         print(f"eval-router: {error}", file=sys.stderr)
         return 1
-    methods: list[TierClassifier] = [LogisticClassifier(artifact)] if artifact else []
+    from costroute_plugins.routing.chitchat import ChitChatFloor
+
+    # The trained router is scored as the proxy serves it: with the chit-chat floor unless told otherwise.
+    shipped = LogisticClassifier(artifact) if artifact else None
+    if shipped is not None and not args.no_chit_chat_rule:
+        shipped = ChitChatFloor(shipped)
+    methods: list[TierClassifier] = [shipped] if shipped else []
     methods += [_baseline(name) for name in dict.fromkeys(args.baseline)]
     views = request_views(rows, embed=bool(artifact) and not args.no_embedding)
     curves = {}
     for method in methods:
-        if isinstance(method, LogisticClassifier):
+        if method is shipped:
             scores = method.premium_need_batch(views)
         else:
             scores = np.array([method.premium_need(v) for v in tqdm(views, desc=method.name, leave=False)])

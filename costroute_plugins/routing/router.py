@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from costroute_plugins.routing.artifact import RouterArtifact, load_artifact
 from costroute_plugins.routing.base import RequestView, TierClassifier
 from costroute_plugins.routing.calibration import parse_target
+from costroute_plugins.routing.chitchat import ChitChatFloor, is_chit_chat
 from costroute_plugins.routing.logistic import LogisticClassifier
 from costroute_plugins.routing.outcomes import Message
 from costroute_plugins.routing.rules import RulesClassifier
@@ -60,6 +61,7 @@ class RouterSettings(BaseModel):
     classifier: Literal["logistic", "rules"] = Field("logistic", description="which TierClassifier scores")
     artifact: str | None = Field(None, description="artifact JSON path; None is the shipped default")
     tiers: list[TierSpec] = Field(default_factory=_default_tiers, min_length=2, description="cheapest first")
+    chit_chat_rule: bool = Field(True, description="greetings, thanks and farewells go to the cheapest tier")
 
     @model_validator(mode="after")
     def _tiers_are_a_cascade(self) -> RouterSettings:
@@ -128,10 +130,11 @@ class Router:
     def from_settings(cls, settings: RouterSettings | None = None) -> Router:
         """Load the artifact (raises ``ArtifactError`` when it is missing or bad) and resolve the thresholds."""
         settings = settings or RouterSettings()
+        floor = ChitChatFloor if settings.chit_chat_rule else (lambda classifier: classifier)
         if settings.classifier == "rules":
-            return cls(RulesClassifier(), settings.tiers)
+            return cls(floor(RulesClassifier()), settings.tiers)
         artifact = load_artifact(settings.artifact)
-        return cls(LogisticClassifier(artifact), settings.tiers, artifact)
+        return cls(floor(LogisticClassifier(artifact)), settings.tiers, artifact)
 
     def quality_threshold(self, required_quality: float) -> float:
         """The highest premium threshold whose calibration keeps ``required_quality`` of premium quality.
@@ -153,8 +156,11 @@ class Router:
         view = request if isinstance(request, RequestView) else RequestView(request, embedding)
         score = self.classifier.premium_need(view)
         thresholds = [t + relaxation * (1.0 - t) for t in self.thresholds]
+        inner = self.classifier.inner if isinstance(self.classifier, ChitChatFloor) else self.classifier
         note = " [no embedding: text and structure only]" if view.embedding is None and isinstance(
-            self.classifier, LogisticClassifier) else ""
+            inner, LogisticClassifier) else ""
+        if score == 0.0 and isinstance(self.classifier, ChitChatFloor) and is_chit_chat(view.text):
+            note += " [chit-chat rule: a greeting, thanks or farewell]"
         if required_quality is not None:
             cap = self.quality_threshold(required_quality)
             thresholds = [min(t, cap) for t in thresholds]
