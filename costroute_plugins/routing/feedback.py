@@ -36,7 +36,9 @@ class FeedbackSettings(BaseModel):
 
     enabled: bool = Field(True, description="accept ratings on POST /costroute/feedback and apply escalations")
     similarity: float = Field(0.8, ge=0.5, le=1.0, description="cosine similarity that makes a prompt 'similar'")
-    response_ttl_s: float = Field(86_400, gt=0, description="how long after an answer it can still be rated")
+    response_ttl_s: float = Field(3_600, gt=0, description="how long after an answer it can still be rated; each "
+                                  "routed answer keeps ~1 KB (its prompt's embedding) that long")
+    max_responses: int = Field(20_000, ge=1, description="without Redis: answers remembered, oldest dropped first")
     escalation_ttl_s: float = Field(30 * 86_400, gt=0, description="how long an escalation lasts")
     max_escalations: int = Field(2_000, ge=1, le=1_000_000, description="newest kept, across all tenants; each "
                                  "request compares its embedding with its tenant's (~0.2 ms per 1,000 on one core)")
@@ -86,7 +88,7 @@ class FeedbackService:
     @classmethod
     def build(cls, settings: FeedbackSettings, tiers: Sequence[str], redis_url: str | None) -> FeedbackService:
         if not redis_url:
-            return cls(settings, tiers)
+            return cls(settings, tiers, MemoryFeedbackStore(settings.max_responses))
         import redis
 
         client = redis.Redis.from_url(redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
@@ -110,10 +112,12 @@ class FeedbackService:
         answered (a fallback may have moved it up)."""
         with self._lock:
             served = self._pending.pop(request_id, None)
-        if served is not None and (response_id or tier not in (None, served.tier)):
-            if tier in self.tiers:
-                served = Served(served.tenant, tier, served.embedding)
-            self.remember([request_id, response_id or ""], served)
+        if served is None:
+            return
+        moved = tier in self.tiers and tier != served.tier
+        if moved:
+            served = Served(served.tenant, tier, served.embedding)
+        self.remember([response_id or "", request_id if moved else ""], served)
 
     def rate(self, response_id: str, tenant: str, rating: Literal["up", "down"]) -> FeedbackResult:
         """Apply a rating from ``tenant``; another tenant's response id is as unknown as an expired one."""
@@ -143,7 +147,8 @@ class FeedbackService:
         grouped: dict[str, list[Escalation]] = {}
         for escalation in self.store.escalations():
             grouped.setdefault(escalation.tenant, []).append(escalation)
-        self._by_tenant = {tenant: (np.stack([e.embedding for e in items]), items) for tenant, items in grouped.items()}
+        self._by_tenant = {tenant: (np.stack([e.embedding for e in items]).astype(np.float32), items)
+                           for tenant, items in grouped.items()}
         self._loaded_version = version
 
     def floor(self, tenant: str, embedding: np.ndarray) -> tuple[str, float] | None:

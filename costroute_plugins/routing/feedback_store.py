@@ -26,7 +26,7 @@ def _pack(vector: np.ndarray) -> str:
 
 
 def _unpack(text: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype=np.float16).astype(np.float32)
+    return np.frombuffer(base64.b64decode(text), dtype=np.float16)
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,10 @@ class Served:
 
     tenant: str
     tier: str
-    embedding: np.ndarray
+    embedding: np.ndarray  # kept as float16 (768 bytes): what the stores hold and ship
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "embedding", np.asarray(self.embedding, dtype=np.float16))
 
     def to_json(self) -> str:
         return json.dumps({"tenant": self.tenant, "tier": self.tier, "embedding": _pack(self.embedding)})
@@ -90,7 +93,7 @@ class FeedbackStore(ABC):
 class MemoryFeedbackStore(FeedbackStore):
     """One replica's state; responses beyond ``max_responses`` drop oldest first."""
 
-    def __init__(self, max_responses: int = 100_000, clock=time.time) -> None:
+    def __init__(self, max_responses: int = 20_000, clock=time.time) -> None:
         self.max_responses = max_responses
         self.clock = clock
         self._responses: OrderedDict[str, tuple[float, Served]] = OrderedDict()
