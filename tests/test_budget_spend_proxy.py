@@ -176,6 +176,11 @@ def test_budget_and_spend_series_are_in_prometheus(budget_proxy, fresh_stubs):
     assert "costroute_budget_decisions_total" in metrics
     assert 'costroute_budget_remaining_usd{budget="throttled-daily/thr"' in metrics
     assert 'costroute_spend_usd_total{tenant="team:metrics",tier="premium"}' in metrics
+    assert 'costroute_requests_total{decision="requested",tier="premium"}' in metrics
+    assert 'costroute_savings_usd_total{kind="cache"}' in metrics
+    assert 'costroute_savings_usd_total{kind="routing"}' in metrics
+    assert "costroute_budget_projected_usd{" in metrics
+    assert "costroute_ledger_up 1.0" in metrics and 'costroute_ledger_rows_total{outcome="written"}' in metrics
 
 
 def test_two_replicas_under_50_concurrent_requests_stop_within_one_request_of_the_cap(
