@@ -18,6 +18,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (%(default)s)")
     parser.add_argument("--latency-scale", type=float, default=1.0,
                         help="multiply the tiers' recorded latencies (e.g. 0.1 for a quick run; %(default)s)")
+    parser.add_argument("--router-timeout-ms", type=int, default=5000,
+                        help="raise the router classifier's timeout to this where the config's is lower, so a "
+                        "loaded machine measures the router rather than LiteLLM's fallback; 0 keeps the config's "
+                        "(%(default)s)")
     parser.add_argument("--limit", type=int, help="replay only the first N requests")
     parser.add_argument("--work-dir", help="keep the derived config, stub answers and logs here")
     parser.add_argument("--details", help="write one JSON line per scored request here")
@@ -63,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         workload.requests = workload.requests[: args.limit]
     try:
         result = replay(workload, args.config, concurrency=args.concurrency, latency_scale=args.latency_scale,
-                        work_dir=args.work_dir, progress=not args.json)
+                        router_timeout_ms=args.router_timeout_ms or None, work_dir=args.work_dir,
+                        progress=not args.json)
     except (CostrouteConfigError, ValueError, RuntimeError, TimeoutError) as error:
         print(f"replay: {error}", file=sys.stderr)
         return 1

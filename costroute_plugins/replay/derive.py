@@ -7,7 +7,10 @@ Only what a replay must change is changed, and every change is listed in the rep
 - state is kept in-process (``redis_url: null``): one proxy, a fresh cache and fresh budget counters per run,
   nothing left behind in a shared Redis;
 - auth: ``sk-team-<tenant>`` keys authenticate as teams (``tenant_auth.py``), a generated master key;
-- a callback captures each request's spend-log payload (``capture.py``); the spend ledger is switched off.
+- a callback captures each request's spend-log payload (``capture.py``); the spend ledger is switched off;
+- the router's classifier timeout is raised to ``router_timeout_ms`` where it is lower: on a loaded replay
+  machine LiteLLM would otherwise serve its fallback tier, and the replay would measure the fallback, not the
+  router (the report still counts any fallback).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ class DerivedConfig:
 
 
 def derive(document: Mapping[str, Any], stub_urls: Mapping[str, str], master_key: str,
-           budgets: list[dict[str, Any]]) -> DerivedConfig:
+           budgets: list[dict[str, Any]], router_timeout_ms: int | None = None) -> DerivedConfig:
     doc = copy.deepcopy(dict(document))
     section = dict(doc.get(SECTION) or {})
     tiers = parse_config(section).tiers
@@ -47,6 +50,13 @@ def derive(document: Mapping[str, Any], stub_urls: Mapping[str, str], master_key
             params["api_key"] = "sk-replay-stub"
             pointed += 1
     changes.append(f"{pointed} tier deployments ({', '.join(tiers)}) answer from stub tiers replaying outcomes")
+    for entry in doc.get("model_list") or []:
+        router = (entry.get("litellm_params") or {}).get("complexity_router_config")
+        timeout = router.get("classifier_plugin_timeout_ms") if isinstance(router, dict) else None
+        if router_timeout_ms and isinstance(timeout, (int, float)) and timeout < router_timeout_ms:
+            router["classifier_plugin_timeout_ms"] = router_timeout_ms
+            changes.append(f"{entry.get('model_name')}: classifier timeout {timeout} -> {router_timeout_ms} ms "
+                           "(measure the router, not LiteLLM's fallback, on a loaded machine)")
 
     cache = dict(section.get("cache") or {})
     if not cache.get("enabled"):

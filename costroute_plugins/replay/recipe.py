@@ -20,9 +20,10 @@ Pair questions have no recorded outcomes, so each borrows the scores of a random
 cannot see those in the Quora text, so this slice is routed no better than chance, which counts against us.
 
 Answer lengths: ``answer_tokens`` (default 150) times a per-row log-normal factor (sigma 0.5), the same for every
-tier; prompt tokens are four characters a token. Budgets: each tenant gets a daily cap of ``budget_fraction`` of
+tier; prompt tokens are four characters a token. Budgets: each tenant gets a daily cap of ``budget_fraction`` (0.6) of
 what its traffic would cost at always-premium (priced by the replay from the proxy config), action
-``downgrade``.
+``downgrade``: about 1.5 times what costroute is expected to spend, the headroom an operator gives a guard
+rail; a tenant with heavier or harder traffic than usual runs into the soft limit late in the day.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class Recipe:
     premium_model: str = "gpt-4-1106-preview"
     balanced_gap: float = 0.8
     answer_tokens: int = 150
-    budget_fraction: float = 0.5
+    budget_fraction: float = 0.6
 
     def check(self) -> None:
         if self.n < 1 or self.tenants < 1:

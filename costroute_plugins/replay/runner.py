@@ -113,7 +113,8 @@ def _wait_for_capture(path: Path, expected: int, timeout: float = 15) -> dict[st
 
 
 def replay(workload: Workload, config_path: str | Path, *, concurrency: int = 8, latency_scale: float = 1.0,
-           work_dir: str | Path | None = None, progress: bool = False) -> ReplayResult:
+           router_timeout_ms: int | None = 5000, work_dir: str | Path | None = None,
+           progress: bool = False) -> ReplayResult:
     document = read_document(config_path)
     config = parse_config(document.get(SECTION), source=str(config_path))
     tiers, premium = list(config.tiers), config.tiers[-1]
@@ -131,7 +132,7 @@ def replay(workload: Workload, config_path: str | Path, *, concurrency: int = 8,
         stubs = {tier: start_stub(tier, answers, folder) for tier in tiers}
         children.extend(stubs.values())
         derived = derive(document, {tier: f"{stub.url}/v1" for tier, stub in stubs.items()}, new_master_key(),
-                         tenant_budgets(workload, rates, premium))
+                         tenant_budgets(workload, rates, premium), router_timeout_ms)
         derived_path = folder / "proxy_config.yaml"
         derived_path.write_text(yaml.safe_dump(derived.document, sort_keys=False))
         if progress:

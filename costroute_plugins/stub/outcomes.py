@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+FILLER = ("the", "recorded", "answer", "follows", "from", "the", "question", "as", "stated", "above", "step", "by")
 MARKER = re.compile(r"\[costroute-outcome q:(?P<tag>[0-9a-f]+) tier:(?P<tier>\S+) score:(?P<score>[0-9.]+)\]")
 
 
@@ -101,6 +102,7 @@ class OutcomeBook:
             return None
         tokens = int(entry["answer_tokens"][self.tier])
         head = marker(str(entry["qid"]), self.tier, float(entry["scores"][self.tier]))
-        # About four characters a token: "answer " is seven, so ~0.6 words a token keeps text and usage close.
-        filler = " ".join(["answer"] * max(0, int(tokens * 0.6)))
+        # About four characters a token: filler words average ~6.5 with the space, so ~0.6 words a token keeps
+        # text and usage close. The words vary: LiteLLM aborts a stream that repeats one chunk too often.
+        filler = " ".join(FILLER[index % len(FILLER)] for index in range(max(0, int(tokens * 0.6))))
         return RecordedAnswer(f"{head} {filler}".rstrip(), tokens, self.timing)

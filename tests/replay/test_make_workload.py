@@ -32,7 +32,7 @@ def test_the_recipe_mixes_held_out_prompts_repeats_and_pairs_for_several_tenants
     by_n = {r.n: r for r in requests}
     assert len(requests) == 150 and "150 requests" in done.stdout
     assert {t.name for t in workload.tenants} == {"tenant-1", "tenant-2", "tenant-3"}
-    assert all(t.budget_fraction == 0.5 for t in workload.tenants)
+    assert all(t.budget_fraction == 0.6 for t in workload.tenants)
     assert 20 < sum(r.stream for r in requests) < 130
     assert {r.kind for r in requests} == {"fresh", "repeat", "pair-a", "pair-b"}
     # Fresh prompts come only from the router's held-out split, each once.

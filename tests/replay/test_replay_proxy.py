@@ -118,4 +118,5 @@ def test_the_report_says_what_the_replay_changed_in_the_config(replayed):
 
     assert "semantic cache switched on" in changes
     assert "1 daily tenant budgets" in changes
+    assert "auto: classifier timeout 500 -> 5000 ms" in changes
     assert replayed["report"]["run"]["budgets"][0]["match"] == "acme"
