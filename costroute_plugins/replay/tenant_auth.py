@@ -1,8 +1,8 @@
 """LiteLLM ``custom_auth`` for replays: the key ``sk-team-<name>`` authenticates as team ``<name>``.
 
 A replay needs several authenticated tenants with budgets, and LiteLLM's own virtual keys and teams need its
-database; this custom auth gives them without one. Only the replay's derived config registers it: it trusts
-any key of that shape, so never put it in front of real traffic.
+database; this custom auth gives them without one. Only replays and tests register it: it trusts any key of that
+shape, so never put it in front of real traffic.
 """
 
 from __future__ import annotations
