@@ -166,7 +166,7 @@ def test_the_deployed_proxy_config_is_a_valid_costroute_config_with_ledger_and_c
 def test_the_image_runs_the_proxy_as_a_non_root_user_with_the_mounted_config_path():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     copies = re.findall(r"^COPY (\S+)", dockerfile, re.M)
-    deployment = next(r for r in manifests() if r["metadata"]["name"] == "costroute-proxy" and r["kind"] == "Deployment")
+    deployment = next(r for r in manifests() if (r["kind"], r["metadata"]["name"]) == ("Deployment", "costroute-proxy"))
     mount = deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"]
 
     assert all((REPO / source).exists() for source in copies)

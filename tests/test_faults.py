@@ -134,7 +134,8 @@ def assert_served_through(answers: list[Answer], fleet: Fleet, prefix: str, reco
     foreign = [(a.ask.text, a.cache, a.content) for a in answers if a.ok and not a.content.endswith(a.ask.text[:200])
                and a.cache != "hit"]
     assert not foreign, f"answers to another prompt: {foreign[:3]}"
-    wrong_hits = [(a.ask.text, a.content) for a in answers if a.cache == "hit" and a.ask.kind in ("capped", "new", "hard")
+    wrong_hits = [(a.ask.text, a.content) for a in answers
+                  if a.cache == "hit" and a.ask.kind in ("capped", "new", "hard")
                   and not a.content.endswith(a.ask.text[:200])]
     assert not wrong_hits, f"a prompt with its own number was served another's answer: {wrong_hits[:3]}"
 

@@ -12,5 +12,7 @@ def estimate_cost_usd(prompt_tokens: int, max_tokens: int | None, rates: TokenRa
     usually releases part of the reservation and the cap is never overshot by more than one request.
     With ``model: auto`` the tier is unknown before routing: pass the dearest tier's rates.
     """
-    completion = max_tokens if max_tokens and max_tokens > 0 else default_max_tokens
+    # Whatever the client sent as max_tokens (a string, a mapping): only a positive integer bounds the answer.
+    bounded = isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > 0
+    completion = max_tokens if bounded else default_max_tokens
     return max(prompt_tokens, 0) * rates.input_usd_per_token + completion * rates.output_usd_per_token

@@ -24,6 +24,21 @@ from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.routing.hints import HintError, parse_hints
 
 
+def _has_messages(data: dict[str, Any]) -> bool:
+    messages = data.get("messages")
+    return isinstance(messages, list) and any(isinstance(m, dict) and m.get("content") for m in messages)
+
+
+def _is_auto_router(group: Any) -> bool:
+    """Whether ``group`` is a LiteLLM auto-router entry (``model: auto_router/...``), like the shipped ``auto``."""
+    from litellm.proxy import proxy_server
+
+    router = proxy_server.llm_router
+    deployments = router.get_model_list(model_name=str(group)) if router is not None and group else None
+    return bool(deployments) and all(
+        str((d.get("litellm_params") or {}).get("model", "")).startswith("auto_router/") for d in deployments)
+
+
 class RequestContextPlugin(CustomLogger):
     """Runs first: every other plugin reads the tenant it stores, and operators see which tier answered."""
 
@@ -47,6 +62,10 @@ class RequestContextPlugin(CustomLogger):
                 state["hints"] = hints.to_json()
                 add_spend_log_fields(data, route_hints=hints.to_json())
             model = data.get("model")
+            if model not in self.runtime.config.tiers and not _has_messages(data) and _is_auto_router(model):
+                # LiteLLM's complexity router skips a request with nothing to classify and then refuses it with
+                # a confusing error; the default tier serves it as the plain group would.
+                model = data["model"] = self.runtime.config.routing.default_tier
             if model in self.runtime.config.tiers:  # an explicit tier is served as requested, and recorded so
                 state["routing"] = {"tier": model, "reason": "requested by the client", "mode": "explicit"}
                 add_spend_log_fields(data, route_tier=model, route_reason="requested by the client",

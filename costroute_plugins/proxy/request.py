@@ -50,5 +50,7 @@ def request_tags(data: dict[str, Any]) -> dict[str, str]:
     """
     metadata = metadata_of(data)
     tags = data.get("tags") or metadata.get("tags") or []
+    if not isinstance(tags, (list, tuple)):  # a client may send anything here: only a list of strings is tags
+        return {}
     pairs = (str(tag).split(":", 1) for tag in tags if isinstance(tag, str) and ":" in tag)
     return {name.strip(): value.strip() for name, value in pairs}

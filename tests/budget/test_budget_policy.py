@@ -189,3 +189,13 @@ def test_a_wrong_budget_setting_names_the_key():
         budgets(timezone="Mars/Olympus")
     with pytest.raises(ValidationError, match="names must be unique"):
         budgets({"name": "x", "scope": "tenant", "limit_usd": 5}, {"name": "x", "scope": "team", "limit_usd": 5})
+
+
+def test_a_max_tokens_that_is_not_a_positive_integer_reserves_the_default():
+    from costroute_plugins.budget.estimate import estimate_cost_usd
+    from costroute_plugins.spend.pricing import TokenRates
+
+    rates = TokenRates(input_usd_per_token=1e-6, output_usd_per_token=2e-6)
+    for sent in ({"a": 1}, "500", True, -5, None, 1.5):
+        assert estimate_cost_usd(10, sent, rates, 100) == 10 * 1e-6 + 100 * 2e-6
+    assert estimate_cost_usd(10, 50, rates, 100) == 10 * 1e-6 + 50 * 2e-6
