@@ -25,9 +25,14 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def _embedding_ms(prompts: list[str]) -> list[float]:
+def _embedding_ms(prompts: list[str], threads: int | None = None) -> list[float]:
+    """One prompt at a time, as the proxy embeds; ``threads`` caps torch's intra-op threads (None: its default)."""
+    import torch
+
     from costroute_plugins.embedding import SentenceTransformerEmbedder
 
+    default = torch.get_num_threads()
+    torch.set_num_threads(threads or default)
     embedder = SentenceTransformerEmbedder()
     embedder.embed(["warm up"])
     timings = []
@@ -35,6 +40,7 @@ def _embedding_ms(prompts: list[str]) -> list[float]:
         started = time.perf_counter()
         embedder.embed([prompt])
         timings.append((time.perf_counter() - started) * 1000)
+    torch.set_num_threads(default)
     return timings
 
 
@@ -64,7 +70,7 @@ def main() -> None:
             proxy.stop()
             for stub in stubs.values():
                 stub.managed.stop()
-    embedding = _embedding_ms(prompts[:20])
+    embedding, single = _embedding_ms(prompts[:20]), _embedding_ms(prompts[:20], threads=1)
     print(f"{REQUESTS} requests each, alternating, stub tiers at 0 ms, load average {os.getloadavg()[0]:.1f}; "
           f"auto served by {tiers}")
     for model, values in timings.items():
@@ -73,7 +79,9 @@ def main() -> None:
     auto, direct = statistics.median(timings["auto"]), statistics.median(timings["cheap"])
     print(f"  routing overhead (p50 auto - p50 direct): {auto - direct:.1f} ms; ratio auto/direct {auto / direct:.2f}x")
     print(f"  of which MiniLM embedding in-process:     p50 {statistics.median(embedding):.1f} ms "
-          f"p99 {_percentile(embedding, 0.99):.1f} ms (shared with the cache)")
+          f"p99 {_percentile(embedding, 0.99):.1f} ms (shared with the cache; torch default threads)")
+    print(f"  MiniLM embedding with 1 torch thread:     p50 {statistics.median(single):.1f} ms "
+          f"p99 {_percentile(single, 0.99):.1f} ms (less contention on a busy host)")
 
 
 if __name__ == "__main__":
