@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0+cpu
 TORCH_PIP_ARGS ?=
 PIP_QUIET ?= -q
 
-.PHONY: install vllm-install vllm-model vllm-tiny-model run test test-fast bench demo clean
+.PHONY: install vllm-install vllm-model vllm-tiny-model run test test-fast bench loadtest demo clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -53,6 +53,12 @@ test-fast: install
 
 bench: install vllm-install vllm-tiny-model
 	$(VENV)/bin/python -m bench
+
+# Two proxy replicas with costroute vs. two without, same traffic, stub tiers at 200 ms (bench/loadtest.py).
+# Smaller runs: make loadtest LOADTEST_ARGS="--clients 40 --duration 30"
+LOADTEST_ARGS ?= --clients 200 --duration 120
+loadtest: install
+	$(VENV)/bin/python -m bench.loadtest $(LOADTEST_ARGS)
 
 # Savings replay (issue 8): a 300-request workload from the shared data through the real proxy against stub
 # tiers replaying recorded outcomes; prints cost and quality vs always-premium and writes a chart.

@@ -1,0 +1,159 @@
+"""``make loadtest``: N concurrent users for a duration against two proxy replicas on loopback, with and without
+costroute, in the same run.
+
+Both fleets are the same LiteLLM proxy, two processes each, behind the same client-side round robin (a request
+whose replica drops the connection is retried on the other, as a load balancer does), talking to stub tiers that
+answer after ``--upstream-ms`` (200 ms):
+- vanilla: the tiers only, ``auto`` a plain alias of the cheap tier, no callback;
+- costroute: every plugin on (semantic cache, router, budgets, spend ledger), sharing the real Redis and
+  PostgreSQL.
+
+The traffic is mixed: several tenants, repeats and paraphrases of popular questions, new easy questions, hard ones,
+a quarter of them streamed. Printed: throughput, latency percentiles, error rate, cache-hit rate, tier shares,
+and costroute's overhead: its p50 on requests that went upstream (cache misses) against vanilla's p50.
+
+    python -m bench.loadtest --clients 200 --duration 120          # the acceptance run
+    python -m bench.loadtest --clients 40 --duration 30 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from tests.harness import PROXY_CONFIG, REPO, Proxy, start_proxy, start_stub, tier_env, write_config
+from tests.support.load import Answer, Load, mixed_traffic, percentile
+
+REDIS_URL = os.environ.get("COSTROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_DSN = os.environ.get("COSTROUTE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+TEAMS = [f"load-{n}" for n in range(6)]
+
+
+def _with_test_auth(path: Path, document: dict) -> Path:
+    document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def costroute_config(folder: Path, prefix: str, schema: str, replica: int) -> Path:
+    path = write_config(folder / f"costroute-{replica}.yaml", costroute={
+        "redis_url": REDIS_URL,
+        "cache": {"enabled": True, "key_prefix": f"{prefix}cache:"},
+        "budget": {"key_prefix": f"{prefix}budget:", "budgets": [
+            {"name": "load-daily", "scope": "team", "period": "daily", "limit_usd": 1000, "soft_limit": 0.8,
+             "action": "downgrade"}]},
+        "spend": {"ledger": {"enabled": True, "dsn": POSTGRES_DSN, "db_schema": schema,
+                             "spool_path": str(folder / f"spool-{replica}.jsonl")}},
+    })
+    return _with_test_auth(path, yaml.safe_load(path.read_text()))
+
+
+def vanilla_config(folder: Path) -> Path:
+    document = yaml.safe_load(PROXY_CONFIG.read_text())
+    document.pop("costroute", None)
+    cheap = next(m for m in document["model_list"] if m["model_name"] == "cheap")
+    document["model_list"] = [m for m in document["model_list"] if m["model_name"] != "auto"]
+    document["model_list"].append({"model_name": "auto", "litellm_params": dict(cheap["litellm_params"])})
+    document["litellm_settings"]["callbacks"] = []
+    return _with_test_auth(folder / "vanilla.yaml", document)
+
+
+def summary(name: str, answers: list[Answer], duration_s: float) -> dict:
+    ok = [a for a in answers if a.ok]
+    errors = [a for a in answers if not a.ok]
+    misses = [a for a in ok if a.cache != "hit"]
+    tiers = Counter(a.tier or "?" for a in ok)
+    return {
+        "fleet": name,
+        "requests": len(answers),
+        "throughput_rps": round(len(answers) / duration_s, 1),
+        "error_rate": round(len(errors) / max(len(answers), 1), 4),
+        "errors": Counter(f"{a.status} {(a.error or '')[:80]}" for a in errors).most_common(5),
+        "p50_ms": round(percentile([a.latency_s for a in ok], 0.50) * 1000, 1),
+        "p90_ms": round(percentile([a.latency_s for a in ok], 0.90) * 1000, 1),
+        "p99_ms": round(percentile([a.latency_s for a in ok], 0.99) * 1000, 1),
+        "miss_p50_ms": round(percentile([a.latency_s for a in misses], 0.50) * 1000, 1),
+        "cache_hit_rate": round(sum(a.cache == "hit" for a in ok) / max(len(ok), 1), 4),
+        "tier_shares": {tier: round(count / max(len(ok), 1), 3) for tier, count in sorted(tiers.items())},
+        "streamed_share": round(sum(a.ask.stream for a in answers) / max(len(answers), 1), 3),
+    }
+
+
+def drive(fleet: list[Proxy], clients: int, duration_s: float, seed: int) -> list[Answer]:
+    traffic = mixed_traffic(TEAMS, seed=seed, unique_prefix=f"s{seed}")
+    return Load([p.url for p in fleet], traffic, clients=clients, duration_s=duration_s, timeout_s=120).start().join()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.loadtest", description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=200, help="concurrent users (default 200)")
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds of load per fleet (default 120)")
+    parser.add_argument("--upstream-ms", type=float, default=200.0, help="stub tier latency (default 200 ms)")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args(argv)
+
+    import psycopg
+    import redis
+
+    prefix, schema = f"costroute-load:{uuid.uuid4().hex[:8]}:", f"costroute_load_{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        stubs = {tier: start_stub(tier, folder, latency_ms=args.upstream_ms) for tier in ("cheap", "balanced",
+                                                                                           "premium")}
+        env = {**tier_env(stubs), "PYTHONPATH": str(REPO)}
+        started = time.monotonic()
+        vanilla = [start_proxy(vanilla_config(folder), folder, env=env) for _ in range(2)]
+        ours = [start_proxy(costroute_config(folder, prefix, schema, n), folder, env=env) for n in range(2)]
+        print(f"4 proxies and 3 stubs up in {time.monotonic() - started:.0f} s; {args.clients} clients x "
+              f"{args.duration:.0f} s per fleet, upstream {args.upstream_ms:.0f} ms", flush=True)
+        try:
+            for proxy in vanilla + ours:  # a fresh proxy's first requests are slow: keep them out of the figures
+                drive([proxy], 2, 3, seed=0)
+            # The same seed: both fleets see the same request sequence.
+            results = [summary("vanilla", drive(vanilla, args.clients, args.duration, 1), args.duration)]
+            results.append(summary("costroute", drive(ours, args.clients, args.duration, 1), args.duration))
+        finally:
+            for proxy in vanilla + ours:
+                proxy.stop()
+            for stub in stubs.values():
+                stub.managed.stop()
+            client = redis.Redis.from_url(REDIS_URL)
+            keys = list(client.scan_iter(match=prefix + "*", count=1000))
+            if keys:
+                client.delete(*keys)
+            with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+                connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+    base, ours_ = results
+    overhead = {
+        "p50_ratio": round(ours_["p50_ms"] / base["p50_ms"], 3),
+        "miss_p50_ratio": round(ours_["miss_p50_ms"] / base["miss_p50_ms"], 3),
+        "added_miss_p50_share": round((ours_["miss_p50_ms"] - base["miss_p50_ms"]) / base["miss_p50_ms"], 3),
+    }
+    for result in results:
+        print(f"{result['fleet']:>9}: {result['requests']} requests, {result['throughput_rps']} req/s, "
+              f"errors {result['error_rate']:.2%}, p50 {result['p50_ms']} ms, p90 {result['p90_ms']} ms, "
+              f"p99 {result['p99_ms']} ms, miss p50 {result['miss_p50_ms']} ms, cache hits "
+              f"{result['cache_hit_rate']:.1%}, tiers {result['tier_shares']}")
+        if result["errors"]:
+            print(f"           errors: {result['errors']}")
+    print(f"costroute overhead: p50 {overhead['p50_ratio']}x vanilla overall (cache hits included); on cache "
+          f"misses {overhead['miss_p50_ratio']}x, i.e. {overhead['added_miss_p50_share']:+.1%} added p50 "
+          "(goal <= +15%)")
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "overhead": overhead, "clients": args.clients,
+                                         "duration_s": args.duration, "upstream_ms": args.upstream_ms}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
