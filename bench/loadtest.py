@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             # The same seed: both fleets see the same request sequence.
             results = [summary("vanilla", drive(vanilla, args.clients, args.duration, 1), args.duration)]
             results.append(summary("costroute", drive(ours, args.clients, args.duration, 1), args.duration))
+            # Under CPU starvation LiteLLM stops waiting for the router after 500 ms and serves its fallback tier.
+            results[-1]["router_timeouts"] = sum(p.log().count("classifier plugin timed out") for p in ours)
         finally:
             for proxy in vanilla + ours:
                 proxy.stop()
@@ -144,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
               f"errors {result['error_rate']:.2%}, p50 {result['p50_ms']} ms, p90 {result['p90_ms']} ms, "
               f"p99 {result['p99_ms']} ms, miss p50 {result['miss_p50_ms']} ms, cache hits "
               f"{result['cache_hit_rate']:.1%}, tiers {result['tier_shares']}")
+        if "router_timeouts" in result:
+            print(f"           router decisions that timed out (served the fallback tier): "
+                  f"{result['router_timeouts']}")
         if result["errors"]:
             print(f"           errors: {result['errors']}")
     print(f"costroute overhead: p50 {overhead['p50_ratio']}x vanilla overall (cache hits included); on cache "
