@@ -167,3 +167,18 @@ def test_a_thumbs_down_sends_a_paraphrase_one_tier_up(policy_proxy, fresh_stubs)
     again = ask(policy_proxy, PARAPHRASE, team="a")
     assert (tier(again), answered_by(again)) == ("balanced", "balanced")
     assert tier(ask(policy_proxy, PARAPHRASE, team="b")) == "cheap"  # another tenant's routing is untouched
+
+
+def test_a_streamed_answer_is_rated_by_its_litellm_call_id(policy_proxy, fresh_stubs):
+    client = policy_proxy.client(api_key="sk-team-c")
+    streamed = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": EASY}], stream=True,
+        extra_headers={"x-litellm-call-id": call_id(False, start=900_000)})
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in streamed.parse() if chunk.choices)
+
+    with policy_proxy.http(api_key="sk-team-c") as http:
+        rated = http.post("/costroute/feedback", json={"response_id": streamed.headers["x-litellm-call-id"],
+                                                      "rating": -1})
+
+    assert rated.status_code == 200 and rated.json()["escalated_to"] == "balanced", rated.text
+    assert tier(ask(policy_proxy, PARAPHRASE, team="c")) == "balanced"
