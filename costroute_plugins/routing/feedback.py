@@ -29,6 +29,10 @@ from costroute_plugins.routing.feedback_store import (
 )
 
 
+#: Seconds the request path stops writing to a store that just failed (reads already run once per refresh_s).
+WRITE_BACKOFF_S = 5.0
+
+
 class FeedbackSettings(BaseModel):
     """``costroute.routing.feedback``."""
 
@@ -84,6 +88,7 @@ class FeedbackService:
         self._checked_at = -float("inf")
         self._by_tenant: dict[str, tuple[np.ndarray, list[Escalation]]] = {}
         self._pending: OrderedDict[str, Served] = OrderedDict()
+        self._writes_paused_until = -float("inf")
 
     @classmethod
     def build(cls, settings: FeedbackSettings, tiers: Sequence[str], redis_url: str | None) -> FeedbackService:
@@ -99,13 +104,25 @@ class FeedbackService:
         if ids:
             self.store.remember(ids, served, self.settings.response_ttl_s)
 
+    def _write(self, response_ids: Sequence[str], served: Served) -> None:
+        """``remember`` on the request path: after a store failure, writes pause for ``WRITE_BACKOFF_S`` so an
+        outage costs one failed call, not one per request (those answers cannot be rated meanwhile)."""
+        now = self.clock()
+        if now < self._writes_paused_until:
+            return
+        try:
+            self.remember(response_ids, served)
+        except Exception:
+            self._writes_paused_until = now + WRITE_BACKOFF_S
+            raise
+
     def routed(self, request_id: str, served: Served) -> None:
         """At decision time: rateable by request id (LiteLLM's ``x-litellm-call-id``), streaming included."""
-        self.remember([request_id], served)
         with self._lock:
             self._pending[request_id] = served
             while len(self._pending) > 4096:
                 self._pending.popitem(last=False)
+        self._write([request_id], served)
 
     def answered(self, request_id: str, response_id: str | None, tier: str | None) -> None:
         """When the answer is known: rateable by the response's ``id`` too, recording the tier that really
@@ -117,7 +134,7 @@ class FeedbackService:
         moved = tier in self.tiers and tier != served.tier
         if moved:
             served = Served(served.tenant, tier, served.embedding)
-        self.remember([response_id or "", request_id if moved else ""], served)
+        self._write([response_id or "", request_id if moved else ""], served)
 
     def rate(self, response_id: str, tenant: str, rating: Literal["up", "down"]) -> FeedbackResult:
         """Apply a rating from ``tenant``; another tenant's response id is as unknown as an expired one."""

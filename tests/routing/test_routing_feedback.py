@@ -82,3 +82,17 @@ def test_escalations_are_shared_by_replicas_through_redis_and_bounded(vectors, r
         replica_a.rate(f"more-{i}", "team:a", "down")
     assert client.zcard(f"{redis_prefix}esc") == 2
     assert replica_b.floor("team:a", vectors[PARAPHRASE]) is None  # the oldest escalation made way
+
+
+def test_an_unreachable_redis_fails_fast_once_then_routing_carries_on_without_it(vectors) -> None:
+    from tests.harness import free_port
+
+    service = FeedbackService.build(FeedbackSettings(refresh_s=1.0), TIERS, f"redis://127.0.0.1:{free_port()}/0")
+    served = Served("team:a", "cheap", vectors[PROMPT])
+    with pytest.raises(Exception):
+        service.routed("call-1", served)
+    with pytest.raises(Exception):
+        service.floor("team:a", vectors[PARAPHRASE])
+    # Within the back-off, requests neither wait on nor fail against the store.
+    service.routed("call-2", served)
+    assert service.floor("team:a", vectors[PARAPHRASE]) is None
