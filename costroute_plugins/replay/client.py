@@ -3,7 +3,7 @@
 Each request is a ``model: auto`` chat completion with the tenant's key, streamed or not as the workload says.
 What comes back is kept for scoring: status, latency (and time to first token when streamed), the answer
 text, usage, and the proxy's headers (``x-costroute-tier``, ``x-costroute-cache``, ``x-litellm-response-cost``,
-``x-litellm-call-id``, ``x-costroute-router-score``).
+``x-litellm-call-id``, ``x-costroute-router-score``, ``x-costroute-cache-similarity``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import httpx
 from costroute_plugins.replay.tenant_auth import key_of
 from costroute_plugins.replay.workload import Request
 
-HEADERS = ("x-costroute-tier", "x-costroute-cache", "x-litellm-response-cost", "x-litellm-call-id",
-           "x-costroute-router-score")
+HEADERS = ("x-costroute-tier", "x-costroute-cache", "x-costroute-cache-similarity", "x-litellm-response-cost",
+           "x-litellm-call-id", "x-costroute-router-score")
 
 
 @dataclass

@@ -36,7 +36,8 @@ class Scored:
     kind: str
     stream: bool
     served_by: str  # cache | <tier> | failed
-    cache_status: str | None  # x-costroute-cache: hit | miss | bypass | skip reasons
+    cache_status: str | None  # x-costroute-cache: hit | miss | bypass
+    cache_similarity: float | None  # of the entry a hit was served from: tells a wrong hit's closeness
     cost_usd: float
     cost_source: str
     premium_usd: float
@@ -76,11 +77,13 @@ def score_request(request: Request, served: Served, capture: Mapping[str, Any] |
     capture = capture or {}
     fields = capture.get("costroute") or {}
     premium_usd = cost_at(rates, premium, request)
+    common = {"n": request.n, "tenant": request.tenant, "kind": request.kind, "stream": request.stream,
+              "premium_score": request.scores[premium], "latency_s": served.latency_s, "ttft_s": served.ttft_s,
+              "budget_state": fields.get("costroute_budget_state")}
     if served.status != 200:
-        return Scored(request.n, request.tenant, request.kind, request.stream, "failed", None, 0.0, "none",
-                      premium_usd,
-                      0.0, request.scores[premium], None, "budget" if served.status in (403, 429) else "routing",
-                      served.latency_s, served.ttft_s, fields.get("costroute_budget_state"), None)
+        return Scored(**common, served_by="failed", cache_status=None, cache_similarity=None, cost_usd=0.0,
+                      cost_source="none", premium_usd=premium_usd, score=0.0, answer_qid=None,
+                      saving_to="budget" if served.status in (403, 429) else "routing", router_fallback=None)
     hit = served.headers.get("x-costroute-cache") == "hit" or bool(capture.get("cache_hit"))
     tier = served.headers.get("x-costroute-tier") or str(capture.get("model_group") or "unknown")
     served_by = "cache" if hit else tier
@@ -91,10 +94,11 @@ def score_request(request: Request, served: Served, capture: Mapping[str, Any] |
     saving_to = "cache" if hit else "routing"
     if not hit and request.n in unconstrained and unconstrained[request.n] != tier:
         saving_to = "budget"
-    return Scored(request.n, request.tenant, request.kind, request.stream, served_by,
-                  served.headers.get("x-costroute-cache"), cost, source, premium_usd,
-                  score, request.scores[premium], answer_qid, saving_to, served.latency_s,
-                  served.ttft_s, fields.get("costroute_budget_state"), capture.get("router_failure"))
+    similarity = served.headers.get("x-costroute-cache-similarity")
+    return Scored(**common, served_by=served_by, cache_status=served.headers.get("x-costroute-cache"),
+                  cache_similarity=float(similarity) if similarity else None, cost_usd=cost, cost_source=source,
+                  premium_usd=premium_usd, score=score, answer_qid=answer_qid, saving_to=saving_to,
+                  router_fallback=capture.get("router_failure"))
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:

@@ -106,6 +106,7 @@ def test_a_cache_hit_on_a_non_duplicate_scores_zero_and_a_repeat_scores_what_its
 
     assert details[trap_b.n]["served_by"] == "cache"
     assert details[trap_b.n]["answer_qid"] == "trap/a" and details[trap_b.n]["score"] == 0.0
+    assert details[trap_b.n]["cache_similarity"] == 1.0  # the same text to the cache: its exact tier answered
     assert replayed["report"]["quality"]["cache_hits_wrong_question"] == 1
     hits = [r for r in requests if r.kind == "repeat" and details[r.n]["served_by"] == "cache"]
     assert len(hits) >= 6
