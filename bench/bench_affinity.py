@@ -10,7 +10,7 @@ vllm:prefix_cache_queries_total), mean time to first token (streamed), requests 
   python -m bench bench_affinity                    # CPU defaults (make bench runs this)
   python bench/bench_affinity.py --help             # workload and pool size options
   GPU: python bench/bench_affinity.py --model vllm/models/smollm2-135m-instruct --served-name smollm2 \
-         --block-size 16 --cache-blocks 224   (same 3,584 tokens of KV cache per worker as on CPU)
+         --block-size 16 --cache-blocks 240   (same 3,840 tokens of KV cache per worker as on CPU)
   (on a CUDA machine vllm/serve.sh detects the GPU; install vllm/requirements-gpu.txt in vllm/.venv)
 """
 
@@ -20,8 +20,8 @@ import argparse
 import asyncio
 import json
 import statistics
+import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", type=Path, default=TINY_MODEL)
     parser.add_argument("--served-name", default="tiny-llama")
     parser.add_argument("--block-size", type=int, default=128, help="KV block size (CPU: 128; GPU default 16)")
-    parser.add_argument("--cache-blocks", type=int, default=28, help="KV blocks per worker")
+    parser.add_argument("--cache-blocks", type=int, default=30, help="KV blocks per worker")
     parser.add_argument("--families", type=int, default=12, help="shared system prompts")
     parser.add_argument("--system-words", type=int, default=480, help="~580 tokens: 4 full 128-token blocks")
     parser.add_argument("--requests", type=int, default=120, help="requests per phase")
@@ -122,53 +122,54 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv if argv is not None else [])
     OUT.mkdir(parents=True, exist_ok=True)
     results: dict = {"settings": {k: str(v) for k, v in vars(args).items()}, "phases": {}}
-    with tempfile.TemporaryDirectory() as folder:
-        logs = Path(folder)
-        started = time.monotonic()
-        if args.workers:
-            workers = [Worker(int(port), None) for port in args.workers.split(",")]
-            args.replicas = len(workers)
-        else:
-            workers = start_workers(args.replicas, logs, cache_blocks=args.cache_blocks, model=args.model,
-                                    served_name=args.served_name,
-                                    extra=["--block-size", str(args.block_size)] if args.block_size != 128 else [])
-        print(f"{args.replicas} vLLM workers ready in {time.monotonic() - started:.0f} s "
-              f"({args.cache_blocks} KV blocks of {args.block_size} tokens each)", flush=True)
-        try:
-            for phase, policy in enumerate(("round-robin", "affinity")):
-                rows = workload.synthetic(args.families, args.requests, args.system_words, max_tokens=args.max_tokens,
-                                          seed=1, tag=f"{policy}-", arrival=args.arrival)
-                workload.write(OUT / f"affinity_workload_{policy}.jsonl", rows)
-                affinity = {"model_groups": ["local"], "policy": policy, "block_size": args.block_size,
-                            "tokenizer": str(args.model)}
-                config = affinity_proxy_config(logs / f"proxy-{policy}.yaml", workers, affinity,
-                                               served_name=args.served_name)
-                proxy = start_proxy(config, logs)
-                try:
-                    before = _counters(workers)
-                    ttfts, served = asyncio.run(_replay(proxy, rows, args.concurrency, "local"))
-                    after = _counters(workers)
-                    reasons = _reasons(proxy)
-                finally:
-                    proxy.stop()
-                hits = sum(a[HITS] - b[HITS] for a, b in zip(after, before))
-                queries = sum(a[QUERIES] - b[QUERIES] for a, b in zip(after, before))
-                per_replica = [int(a[DONE] - b[DONE]) for a, b in zip(after, before)]
-                mean = sum(per_replica) / len(per_replica)
-                results["phases"][policy] = {
-                    "hit_rate": hits / queries if queries else 0.0,
-                    "per_replica_hit_rate": [(a[HITS] - b[HITS]) / max(1.0, a[QUERIES] - b[QUERIES])
-                                             for a, b in zip(after, before)],
-                    "mean_ttft_ms": statistics.fmean(ttfts), "p50_ttft_ms": statistics.median(ttfts),
-                    "worker_mean_ttft_ms": 1000 * sum(a[TTFT_SUM] - b[TTFT_SUM] for a, b in zip(after, before))
-                    / max(1.0, sum(a[TTFT_COUNT] - b[TTFT_COUNT] for a, b in zip(after, before))),
-                    "requests_per_replica": per_replica, "max_over_mean_load": max(per_replica) / mean,
-                    "simulated_hit_rate": _project(rows, policy, args, [w.api_base for w in workers]), "served_by_header": served,
-                    "decisions": reasons,
-                }
-        finally:
-            for worker in workers:
-                worker.stop()
+    logs = OUT / "affinity_logs"  # worker and proxy logs of the last run, kept for diagnosis
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
+    started = time.monotonic()
+    if args.workers:
+        workers = [Worker(int(port), None) for port in args.workers.split(",")]
+        args.replicas = len(workers)
+    else:
+        workers = start_workers(args.replicas, logs, cache_blocks=args.cache_blocks, model=args.model,
+                                served_name=args.served_name,
+                                extra=["--block-size", str(args.block_size)] if args.block_size != 128 else [])
+    print(f"{args.replicas} vLLM workers ready in {time.monotonic() - started:.0f} s "
+          f"({args.cache_blocks} KV blocks of {args.block_size} tokens each)", flush=True)
+    try:
+        for policy in ("round-robin", "affinity"):
+            rows = workload.synthetic(args.families, args.requests, args.system_words, max_tokens=args.max_tokens,
+                                      seed=1, tag=f"{policy}-", arrival=args.arrival)
+            workload.write(OUT / f"affinity_workload_{policy}.jsonl", rows)
+            affinity = {"model_groups": ["local"], "policy": policy, "block_size": args.block_size,
+                        "tokenizer": str(args.model)}
+            config = affinity_proxy_config(logs / f"proxy-{policy}.yaml", workers, affinity,
+                                           served_name=args.served_name)
+            proxy = start_proxy(config, logs)
+            try:
+                before = _counters(workers)
+                ttfts, served = asyncio.run(_replay(proxy, rows, args.concurrency, "local"))
+                after = _counters(workers)
+                reasons = _reasons(proxy)
+            finally:
+                proxy.stop()
+            hits = sum(a[HITS] - b[HITS] for a, b in zip(after, before))
+            queries = sum(a[QUERIES] - b[QUERIES] for a, b in zip(after, before))
+            per_replica = [int(a[DONE] - b[DONE]) for a, b in zip(after, before)]
+            mean = sum(per_replica) / len(per_replica)
+            results["phases"][policy] = {
+                "hit_rate": hits / queries if queries else 0.0,
+                "per_replica_hit_rate": [(a[HITS] - b[HITS]) / max(1.0, a[QUERIES] - b[QUERIES])
+                                         for a, b in zip(after, before)],
+                "mean_ttft_ms": statistics.fmean(ttfts), "p50_ttft_ms": statistics.median(ttfts),
+                "worker_mean_ttft_ms": 1000 * sum(a[TTFT_SUM] - b[TTFT_SUM] for a, b in zip(after, before))
+                / max(1.0, sum(a[TTFT_COUNT] - b[TTFT_COUNT] for a, b in zip(after, before))),
+                "requests_per_replica": per_replica, "max_over_mean_load": max(per_replica) / mean,
+                "simulated_hit_rate": _project(rows, policy, args, [w.api_base for w in workers]), "served_by_header": served,
+                "decisions": reasons,
+            }
+    finally:
+        for worker in workers:
+            worker.stop()
     rr, aff = results["phases"]["round-robin"], results["phases"]["affinity"]
     results["hit_rate_ratio"] = aff["hit_rate"] / rr["hit_rate"] if rr["hit_rate"] else float("inf")
     results["ttft_ratio"] = rr["mean_ttft_ms"] / aff["mean_ttft_ms"]

@@ -27,7 +27,9 @@ from costroute_plugins.vllm_affinity.replicas import ReplicaBook
 
 log = logging.getLogger("costroute")
 
-CONNECTION_ERRORS = ("APIConnectionError", "ConnectError", "ConnectionError", "ServiceUnavailableError")
+# A request failing with one of these marks its replica down until a /metrics poll succeeds again.
+CONNECTION_ERRORS = ("APIConnectionError", "ConnectError", "ConnectionError", "ServiceUnavailableError", "Timeout",
+                     "APITimeoutError")
 
 
 def _target(deployment: Mapping[str, Any]) -> Target | None:
@@ -71,7 +73,8 @@ class AffinityPlugin(CustomLogger):
         tokenizer = load_tokenizer(settings.tokenizer, settings.chars_per_token)
         for name in settings.model_groups:
             book = ReplicaBook(staleness_s=settings.staleness_s)
-            policy = make_policy(settings.policy, load_factor=settings.load_factor, key_blocks=settings.key_blocks)
+            policy = make_policy(settings.policy, load_factor=settings.load_factor, key_blocks=settings.key_blocks,
+                                 load_slack=settings.load_slack)
             self.groups[name] = AffinityGroup(name, policy, tokenizer, settings.block_size, book,
                                               settings.metrics_path, settings.cache_full_at)
             self.pollers.append(MetricsPoller(book, settings.poll_interval_s, settings.metrics_timeout_s,

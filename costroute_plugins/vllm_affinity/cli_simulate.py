@@ -42,6 +42,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="clients sending in a closed loop")
     parser.add_argument("--tokenizer", help="the served model's folder or tokenizer.json; default: 4 chars/token")
     parser.add_argument("--chars-per-token", type=int, default=4)
+    parser.add_argument("--load-slack", type=int, default=4, help="affinity's absolute load slack (requests)")
     parser.add_argument("--replica-names", help="comma-separated replica api_bases (one replica count only), so "
                         "the hash ring matches a real pool's; default replica-0..N-1")
     parser.add_argument("--load-factor", type=float, default=1.25, help="affinity's bounded-load factor")
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     for replicas in args.replicas:
         results = {}
         for name in args.policy or POLICIES:
-            policy = make_policy(name, load_factor=args.load_factor)
+            policy = make_policy(name, load_factor=args.load_factor, load_slack=args.load_slack)
             names = args.replica_names.split(",") if args.replica_names else None
             results[name] = simulate(requests, policy, replicas, args.cache_blocks, args.block_size,
                                      args.concurrency, keys=names)

@@ -31,10 +31,12 @@ class AffinityConfig(BaseModel):
     key_blocks: int = Field(1, ge=1, description="leading blocks that place a new prefix on the hash ring")
     load_factor: float = Field(1.25, ge=1.0, le=10.0, description="bounded load: no replica takes more than "
                                "this times the mean load; 1.0 balances perfectly and ignores prefixes")
+    load_slack: int = Field(4, ge=0, le=1000, description="a replica within this many requests of the least "
+                            "loaded one always counts as within the bound, so low load never moves a prefix")
     poll_interval_s: float = Field(1.0, gt=0, le=60, description="how often each worker's /metrics is read")
-    metrics_timeout_s: float = Field(0.5, gt=0, le=30, description="a /metrics read slower than this fails")
-    staleness_s: float = Field(5.0, gt=0, description="metrics older than this are not trusted; a replica whose "
-                               "metrics stay stale is skipped while others are fresh")
+    metrics_timeout_s: float = Field(1.0, gt=0, le=30, description="a /metrics read slower than this fails")
+    staleness_s: float = Field(5.0, gt=0, description="load figures older than this are ignored (the replica "
+                               "still serves; its load is then what this proxy has in flight there)")
     metrics_path: str = Field("/metrics", description="path of the worker's Prometheus endpoint, after the "
                               "api_base with its /v1 removed")
     cache_full_at: float = Field(0.95, gt=0, le=1.0, description="KV-cache usage at which a replica takes no new "

@@ -53,14 +53,11 @@ class AffinityGroup:
         return block_hashes(self.tokenizer.units(messages or []), self.block_size)
 
     def _usable(self, replicas: list[Replica], now: float) -> list[Replica]:
-        """Fresh or not-yet-polled replicas; stale ones only when nothing better exists; down ones never
-        unless every replica looks down (then the request still goes somewhere and LiteLLM retries)."""
-        status = {r.key: r.status(now, self.book.staleness_s) for r in replicas}
-        for allowed in (("fresh", "unknown"), ("fresh", "unknown", "stale"), ("fresh", "unknown", "stale", "down")):
-            usable = [r for r in replicas if status[r.key] in allowed]
-            if usable:
-                return usable
-        return replicas
+        """Every replica not known to be down. A stale one (slow or failing /metrics) keeps its prefixes: a busy
+        worker answers /metrics late but still serves, and moving its prefixes away would cost their cache; only
+        its load figures are ignored. If every replica looks down, all are tried (LiteLLM retries)."""
+        up = [r for r in replicas if r.status(now, self.book.staleness_s) != "down"]
+        return up or replicas
 
     def usable_keys(self) -> list[str]:
         """Replicas new requests may go to right now."""

@@ -7,8 +7,8 @@ the usable replicas' loads, so what the simulator projects is what the proxy doe
 from __future__ import annotations
 
 import math
-from collections import Counter, OrderedDict
 from abc import ABC, abstractmethod
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -70,22 +70,25 @@ def least_loaded(candidates: Sequence[Candidate], tie_order: Sequence[str] = ())
 
 
 class PrefixAffinityPolicy(SelectionPolicy):
-    """Longest cached prefix first, consistent hashing for new prefixes, bounded load throughout.
+    """Longest cached prefix first; a new prefix to the less-used of its two ring replicas; bounded load throughout.
 
     A replica may take the request only if its load stays within ``load_factor`` x the mean (counting this
-    request) - consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam 2018). So a hot prefix
-    spills to the next replica on its ring instead of queueing, and uneven load falls back to the least loaded.
+    request) - consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam 2018) - or within
+    ``load_slack`` requests of the least loaded replica: at low load, 2 requests against 1 is no reason to move a
+    prefix to a replica that must prefill it again and evict others for it. So a hot prefix spills to the next
+    replica on its ring instead of queueing, and uneven load falls back to the least loaded.
     """
 
     name = "affinity"
 
     def __init__(self, load_factor: float = 1.25, key_blocks: int = 1, index_blocks: int = 200_000,
-                 vnodes: int = 100, max_homes: int = 10_000) -> None:
+                 vnodes: int = 100, max_homes: int = 10_000, load_slack: int = 4) -> None:
         if load_factor < 1.0:
             raise ValueError("load_factor must be >= 1.0 (1.0 = perfectly even, no room for affinity)")
         if key_blocks < 1:
             raise ValueError("key_blocks must be >= 1")
         self.load_factor = load_factor
+        self.load_slack = load_slack
         self.key_blocks = key_blocks
         self.vnodes = vnodes
         self.index = PrefixIndex(index_blocks)
@@ -148,8 +151,9 @@ class PrefixAffinityPolicy(SelectionPolicy):
         return Choice(fallback.key, "least-loaded", depth[fallback.key])
 
     def _cap(self, loads: Sequence[float]) -> float:
-        """Bounded load: at most ``load_factor`` x the mean once this request is counted (never below 1)."""
-        return max(1.0, math.ceil(self.load_factor * (sum(loads) + 1) / len(loads)))
+        """Bounded load: at most ``load_factor`` x the mean once this request is counted, or ``load_slack`` more
+        than the least loaded replica, whichever is higher."""
+        return max(math.ceil(self.load_factor * (sum(loads) + 1) / len(loads)), min(loads) + 1 + self.load_slack)
 
     def forget(self, key: str) -> None:
         self.index.forget(key)
@@ -157,9 +161,9 @@ class PrefixAffinityPolicy(SelectionPolicy):
             del self._homes[block]
 
 
-def make_policy(name: str, load_factor: float = 1.25, key_blocks: int = 1) -> SelectionPolicy:
+def make_policy(name: str, load_factor: float = 1.25, key_blocks: int = 1, load_slack: int = 4) -> SelectionPolicy:
     if name == "round-robin":
         return RoundRobinPolicy()
     if name == "affinity":
-        return PrefixAffinityPolicy(load_factor=load_factor, key_blocks=key_blocks)
+        return PrefixAffinityPolicy(load_factor=load_factor, key_blocks=key_blocks, load_slack=load_slack)
     raise ValueError(f"unknown policy {name!r}; use 'affinity' or 'round-robin'")

@@ -2,7 +2,7 @@
 
 One asyncio task per proxy process polls all replicas concurrently; a slow or failing endpoint costs at most
 ``timeout_s`` and never delays a request (selection only reads the last figures). Connection refused marks the
-replica down at once; a timeout, HTTP error or garbage body only lets its figures age to staleness.
+replica down at once; a timeout, HTTP error or garbage body only lets its figures age until they are ignored.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class MetricsPoller:
                 self.on_reset(key)
         now = self.book.replicas[key].status(self.clock(), self.book.staleness_s)
         if now != was and now in ("down", "stale"):
-            log.warning("vllm_affinity: replica %s is %s (%s); new requests avoid it", key, now,
-                        self.book.replicas[key].last_error)
+            log.warning("vllm_affinity: replica %s is %s (%s); %s", key, now, self.book.replicas[key].last_error,
+                        "new requests avoid it" if now == "down" else "its load figures are ignored")
         elif now != was and was in ("down", "stale"):
             log.info("vllm_affinity: replica %s answers its metrics again (%s)", key, now)

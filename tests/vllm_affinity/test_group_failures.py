@@ -87,22 +87,24 @@ async def test_a_replica_whose_metrics_refuse_connections_is_skipped_until_it_an
     assert group.book.replicas[home.api_base].status(clock.now, 5.0) == "fresh"
 
 
-async def test_a_slow_metrics_endpoint_only_ages_the_figures_until_they_are_stale(setup) -> None:
+async def test_a_slow_metrics_endpoint_ages_the_figures_but_the_replica_keeps_its_prefixes(setup) -> None:
     group, poller, workers, clock = setup
-    await poller.poll_once()
     home, other = _home(group)
+    workers.behaviour[metrics_url(home.api_base)] = vllm_metrics(running=3)
+    await poller.poll_once()
     workers.behaviour[metrics_url(home.api_base)] = "slow"
 
     clock.now += 2
     await poller.poll_once()
     assert group.book.replicas[home.api_base].status(clock.now, 5.0) == "fresh"
-    assert group.select([A, B], _chat("still home")).target == home
 
     clock.now += 5
     await poller.poll_once()
-    assert group.book.replicas[home.api_base].status(clock.now, 5.0) == "stale"
-    selection = group.select([A, B], _chat("moved while stale"))
-    assert selection.target == other and home.api_base in selection.skipped
+    replica = group.book.replicas[home.api_base]
+    assert replica.status(clock.now, 5.0) == "stale"
+    assert replica.load(clock.now, 5.0) == 0  # the 3 running requests of 7 s ago are not trusted any more
+    selection = group.select([A, B], _chat("a busy worker still serves"))
+    assert selection.target == home and selection.choice.reason == "cache"
 
 
 @pytest.mark.parametrize("failure", ["fail", "garbage"])
@@ -113,7 +115,8 @@ async def test_a_failing_metrics_endpoint_is_a_stale_replica_not_a_crash(setup, 
     await poller.poll_once()
 
     assert group.book.replicas[home.api_base].status(clock.now, 5.0) == "stale"
-    assert group.select([A, B], _chat("question")).target == other
+    assert group.select([A, B], _chat("question")).target == home
+    assert group.book.replicas[home.api_base].last_error
 
 
 async def test_when_every_replica_is_stale_requests_still_go_to_one_of_them(setup) -> None:

@@ -112,3 +112,13 @@ def test_round_robin_takes_replicas_in_turn_whatever_the_prompt() -> None:
     policy = RoundRobinPolicy()
 
     assert [policy.choose(_prompt(1, 0), _idle("b", "a")).key for _ in range(4)] == ["a", "b", "a", "b"]
+
+
+def test_at_low_load_a_prefix_stays_home_rather_than_being_prefilled_again_elsewhere() -> None:
+    policy = PrefixAffinityPolicy(load_factor=1.25, load_slack=4)
+    home = policy.choose(_prompt(6, 0), _idle("a", "b")).key
+    other = "b" if home == "a" else "a"
+
+    choice = policy.choose(_prompt(6, 1), [Candidate(home, 3), Candidate(other, 0)])
+
+    assert (choice.key, choice.reason) == (home, "cache")
