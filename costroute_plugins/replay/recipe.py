@@ -3,8 +3,10 @@
 Traffic is drawn request by request, in arrival order, for tenants whose volumes follow a Zipf law (a few big
 tenants, a long tail), as production traffic does:
 
-- ``repeat``  (``repeat_share``): the tenant asks again something it asked before, picked uniformly among its
-  earlier requests, repeats included, so popular prompts get more popular. Scored like the original prompt.
+- ``repeat``  (``repeat_share``): the tenant asks again something it asked before, picked uniformly among the
+  distinct prompts it sent earlier, so early prompts gather more repeats (they are available longer) without a
+  handful of them taking over the day, which would make one replay's figures hinge on a few prompts. Scored like
+  the original prompt.
 - ``pair-a`` / ``pair-b`` (``paraphrase_share`` each): a question from the pairs data, then later, from the same
   tenant, its partner. A ``b`` labelled duplicate asks the same question as its ``a`` (same qid), a
   non-duplicate asks another one (own qid), so a cache hit on it serves a wrong answer and scores 0. Pairs are
@@ -178,7 +180,8 @@ def build(outcomes: Sequence[Outcome], pairs: Sequence[Pair], recipe: Recipe,
             request = Request(**common, kind="fresh", prompt=outcome.text, qid=outcome.id,
                               scores=tier_scores(outcome, recipe), answer_tokens=answer_tokens(),
                               prompt_tokens=approx_tokens(outcome.text), source=outcome.id)
-        history[tenant].append(request)
+        if request.kind != "repeat":
+            history[tenant].append(request)
         requests.append(request)
 
     header = {
