@@ -81,7 +81,7 @@ def policy_proxy(stubs, process_logs: Path, feedback_prefix: str, capture: Path,
     document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
     document["litellm_settings"]["callbacks"].append("tests.support.spend_log_capture.capture")
     config.write_text(yaml.safe_dump(document, sort_keys=False))
-    running = start_proxy(config, process_logs,
+    running = start_proxy(config, process_logs, timeout=300,  # a loaded CI host can take minutes to start it
                           env={**tier_env(stubs), "PYTHONPATH": str(REPO), "SPEND_LOG_CAPTURE": str(capture)})
     yield running
     running.stop()
