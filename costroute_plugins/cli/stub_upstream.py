@@ -29,5 +29,8 @@ def run(args: argparse.Namespace) -> int:
     stub = StubUpstream(
         StubBehaviour(name=args.name, latency_ms=args.latency_ms, fail_rate=args.fail_rate, seed=args.seed), book
     )
-    uvicorn.run(stub.app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    # Keep idle connections open as long as real providers do: with uvicorn's 5 s default the server can close a
+    # connection just as LiteLLM reuses it, and the request fails with "Server disconnected".
+    uvicorn.run(stub.app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                timeout_keep_alive=75)
     return 0
