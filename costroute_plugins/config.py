@@ -91,6 +91,9 @@ class CostrouteConfig(_Section):
     embedding_model: str | None = Field(
         None, description="sentence-transformers folder shared by cache and router; unset: all-MiniLM-L6-v2"
     )
+    embedding_threads: int = Field(
+        1, ge=0, description="torch threads per embedding in the proxy; 0: torch's default (one per core)"
+    )
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     budget: BudgetsConfig = Field(default_factory=BudgetsConfig)

@@ -108,7 +108,7 @@ class Runtime:
         _ensure_log_handler()
         path = proxy_config_path()
         config = load_checked(path)
-        embedder = SentenceTransformerEmbedder(config.embedding_model)
+        embedder = SentenceTransformerEmbedder(config.embedding_model, threads=config.embedding_threads or None)
         ledger = SpendLedger(config.spend.ledger) if config.spend.ledger.enabled else None
         runtime = cls(
             config=config,
