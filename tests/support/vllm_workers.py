@@ -54,7 +54,8 @@ def ensure_tiny_model(model: Path = TINY_MODEL) -> Path:
 def start_workers(count: int, log_dir: Path, cache_blocks: int | None = None, model: Path = TINY_MODEL,
                   served_name: str = SERVED_NAME, extra: Sequence[str] = (), timeout: float = 900) -> list[Worker]:
     """``count`` workers started together (``vllm/serve.sh``), returned once all answer /v1/models."""
-    ensure_tiny_model() if model == TINY_MODEL else None
+    if model == TINY_MODEL:
+        ensure_tiny_model()
     args = [*extra] + (["--num-gpu-blocks-override", str(cache_blocks)] if cache_blocks else [])
     workers = []
     for _ in range(count):
