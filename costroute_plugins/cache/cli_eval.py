@@ -17,7 +17,9 @@ import numpy as np
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = "Measure the semantic cache's precision and recall on paraphrase pairs."
-    parser.add_argument("--pairs", required=True, help="pairs .jsonl (a, b, duplicate), MRPC .tsv or GPTCache .json")
+    parser.add_argument("--pairs", required=True,
+                        help="pairs .jsonl (a, b, duplicate), MRPC .tsv or GPTCache .json; FILE@START:END[:STEP] "
+                             "measures a part (e.g. the pairs a verifier was not trained on)")
     parser.add_argument("--threshold", type=float, help="similarity threshold to report (default: the config's)")
     parser.add_argument("--distractors", action="store_true",
                         help="all a's in one cache; a hit counts only when it returns the pair's own a")
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from costroute_plugins.embedding_disk import DiskCachedEmbedder
     from costroute_plugins.cache.evaluate import embed_pairs, evaluation_config, run_pairwise, \
         run_with_distractors, summarise
-    from costroute_plugins.cache.pairs import PairsFormatError, load_pairs
+    from costroute_plugins.cache.pairs import PairsFormatError, load_pairs_spec
     from costroute_plugins.cache.semantic_cache import SemanticCache
     from costroute_plugins.cache.store import MemoryStore
     from costroute_plugins.cache.verifier import ArtifactError
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         base = SemanticCacheConfig.parse(settings)
         if args.threshold is not None:
             base = SemanticCacheConfig.parse(base.model_dump() | {"similarity_threshold": args.threshold})
-        pairs = load_pairs(args.pairs, args.limit)
+        pairs = load_pairs_spec(args.pairs, args.limit)
     except (OSError, json.JSONDecodeError, SemanticCacheConfigError, PairsFormatError) as error:
         print(error, file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """``costroute train-verifier``: fit the learned hit verifier and write its JSON artifact.
 
-``--pairs`` may be given several times and may select a slice, ``FILE@START:END``, so part of a data set can be
-held out for evaluation (e.g. ``qqp.jsonl@0:28000`` to train and ``--limit``-free evaluation on the rest).
+``--pairs`` may be given several times and may select a part, ``FILE@START:END[:STEP]``, so the rest of a data
+set stays unseen for evaluation (e.g. train on ``qqp.jsonl@0::4`` and evaluate on ``qqp.jsonl@2::4``).
 """
 
 from __future__ import annotations
@@ -16,37 +16,30 @@ from datetime import datetime, timezone
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = "Train the semantic cache's learned verifier on labelled pairs."
     parser.add_argument("--pairs", action="append", required=True,
-                        help="pairs file (.jsonl, MRPC .tsv, GPTCache .json), optionally FILE@START:END; repeatable")
+                        help="pairs file (.jsonl, MRPC .tsv, GPTCache .json), or a part FILE@START:END[:STEP]; "
+                             "repeatable")
     parser.add_argument("--out", required=True, help="artifact path to write (JSON)")
     parser.add_argument("--floor", type=float, default=None,
                         help="lowest similarity the verifier is asked about (default: the cache's threshold)")
     parser.add_argument("--target-precision", type=float, default=0.95,
-                        help="the acceptance threshold is the lowest whose out-of-fold precision reaches this")
-    parser.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation strength")
+                        help="the acceptance threshold is the lowest whose out-of-fold precision reaches this on "
+                             "every --pairs source that has both labels")
+    parser.add_argument("--model", choices=("logistic", "boosted"), default="logistic",
+                        help="logistic regression, or gradient-boosted trees (both ship as JSON)")
+    parser.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation strength (logistic)")
     parser.set_defaults(func=run)
-
-
-def _load_slice(spec: str):
-    from costroute_plugins.cache.pairs import load_pairs
-
-    path, _, selection = spec.partition("@")
-    pairs = load_pairs(path)
-    if not selection:
-        return pairs
-    start, _, end = selection.partition(":")
-    return pairs[int(start or 0) : int(end) if end else None]
 
 
 def run(args: argparse.Namespace) -> int:
     from costroute_plugins.cache.config import SemanticCacheConfig
     from costroute_plugins.embedding_disk import DiskCachedEmbedder
     from costroute_plugins.cache.evaluate import embed_pairs
-    from costroute_plugins.cache.pairs import PairsFormatError
+    from costroute_plugins.cache.pairs import PairsFormatError, load_pairs_spec
     from costroute_plugins.cache.train import fit_verifier
     from costroute_plugins.embedding import SentenceTransformerEmbedder
 
     try:
-        sources = [(spec, _load_slice(spec)) for spec in args.pairs]
+        sources = [(spec, load_pairs_spec(spec)) for spec in args.pairs]
     except (PairsFormatError, ValueError) as error:
         print(error, file=sys.stderr)
         return 2
@@ -57,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     floor = args.floor if args.floor is not None else SemanticCacheConfig().similarity_threshold
     try:
         verifier, report = fit_verifier(pairs, similarities, embedder=embedder.name, floor=floor,
-                                        target_precision=args.target_precision, c=args.c)
+                                        sources=[spec for spec, part in sources for _pair in part],
+                                        target_precision=args.target_precision, model=args.model, c=args.c)
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2

@@ -3,13 +3,23 @@
 Keeping them in one place means the artifact's feature list names exactly what serving computes. The hard
 differences (numbers, negation, units, swapped entities, direction) are rules, not features: the learned model
 only sees pairs that passed them, so as features they would be constant.
+
+What the learned model sees, beyond the embedding similarity: how much of each prompt's *meaning-bearing* text
+the other lacks (content words weighted by inverse document frequency, so "the" costs nothing and "mortgage"
+a lot), and what kind of word differs: a question word ("why" vs "how"), a comparative or superlative ("best"
+vs "worst"), a modal or tense ("can" vs "should", "did" vs "will"), a pronoun ("my" vs "your"), an entity the
+other side never mentions, or only a spelling variant ("colour" vs "color").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
-from costroute_plugins.cache.text import Facts
+from costroute_plugins.cache.text import NEGATIONS, STOPWORDS, Facts, normalise
 
 FEATURE_NAMES: tuple[str, ...] = (
     "similarity",
@@ -17,16 +27,87 @@ FEATURE_NAMES: tuple[str, ...] = (
     "content_jaccard",
     "word_jaccard",
     "bigram_jaccard",
+    "char_ratio",
+    "idf_overlap",
+    "idf_missing_min",
+    "idf_missing_max",
+    "idf_missing_top",
     "missing_content_min",
     "missing_content_max",
     "substituted",
+    "spelling_variant",
     "length_ratio",
+    "log_length",
     "entity_missing",
     "question_word_mismatch",
+    "lead_word_mismatch",
+    "comparative_differs",
+    "modal_differs",
+    "pronoun_differs",
+    "function_words_differing",
+    "similarity_x_idf_missing",
 )
 
-# "Why do deer make sounds?" and "How do deer make sounds?" ask for different answers.
-QUESTION_WORDS = frozenset({"why", "how", "when", "where", "who", "what", "which"})
+# "Why do deer make sounds?" and "How do deer make sounds?" ask for different answers; "what" and "which"
+# usually ask the same thing.
+QUESTION_CLASSES: dict[str, str] = {
+    "why": "why", "how": "how", "when": "when", "where": "where", "who": "who", "whom": "who", "whose": "who",
+    "what": "what", "which": "what",
+}
+COMPARATIVES = frozenset(
+    """more most less least better best worse worst greater greatest fewer fewest higher highest lower lowest
+    bigger biggest smaller smallest larger largest faster fastest slower slowest cheaper cheapest easier easiest
+    harder hardest top bottom first last""".split()
+)
+MODALS = frozenset(
+    """can could should would will shall may might must do does did was were is are am has have had be been
+    being""".split()
+)
+PRONOUNS = frozenset("i me my mine we us our you your yours he him his she her it its they them their".split())
+FUNCTION_WORDS = STOPWORDS | NEGATIONS
+
+
+@dataclass(frozen=True)
+class Idf:
+    """Inverse document frequency of content words: how much a word that only one prompt has matters.
+
+    Learned from the training texts and shipped inside the verifier artifact; a word never seen there is
+    treated as rare (``default``), which errs towards refusing.
+    """
+
+    weights: Mapping[str, float] = field(default_factory=dict)
+    default: float = 1.0
+
+    def __call__(self, word: str) -> float:
+        return self.weights.get(word, self.default)
+
+    def mass(self, words: Iterable[str]) -> float:
+        return sum(self(w) for w in words)
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], min_df: int = 2) -> Idf:
+        """``log((N + 1) / (df + 1)) + 1`` over distinct texts; words seen fewer than ``min_df`` times are left
+        to ``default`` (the weight of a word seen once) to keep the artifact small."""
+        documents = list(dict.fromkeys(texts))
+        counts: Counter[str] = Counter()
+        for text in documents:
+            counts.update(Facts(text).content)
+        n = len(documents)
+
+        def weight(df: int) -> float:
+            return round(math.log((n + 1) / (df + 1)) + 1.0, 4)
+
+        return cls({w: weight(df) for w, df in sorted(counts.items()) if df >= min_df}, weight(1))
+
+    def to_json(self) -> dict[str, object]:
+        return {"default": self.default, "weights": dict(self.weights)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Idf:
+        return cls({str(k): float(v) for k, v in dict(data["weights"]).items()}, float(data["default"]))
+
+
+UNIFORM_IDF = Idf()
 
 
 @dataclass(frozen=True)
@@ -78,7 +159,7 @@ class PairDifference:
         return self.a.content_sequence != self.b.content_sequence
 
 
-def _jaccard(x: frozenset[str] | set[str], y: frozenset[str] | set[str]) -> float:
+def _jaccard(x: frozenset[str] | set, y: frozenset[str] | set) -> float:
     union = len(x | y)
     return len(x & y) / union if union else 1.0
 
@@ -87,21 +168,61 @@ def _bigrams(words: tuple[str, ...]) -> set[tuple[str, str]]:
     return set(zip(words, words[1:]))
 
 
-def pair_features(a: str, b: str, similarity: float) -> list[float]:
+def _variant(x: str, y: str) -> bool:
+    """An inflection ("learn"/"learning") or a spelling variant or typo ("colour"/"color") of one word."""
+    if min(len(x), len(y)) >= 4 and (x.startswith(y) or y.startswith(x)):
+        return True
+    return difflib.SequenceMatcher(None, x, y, autojunk=False).ratio() >= 0.8
+
+
+def _spelling_variants(only_a: frozenset[str], only_b: frozenset[str]) -> float:
+    """Share of differing words that are a variant of a word on the other side: such a difference changes
+    nothing, unlike a substituted word."""
+    if not only_a or not only_b:
+        return 0.0
+    matched = sum(any(_variant(x, y) for y in only_b) for x in only_a)
+    return matched / max(len(only_a), len(only_b))
+
+
+def _classes(words: Iterable[str], table: Mapping[str, str]) -> set[str]:
+    return {table[w] for w in words if w in table}
+
+
+def pair_features(a: str, b: str, similarity: float, idf: Idf = UNIFORM_IDF) -> list[float]:
     """Values in the order of ``FEATURE_NAMES``."""
     diff = PairDifference(Facts(a), Facts(b))
-    only_a, only_b = len(diff.only_a), len(diff.only_b)
+    only_a, only_b = diff.only_a, diff.only_b
+    words_a, words_b = set(diff.a.words), set(diff.b.words)
+    differing_words = words_a ^ words_b
     length_a, length_b = len(diff.a.words) or 1, len(diff.b.words) or 1
+    mass_a, mass_b = idf.mass(diff.a.content) or 1.0, idf.mass(diff.b.content) or 1.0
+    missing_a, missing_b = idf.mass(only_a) / mass_a, idf.mass(only_b) / mass_b
+    shared = idf.mass(diff.a.content & diff.b.content)
+    union = idf.mass(diff.a.content | diff.b.content)
+    first_a, first_b = diff.a.words[:1], diff.b.words[:1]
     return [
         similarity,
         similarity * similarity,
         _jaccard(diff.a.content, diff.b.content),
-        _jaccard(set(diff.a.words), set(diff.b.words)),
+        _jaccard(words_a, words_b),
         _jaccard(_bigrams(diff.a.words), _bigrams(diff.b.words)),
-        float(min(only_a, only_b)),
-        float(max(only_a, only_b)),
-        float(only_a > 0 and only_b > 0),
+        difflib.SequenceMatcher(None, normalise(a), normalise(b), autojunk=False).ratio(),
+        shared / union if union else 1.0,
+        min(missing_a, missing_b),
+        max(missing_a, missing_b),
+        max((idf(w) for w in only_a | only_b), default=0.0),
+        float(min(len(only_a), len(only_b))),
+        float(max(len(only_a), len(only_b))),
+        float(bool(only_a) and bool(only_b)),
+        _spelling_variants(only_a, only_b),
         min(length_a, length_b) / max(length_a, length_b),
+        math.log(min(length_a, length_b)),
         float(diff.entity_missing),
-        float(set(diff.a.words) & QUESTION_WORDS != set(diff.b.words) & QUESTION_WORDS),
+        float(_classes(words_a, QUESTION_CLASSES) != _classes(words_b, QUESTION_CLASSES)),
+        float(first_a != first_b),
+        float(bool(differing_words & COMPARATIVES)),
+        float(bool(differing_words & MODALS)),
+        float(bool(differing_words & PRONOUNS)),
+        float(len(differing_words & FUNCTION_WORDS)),
+        similarity * max(missing_a, missing_b),
     ]

@@ -78,3 +78,22 @@ def write_pairs(pairs: list[Pair], path: str | os.PathLike[str]) -> None:
     with Path(path).open("w", encoding="utf-8") as out:
         for pair in pairs:
             out.write(json.dumps({"a": pair.a, "b": pair.b, "duplicate": pair.duplicate}, ensure_ascii=False) + "\n")
+
+
+def load_pairs_spec(spec: str, limit: int | None = None) -> list[Pair]:
+    """Pairs from ``FILE`` or a part of it, ``FILE@START:END[:STEP]`` as a Python slice of the file's pairs.
+
+    A part keeps training and evaluation apart: ``qqp.jsonl@0::4`` (every fourth pair) to train on and
+    ``qqp.jsonl@2::4`` to measure on pairs the verifier never saw.
+    """
+    path, _, selection = spec.partition("@")
+    pairs = load_pairs(path)
+    if selection:
+        try:
+            bounds = [int(part) if part.strip() else None for part in selection.split(":")]
+            if len(bounds) not in (2, 3) or bounds[-1] == 0 and len(bounds) == 3:
+                raise ValueError
+        except ValueError:
+            raise PairsFormatError(f"{spec}: expected FILE@START:END or FILE@START:END:STEP, e.g. {path}@0::4") from None
+        pairs = pairs[slice(*bounds)]
+    return pairs[:limit] if limit is not None else pairs

@@ -3,8 +3,8 @@
 Embedding similarity says two prompts are *about* the same thing; it does not say they need the same answer.
 ``RuleVerifier`` refuses pairs that differ in a detail that changes the answer (a number, a unit, a named
 entity, a negation, the direction of a comparison); ``LearnedVerifier`` scores the remaining pairs with a
-logistic regression whose parameters ship as a versioned JSON artifact (no pickle: the file is data, never
-code). ``ChainVerifier`` accepts only when every verifier does.
+learned model (logistic regression or boosted trees) over pair features, whose parameters and word weights
+ship as a versioned JSON artifact (no pickle: the file is data, never code). ``ChainVerifier`` accepts only when every verifier does.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from costroute_plugins.cache.features import FEATURE_NAMES, PairDifference, pair_features
+from costroute_plugins.cache.features import FEATURE_NAMES, UNIFORM_IDF, Idf, PairDifference, pair_features
 from costroute_plugins.cache.text import Facts
 
-ARTIFACT_SCHEMA_VERSION = 1
+ARTIFACT_SCHEMA_VERSION = 2
 DEFAULT_ARTIFACT = Path(__file__).parent / "artifacts" / "verifier-minilm.json"
 
 
@@ -69,32 +69,109 @@ class ArtifactError(ValueError):
     """A verifier artifact cannot be used; the message says what to do."""
 
 
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+class PairScorer(ABC):
+    """Pair features -> probability that the two prompts may share an answer; serialises to plain JSON."""
+
+    kind: str
+
+    @abstractmethod
+    def probability(self, features: Sequence[float]) -> float: ...
+
+    @abstractmethod
+    def to_json(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
-class LogisticModel:
-    """Standardised features -> probability that the pair may share an answer."""
+class LogisticModel(PairScorer):
+    """Standardised features -> probability, by logistic regression."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     coef: tuple[float, ...]
     intercept: float
+    kind = "logistic_regression"
 
     def probability(self, features: Sequence[float]) -> float:
         z = self.intercept + sum(
             c * (x - m) / s for c, x, m, s in zip(self.coef, features, self.mean, self.scale, strict=True)
         )
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+        return _sigmoid(z)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mean": list(self.mean), "scale": list(self.scale), "coef": list(self.coef),
+                "intercept": self.intercept}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LogisticModel:
+        return cls(tuple(data["mean"]), tuple(data["scale"]), tuple(data["coef"]), float(data["intercept"]))
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One regression tree in flat arrays: ``left[i] == -1`` marks a leaf whose output is ``value[i]``."""
+
+    feature: tuple[int, ...]
+    threshold: tuple[float, ...]
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+    value: tuple[float, ...]
+
+    def output(self, features: Sequence[float]) -> float:
+        node = 0
+        while self.left[node] != -1:
+            node = self.left[node] if features[self.feature[node]] <= self.threshold[node] else self.right[node]
+        return self.value[node]
+
+
+@dataclass(frozen=True)
+class BoostedTrees(PairScorer):
+    """Gradient-boosted trees on raw features: ``sigmoid(bias + rate * sum(tree outputs))``.
+
+    Interactions the linear model cannot express ("a modal differs" matters only when little else differs)
+    come for free; a few hundred shallow trees score a pair in well under a millisecond.
+    """
+
+    trees: tuple[Tree, ...]
+    learning_rate: float
+    bias: float
+    kind = "gradient_boosting"
+
+    def probability(self, features: Sequence[float]) -> float:
+        return _sigmoid(self.bias + self.learning_rate * sum(tree.output(features) for tree in self.trees))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"learning_rate": self.learning_rate, "bias": self.bias,
+                "trees": [{"feature": list(t.feature), "threshold": list(t.threshold), "left": list(t.left),
+                           "right": list(t.right), "value": list(t.value)} for t in self.trees]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BoostedTrees:
+        trees = tuple(Tree(tuple(t["feature"]), tuple(t["threshold"]), tuple(t["left"]), tuple(t["right"]),
+                           tuple(t["value"])) for t in data["trees"])
+        return cls(trees, float(data["learning_rate"]), float(data["bias"]))
+
+
+SCORERS: dict[str, Callable[[dict[str, Any]], PairScorer]] = {
+    LogisticModel.kind: LogisticModel.from_json,
+    BoostedTrees.kind: BoostedTrees.from_json,
+}
 
 
 class LearnedVerifier(HitVerifier):
-    """Accepts a pair when the logistic model's probability reaches ``threshold``."""
+    """Accepts a pair when the learned model's probability reaches ``threshold``."""
 
-    def __init__(self, model: LogisticModel, threshold: float, embedder: str) -> None:
+    def __init__(self, model: PairScorer, threshold: float, embedder: str, idf: Idf = UNIFORM_IDF) -> None:
         self.model = model
         self.threshold = threshold
         self.embedder = embedder
+        self.idf = idf
 
     def probability(self, query: str, cached: str, similarity: float) -> float:
-        return self.model.probability(pair_features(query, cached, similarity))
+        return self.model.probability(pair_features(query, cached, similarity, self.idf))
 
     def verify(self, query: str, cached: str, similarity: float) -> Verdict:
         p = self.probability(query, cached, similarity)
@@ -105,15 +182,13 @@ class LearnedVerifier(HitVerifier):
     def to_artifact(self, **provenance: Any) -> dict[str, Any]:
         return {
             "schema_version": ARTIFACT_SCHEMA_VERSION,
-            "kind": "logistic_regression",
+            "kind": self.model.kind,
             "embedder": self.embedder,
             "features": list(FEATURE_NAMES),
-            "mean": list(self.model.mean),
-            "scale": list(self.model.scale),
-            "coef": list(self.model.coef),
-            "intercept": self.model.intercept,
             "threshold": self.threshold,
             **provenance,
+            "model": self.model.to_json(),
+            "idf": self.idf.to_json(),
         }
 
     @classmethod
@@ -134,10 +209,17 @@ class LearnedVerifier(HitVerifier):
                 f"verifier artifact was trained on {artifact.get('embedder')!r} similarities but the cache embeds "
                 f"with {embedder!r}; retrain it with `costroute train-verifier` using that embedder"
             )
-        model = LogisticModel(
-            tuple(artifact["mean"]), tuple(artifact["scale"]), tuple(artifact["coef"]), float(artifact["intercept"])
-        )
-        return cls(model, float(artifact["threshold"]), str(artifact["embedder"]))
+        load = SCORERS.get(str(artifact.get("kind")))
+        if load is None:
+            raise ArtifactError(f"verifier artifact kind {artifact.get('kind')!r} is unknown; use one of "
+                                f"{sorted(SCORERS)} (retrain it with `costroute train-verifier`)")
+        try:
+            model = load(artifact["model"])
+            idf = Idf.from_json(artifact["idf"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ArtifactError(f"verifier artifact is incomplete ({type(error).__name__}: {error}); "
+                                "retrain it with `costroute train-verifier`") from None
+        return cls(model, float(artifact["threshold"]), str(artifact["embedder"]), idf)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] = DEFAULT_ARTIFACT, *, embedder: str | None = None) -> LearnedVerifier:
@@ -148,7 +230,7 @@ class LearnedVerifier(HitVerifier):
         return cls.from_artifact(artifact, embedder=embedder)
 
     def save(self, path: str | os.PathLike[str], **provenance: Any) -> None:
-        Path(path).write_text(json.dumps(self.to_artifact(**provenance), indent=2) + "\n")
+        Path(path).write_text(json.dumps(self.to_artifact(**provenance), indent=1) + "\n")
 
 
 class ChainVerifier(HitVerifier):

@@ -54,7 +54,7 @@ def test_train_verifier_writes_an_artifact_the_cache_can_load(capsys, tmp_path):
                "--floor", "0", "--target-precision", "0.9"]
     assert main(command) == 0
     artifact = json.loads(out.read_text())
-    assert artifact["schema_version"] == 1 and artifact["trained_on"][0]["n"] == 40
+    assert artifact["schema_version"] == 2 and artifact["trained_on"][0]["n"] == 40
     assert 50 <= json.loads(capsys.readouterr().out)["candidates"] <= 80  # rules already refuse some
     from costroute_plugins.cache.verifier import LearnedVerifier
 

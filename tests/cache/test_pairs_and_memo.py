@@ -40,3 +40,16 @@ def test_texts_embedded_once_are_read_back_from_disk_by_any_later_run(tmp_path, 
     assert counting.calls == 3  # only "e f" was new
     assert np.allclose(again[0], first[1]) and np.allclose(again[1], first[0])
     assert DiskCachedEmbedder(counting, tmp_path).dim == 384
+
+
+def test_a_part_of_a_pairs_file_is_selected_like_a_python_slice(tmp_path):
+    from costroute_plugins.cache.pairs import Pair, PairsFormatError, load_pairs_spec, write_pairs
+
+    path = tmp_path / "pairs.jsonl"
+    write_pairs([Pair(f"q{i}", f"p{i}", i % 2 == 0) for i in range(10)], path)
+
+    assert [p.a for p in load_pairs_spec(f"{path}@0::4")] == ["q0", "q4", "q8"]
+    assert [p.a for p in load_pairs_spec(f"{path}@2:6")] == ["q2", "q3", "q4", "q5"]
+    assert len(load_pairs_spec(str(path), limit=3)) == 3
+    with pytest.raises(PairsFormatError, match="expected FILE@START:END"):
+        load_pairs_spec(f"{path}@every-fourth")

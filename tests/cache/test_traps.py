@@ -48,4 +48,4 @@ def test_plain_rewordings_are_still_served_so_the_zero_above_means_something(min
     for text in ("How do I make pancakes from scratch?", "What are the health benefits of green tea?"):
         cache.insert("t", text, ANSWER)
     assert cache.lookup("t", "How can I make pancakes from scratch?") is not None
-    assert cache.lookup("t", "What are the health benefits of drinking green tea?") is not None
+    assert cache.lookup("t", "What health benefits does green tea have?") is not None

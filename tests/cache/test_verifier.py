@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from costroute_plugins.cache.features import FEATURE_NAMES, pair_features
+from costroute_plugins.cache.features import FEATURE_NAMES, Idf, pair_features
 from costroute_plugins.cache.text import Facts, normalise, text_hash
 from costroute_plugins.cache.verifier import (
     DEFAULT_ARTIFACT,
@@ -65,7 +65,7 @@ def test_the_shipped_artifact_loads_and_scores_an_obvious_paraphrase_above_a_top
     same = verifier.probability("How do I learn to cook?", "How can I learn to cook?", 0.97)
     other = verifier.probability("How do I learn to cook?", "How do I learn to swim well?", 0.80)
     assert same > other
-    assert json.loads(DEFAULT_ARTIFACT.read_text())["schema_version"] == 1
+    assert json.loads(DEFAULT_ARTIFACT.read_text())["schema_version"] == 2
 
 
 def test_an_artifact_from_another_embedder_or_schema_is_refused_with_the_fix(tmp_path):
@@ -93,3 +93,59 @@ def test_a_chain_accepts_only_when_every_verifier_accepts():
     chain = ChainVerifier(RuleVerifier(["number"]), RuleVerifier(["entity"]))
     assert chain.verify("Flights to Paris", "Flights to Rome", 0.95).reason == "entity differs"
     assert chain.verify("Flights to Paris", "flights to paris!", 0.95).accepted
+
+
+def test_rare_words_weigh_more_than_common_ones_when_only_one_prompt_has_them():
+    idf = Idf.fit(["How do I learn Python?", "How do I learn Java?", "How do I learn to cook?",
+                   "Where do I learn to swim?", "How do I renew a passport?"] * 2)
+    assert idf("learn") < idf("passport") <= idf.default
+    assert Idf.from_json(json.loads(json.dumps(idf.to_json()))) == idf
+
+    names = list(FEATURE_NAMES)
+    common = pair_features("How do I learn to cook?", "How do I cook?", 0.9, idf)
+    rare = pair_features("How do I renew a passport?", "How do I renew?", 0.9, idf)
+    assert rare[names.index("idf_missing_max")] > common[names.index("idf_missing_max")]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "feature"),
+    [
+        ("Why do deer make sounds?", "How do deer make sounds?", "question_word_mismatch"),
+        ("What is the best laptop for students?", "What is the worst laptop for students?", "comparative_differs"),
+        ("Should I learn Rust?", "Can I learn Rust?", "modal_differs"),
+        ("How do I reset my password?", "How do I reset your password?", "pronoun_differs"),
+        ("What is the colour of the sky?", "What is the color of the sky?", "spelling_variant"),
+    ],
+)
+def test_the_kind_of_word_that_differs_is_a_feature(a, b, feature):
+    names = list(FEATURE_NAMES)
+    assert pair_features(a, b, 0.95)[names.index(feature)] > 0
+    assert pair_features(a, a, 1.0)[names.index(feature)] == 0
+
+
+def test_boosted_trees_score_exactly_as_the_sklearn_model_they_were_exported_from(tmp_path):
+    import numpy as np
+
+    from costroute_plugins.cache.train import fit_model
+
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((400, len(FEATURE_NAMES)))
+    labels = features[:, 0] + 0.5 * features[:, 3] * features[:, 5] > 0
+    model = fit_model("boosted", features, labels)
+    verifier = LearnedVerifier(model, 0.5, "all-MiniLM-L6-v2")
+    verifier.save(tmp_path / "trees.json")
+
+    again = LearnedVerifier.load(tmp_path / "trees.json")
+
+    assert json.loads((tmp_path / "trees.json").read_text())["kind"] == "gradient_boosting"
+    accuracy = np.mean([(again.model.probability(row) >= 0.5) == label for row, label in zip(features, labels)])
+    assert accuracy > 0.9
+    assert again.model.probability(features[0]) == pytest.approx(model.probability(features[0]))
+
+
+def test_an_artifact_of_an_unknown_model_kind_is_refused_with_the_fix():
+    artifact = json.loads(DEFAULT_ARTIFACT.read_text())
+    with pytest.raises(ArtifactError, match="kind 'forest' is unknown"):
+        LearnedVerifier.from_artifact(artifact | {"kind": "forest"})
+    with pytest.raises(ArtifactError, match="incomplete"):
+        LearnedVerifier.from_artifact({k: v for k, v in artifact.items() if k != "idf"})
