@@ -98,14 +98,17 @@ class RedisStore(EntryStore):
         )
 
     def get(self, entry_id: int) -> Entry | None:
-        raw = self.client.hgetall(self._entry_key(entry_id))
+        # One round trip on the hit path: read the entry and mark it used (``xx``: never re-adds a gone entry).
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self._entry_key(entry_id))
+        pipe.zadd(f"{self.prefix}lru", {str(entry_id): self.clock()}, xx=True)
+        raw, _touched = pipe.execute()
         if not raw:
             self.client.zrem(f"{self.prefix}lru", str(entry_id))  # Redis expired it; forget it everywhere
             return None
         entry = self._decode(entry_id, raw)
         if entry.expired(self.clock()):
             return None
-        self.client.zadd(f"{self.prefix}lru", {str(entry_id): self.clock()}, xx=True)
         return entry
 
     def delete(self, entry_id: int) -> None:

@@ -32,6 +32,9 @@ from costroute_plugins.cache.verifier import DEFAULT_ARTIFACT, ChainVerifier, Hi
     RuleVerifier
 from costroute_plugins.embedding import Embedder
 
+# A query's embedding, a function that computes it when it is needed, or None to embed with the cache's embedder.
+VectorSource = np.ndarray | Callable[[], np.ndarray] | None
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -107,13 +110,19 @@ class SemanticCache:
     def __len__(self) -> int:
         return len(self._scope_of)
 
-    def _vector(self, text: str, vector: np.ndarray | None) -> np.ndarray:
+    def _vector(self, text: str, vector: VectorSource) -> np.ndarray:
         if vector is None:
             return self.embedder.embed([text])[0]
+        if callable(vector):
+            vector = vector()
         return np.asarray(vector, dtype=np.float32).reshape(-1)
 
-    def lookup(self, scope: Scope | str, text: str, vector: np.ndarray | None = None) -> Hit | None:
-        """The cached answer for ``text`` in ``scope``, or None. Embeds ``text`` only when a search is needed."""
+    def lookup(self, scope: Scope | str, text: str, vector: VectorSource = None) -> Hit | None:
+        """The cached answer for ``text`` in ``scope``, or None.
+
+        ``vector`` is the query's embedding, or a function computing it: it is only called when the exact tier
+        misses and the scope has entries to search, so a repeated prompt is served without embedding at all.
+        """
         key = scope.key if isinstance(scope, Scope) else scope
         with self._lock:
             self.sync()
@@ -128,6 +137,7 @@ class SemanticCache:
             index = self._indexes.get(key)
             if not index:
                 return None
+            candidates = []
             for entry_id, similarity in index.search(query, self.config.top_k):
                 if similarity < self.config.similarity_threshold:
                     break
@@ -135,10 +145,12 @@ class SemanticCache:
                 if entry is None:  # expired or evicted elsewhere
                     self._forget(entry_id)
                     continue
-                verdict = self.verifier.verify(text, entry.text, similarity)
-                if verdict.accepted:
-                    return Hit(entry.response, similarity, entry.text, "semantic", entry.id, verdict.reason)
-            return None
+                candidates.append((entry, similarity))
+        for entry, similarity in candidates:  # verification needs no shared state: other lookups go on
+            verdict = self.verifier.verify(text, entry.text, similarity)
+            if verdict.accepted:
+                return Hit(entry.response, similarity, entry.text, "semantic", entry.id, verdict.reason)
+        return None
 
     def _exact(self, key: str, text: str) -> Hit | None:
         entry_id = self.store.find_exact(key, text_hash(text))
@@ -156,7 +168,7 @@ class SemanticCache:
         scope: Scope | str,
         text: str,
         response: Mapping[str, Any],
-        vector: np.ndarray | None = None,
+        vector: VectorSource = None,
         ttl: float | None = None,
     ) -> bool:
         """Stores ``response`` for ``text`` in ``scope``; False when the admission policy refuses it.

@@ -61,8 +61,9 @@ class CostrouteCacheBackend(BaseCache):
         if request is None or not self._available(state):
             return None
         try:
-            vector = await asyncio.to_thread(self._vector, state, request.text)
-            hit = await asyncio.to_thread(self.cache.lookup, request.scope, request.text, vector)
+            # The embedding is computed (or taken from the router's memo) only if the exact tier misses.
+            hit = await asyncio.to_thread(self.cache.lookup, request.scope, request.text,
+                                          lambda: self._vector(state, request.text))
         except Exception as error:
             self._failed("lookup", error, state)
             self.runtime.metrics.cache_lookups.labels("bypass").inc()
@@ -71,6 +72,12 @@ class CostrouteCacheBackend(BaseCache):
         if hit is None:
             state["cache"] = {"status": "miss"}
             metrics.cache_lookups.labels("miss").inc()
+            # The answer is stored right after it is sent and the caller may repeat the prompt at once: embed
+            # now (storing needs the embedding anyway) so the entry is in place before a repeat can arrive.
+            try:
+                await asyncio.to_thread(self._vector, state, request.text)
+            except Exception as error:  # the store will try again; a lookup that missed stays a miss
+                log.warning("semantic cache: embedding a missed prompt failed (%s: %s)", type(error).__name__, error)
             return None
         state["cache"] = {"status": "hit", "similarity": round(hit.similarity, 4), "kind": hit.kind}
         metrics.cache_lookups.labels("hit").inc()
