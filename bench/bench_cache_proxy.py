@@ -60,7 +60,7 @@ def main() -> None:
                 timed(model, f"warm-up request for {model}")
                 prompts = [f"Explain topic number {i} of the {model} physics syllabus in two sentences."
                            for i in range(REQUESTS)]
-                rewordings = [f"Please explain topic number {i} of the {model} physics syllabus in two sentences."
+                rewordings = [f"Explain topic number {i} of the {model} physics syllabus in 2 sentences."
                               for i in range(REQUESTS)]
                 for stub in stubs.values():
                     stub.control(latency_ms=UPSTREAM_LATENCY_MS)
