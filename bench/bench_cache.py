@@ -153,10 +153,10 @@ def main() -> None:
     faiss.omp_set_num_threads(args.threads)
     print(f"lookup latency, embedding excluded (nprobe {args.nprobe}, ivf_at {args.ivf_at}, "
           f"{args.threads} thread; goal p99 <= 5 ms at 1M); load average {os.getloadavg()[0]:.1f}", flush=True)
+    if not args.no_memory:  # first: memory freed by the large indexes below would hide the growth
+        print(entry_bytes(), flush=True)
     for size in args.sizes:
         print(bench(size, args.queries, args.nprobe, args.ivf_at), flush=True)
-    if not args.no_memory:
-        print(entry_bytes(), flush=True)
 
 
 if __name__ == "__main__":
