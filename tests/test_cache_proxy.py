@@ -263,3 +263,27 @@ def test_without_redis_a_restart_keeps_the_cache_through_its_snapshot(stubs, fre
     assert snapshot.with_suffix(".json").exists()
     assert again.headers["x-costroute-cache"] == "hit"
     assert served(fresh_stubs) == 1
+
+
+def test_a_broken_verifier_artifact_turns_the_cache_off_and_the_proxy_serves_on(
+    stubs, fresh_stubs, process_logs, tmp_path
+):
+    broken = tmp_path / "verifier.json"
+    broken.write_text('{"schema_version": 2, "kind": "boosted"')  # truncated while being copied
+    config = write_config(tmp_path / "broken.yaml", costroute={
+        "redis_url": None, "cache": {"enabled": True, "verifier_artifact": str(broken)}})
+    degraded = start_proxy(config, process_logs, env=tier_env(stubs))
+    try:
+        answers = [degraded.client().chat.completions.with_raw_response.create(
+            model="cheap", messages=[{"role": "user", "content": "Name a prime number"}]) for _ in range(2)]
+        with degraded.http() as http:
+            metrics = http.get("/metrics/", follow_redirects=True).text
+    finally:
+        degraded.stop()
+
+    assert [a.http_response.status_code for a in answers] == [200, 200]
+    assert [a.headers["x-costroute-cache"] for a in answers] == ["bypass", "bypass"]
+    assert served(fresh_stubs) == 2  # nothing served from a cache that cannot verify its hits
+    assert "semantic cache OFF" in degraded.log() and str(broken) in degraded.log()
+    assert 'costroute_plugin_degraded_total{plugin="cache",reason="artifact"} 1.0' in metrics
+    assert 'costroute_plugin_up{plugin="cache"} 0.0' in metrics

@@ -16,6 +16,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from costroute_plugins.cache import EntryStore, MemoryStore, SemanticCache
 from costroute_plugins.cache.redis_store import RedisStore
+from costroute_plugins.cache.verifier import ArtifactError
 from costroute_plugins.proxy.cache_backend import CostrouteCacheBackend, SemanticLiteLLMCache
 from costroute_plugins.proxy.request import state_of
 from costroute_plugins.proxy.runtime import Runtime, log
@@ -59,7 +60,18 @@ class CachePlugin(CustomLogger):
         # contending for the cores turned a 1 ms search into tens of milliseconds.
         faiss.omp_set_num_threads(1)
         self.runtime.warm_embedder()
-        self.backend = CostrouteCacheBackend(self.runtime, _build_cache(self.runtime))
+        try:
+            cache = _build_cache(self.runtime)
+        except ArtifactError as error:
+            # Precision first: without its verifier the cache could serve wrong answers, so it stays off and
+            # every request bypasses it; the proxy itself serves on.
+            log.error("semantic cache OFF, every request bypasses it: %s. Fix: retrain with `costroute "
+                      "train-verifier`, point costroute.cache.verifier_artifact at a valid artifact, or set "
+                      "costroute.cache.learned_verifier: false", error)
+            self.runtime.metrics.plugin_degraded.labels("cache", "artifact").inc()
+            self.runtime.metrics.plugin_up.labels("cache").set(0)
+            return
+        self.backend = CostrouteCacheBackend(self.runtime, cache)
         self.backend.rebuild()
         litellm.cache = SemanticLiteLLMCache(type="local", _backend=self.backend, max_messages=None)
         log.info(
@@ -73,7 +85,7 @@ class CachePlugin(CustomLogger):
     async def async_post_call_response_headers_hook(
         self, data: dict, user_api_key_dict, response: Any, request_headers=None, litellm_call_info=None
     ) -> dict[str, str]:
-        if not self.runtime.config.cache.enabled:
+        if self.backend is None:  # off, or degraded at start
             return {"x-costroute-cache": "bypass"}
         outcome = state_of(data).get("cache") or {}
         hidden = getattr(response, "_hidden_params", None) or {}
