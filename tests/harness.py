@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +19,10 @@ from typing import Any
 import httpx
 import yaml
 
+from costroute_plugins.replay.processes import free_port, stop_process
+
 REPO = Path(__file__).resolve().parents[1]
 PROXY_CONFIG = REPO / "proxy_config.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(check, timeout: float, what: str, process: subprocess.Popen | None = None, log: Path | None = None):
@@ -55,14 +49,7 @@ class ManagedProcess:
     log_path: Path
 
     def stop(self, timeout: float = 15) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        stop_process(self.process, timeout)
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
