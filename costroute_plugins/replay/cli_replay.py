@@ -41,6 +41,11 @@ def _summary(report: dict) -> str:
         f"quality: served {quality['served_mean']:.4f} vs always-premium {quality['always_premium_mean']:.4f} "
         f"-> loss {quality['loss_pct']:.2f}%  (cache hits {quality['cache_hits']}, on a wrong question "
         f"{quality['cache_hits_wrong_question']})",
+        "quality loss by cause (points): " + ", ".join(
+            f"{cause.replace('_', ' ')} {points:.2f}" for cause, points in quality["loss_points_by_cause"].items()),
+        "quality loss by slice (points): " + ", ".join(
+            f"{name.replace('_', ' ')} {part['loss_points']:.2f} ({part['requests']} requests)"
+            for name, part in quality["loss_points_by_slice"].items()),
         f"latency: p50 {latency['p50']} s, p95 {latency['p95']} s; streamed first token p50 "
         f"{latency['streamed_ttft_p50']} s",
         "served by: " + ", ".join(f"{name} {share:.1%}" for name, share in report["tier_shares"].items()),

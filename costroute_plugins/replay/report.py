@@ -9,6 +9,13 @@
 - Saving split (they add up to always-premium minus actual): ``cache`` = a hit's counterfactual minus its cost;
   ``budget`` = for requests a budget pushed below the tier the router would have picked unconstrained, the cost
   of that tier minus the actual cost (and refused requests' counterfactual); ``routing`` = everything else.
+- Quality loss split by cause, in points of the loss percentage (they add up to ``loss_pct``), so a reader sees
+  which plugin to improve: ``wrong_cache_hit`` (a hit served another question's answer), ``cached_cheaper_answer``
+  (a right hit whose stored answer came from a cheaper tier: the original's routing, repeated), ``routed_cheaper``
+  (served by a cheaper tier, the router's choice), ``budget_downgrade`` (the tier the router would have chosen
+  unconstrained minus the tier served), ``failed``. A cheaper tier can beat premium on a prompt, so a cause can
+  be negative. The same loss is also split by slice: prompts with recorded outcomes, and pair questions, whose
+  scores are not their own (``recipe.py``), so routing them shows no skill either way.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from costroute_plugins.replay.client import Served
-from costroute_plugins.replay.workload import Request
+from costroute_plugins.replay.workload import Request, has_recorded_outcome
 from costroute_plugins.stub.outcomes import parse_marker, qid_tag
 
 Rates = Mapping[str, tuple[float, float]]  # tier -> (USD per prompt token, USD per completion token)
@@ -44,6 +51,7 @@ class Scored:
     score: float
     premium_score: float
     answer_qid: str | None
+    answer_tier: str | None  # the tier that wrote the answer (for a hit: the original request's tier)
     saving_to: str  # cache | routing | budget
     latency_s: float
     ttft_s: float | None
@@ -82,7 +90,7 @@ def score_request(request: Request, served: Served, capture: Mapping[str, Any] |
               "budget_state": fields.get("costroute_budget_state")}
     if served.status != 200:
         return Scored(**common, served_by="failed", cache_status=None, cache_similarity=None, cost_usd=0.0,
-                      cost_source="none", premium_usd=premium_usd, score=0.0, answer_qid=None,
+                      cost_source="none", premium_usd=premium_usd, score=0.0, answer_qid=None, answer_tier=None,
                       saving_to="budget" if served.status in (403, 429) else "routing", router_fallback=None)
     hit = served.headers.get("x-costroute-cache") == "hit" or bool(capture.get("cache_hit"))
     tier = served.headers.get("x-costroute-tier") or str(capture.get("model_group") or "unknown")
@@ -97,8 +105,49 @@ def score_request(request: Request, served: Served, capture: Mapping[str, Any] |
     similarity = served.headers.get("x-costroute-cache-similarity")
     return Scored(**common, served_by=served_by, cache_status=served.headers.get("x-costroute-cache"),
                   cache_similarity=float(similarity) if similarity else None, cost_usd=cost, cost_source=source,
-                  premium_usd=premium_usd, score=score, answer_qid=answer_qid, saving_to=saving_to,
+                  premium_usd=premium_usd, score=score, answer_qid=answer_qid,
+                  answer_tier=marker[1] if marker is not None else None, saving_to=saving_to,
                   router_fallback=capture.get("router_failure"))
+
+
+LOSS_CAUSES = ("wrong_cache_hit", "cached_cheaper_answer", "routed_cheaper", "budget_downgrade", "failed")
+
+
+def _loss_by_cause(request: Request, s: Scored, unconstrained: Mapping[int, str]) -> dict[str, float]:
+    """One request's score shortfall against premium, split by what caused it (sums to premium - served)."""
+    shortfall = s.premium_score - s.score
+    if s.served_by == "failed":
+        return {"failed": shortfall}
+    if s.served_by == "cache":
+        return {"cached_cheaper_answer" if s.answer_qid == request.qid else "wrong_cache_hit": shortfall}
+    if s.saving_to == "budget" and request.n in unconstrained:
+        routed = request.scores[unconstrained[request.n]]
+        return {"routed_cheaper": s.premium_score - routed, "budget_downgrade": routed - s.score}
+    return {"routed_cheaper": shortfall}
+
+
+def quality_loss_split(requests: Sequence[Request], scored: Sequence[Scored],
+                       unconstrained: Mapping[int, str]) -> dict[str, Any]:
+    """The loss percentage split by cause and by slice (recorded outcomes vs pair questions), in points."""
+    by_n = {request.n: request for request in requests}
+    premium_total = sum(s.premium_score for s in scored)
+    scale = 100 / premium_total if premium_total else 0.0
+    causes = dict.fromkeys(LOSS_CAUSES, 0.0)
+    slices = {"recorded_outcomes": dict(causes), "pair_questions": dict(causes)}
+    counts = {"recorded_outcomes": 0, "pair_questions": 0}
+    for s in scored:
+        request = by_n[s.n]
+        name = "recorded_outcomes" if has_recorded_outcome(request) else "pair_questions"
+        counts[name] += 1
+        for cause, loss in _loss_by_cause(request, s, unconstrained).items():
+            causes[cause] += loss * scale
+            slices[name][cause] += loss * scale
+    return {
+        "loss_points_by_cause": {k: round(v, 2) for k, v in causes.items()},
+        "loss_points_by_slice": {name: {"requests": counts[name], "loss_points": round(sum(part.values()), 2),
+                                        **{k: round(v, 2) for k, v in part.items()}}
+                                 for name, part in slices.items()},
+    }
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:
@@ -148,6 +197,7 @@ def build_report(requests: Sequence[Request], scored: Sequence[Scored], rates: R
             "cache_hits": len(hits),
             "cache_hits_wrong_question": len(wrong_hits),
             "unscored_answers": sum(1 for s in scored if s.served_by != "failed" and s.answer_qid is None),
+            **quality_loss_split(requests, scored, unconstrained),
         },
         "latency_s": {
             "p50": _percentile(ok, 50), "p95": _percentile(ok, 95),

@@ -75,6 +75,15 @@ class Workload:
         return dict(self.header["tiers"])
 
 
+#: Question ids of pair questions (``recipe.py``): their per-tier scores are not recorded for their own text.
+PAIR_QID_PREFIX = "pair/"
+
+
+def has_recorded_outcome(request: Request) -> bool:
+    """Whether the request's scores were recorded for its own prompt (an outcome row, or a repeat of one)."""
+    return not request.qid.startswith(PAIR_QID_PREFIX)
+
+
 def approx_tokens(text: str) -> int:
     """Four characters a token, exactly as the stub counts prompt tokens, so the replay prices them alike."""
     return max(1, len(text) // 4)

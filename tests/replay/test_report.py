@@ -60,3 +60,30 @@ def test_a_cached_answer_to_another_question_scores_zero():
     scored = score_request(asked, reply, capture, RATES, "premium", {}, {qid_tag("pair/4/a"): "pair/4/a"})
 
     assert (scored.served_by, scored.score, scored.answer_qid, scored.cost_usd) == ("cache", 0.0, "pair/4/a", 0.0)
+
+
+def test_the_quality_loss_is_split_by_cause_and_the_parts_add_up():
+    requests = [request(0, "q0", cheap=1.0), request(1, "q1"), request(2, "q0", kind="repeat", cheap=1.0),
+                request(3, "q3"), request(4, "pair/4/a", kind="pair-a"), request(5, "pair/4/b", kind="pair-b"),
+                request(6, "q6")]
+    replies = [served(0, "q0", "cheap", 1.0), served(1, "q1", "cheap", 0.0),
+               served(2, "q0", "cheap", 1.0, cache="hit"), served(3, "q3", "cheap", 0.0, state="soft:b@90%"),
+               served(4, "pair/4/a", "balanced", 0.5), served(5, "pair/4/a", "balanced", 0.5, cache="hit"),
+               served(6, "q6", "premium", 1.0)]
+    unconstrained = {3: "balanced"}  # the router alone would have chosen balanced (0.5) for request 3
+    qids = {qid_tag(q): q for q in ("q0", "q1", "q3", "pair/4/a", "q6")}
+    scored = [score_request(r, s, c, RATES, "premium", unconstrained, qids) for r, (s, c) in zip(requests, replies)]
+
+    quality = build_report(requests, scored, RATES, "premium", unconstrained)["quality"]
+
+    point = 100 / 7  # each request's premium score is 1 of 7
+    causes = quality["loss_points_by_cause"]
+    assert causes["wrong_cache_hit"] == pytest.approx(point, abs=0.01)  # request 5: another question's answer
+    assert causes["routed_cheaper"] == pytest.approx(point + 0.5 * point + 0.5 * point, abs=0.01)  # 1, 3, 4
+    assert causes["budget_downgrade"] == pytest.approx(0.5 * point, abs=0.01)  # request 3: balanced -> cheap
+    assert causes["cached_cheaper_answer"] == causes["failed"] == 0.0  # request 2's cheap answer was right
+    assert sum(causes.values()) == pytest.approx(quality["loss_pct"], abs=0.02)
+    slices = quality["loss_points_by_slice"]
+    assert slices["pair_questions"]["requests"] == 2
+    assert slices["pair_questions"]["loss_points"] == pytest.approx(1.5 * point, abs=0.01)
+    assert slices["recorded_outcomes"]["loss_points"] == pytest.approx(2 * point, abs=0.01)
