@@ -18,8 +18,12 @@ it was trained or calibrated on. Per-tier quality: ``cheap`` = the cheap model's
 the premium model's; ``balanced`` has no outcome data, so it scores ``cheap + balanced_gap x (premium - cheap)``:
 it closes that share of the gap where the two differ. The default 0.8 is rounded down from public MMLU figures
 of the configured models: gpt-4.1-mini 87.5 sits 86% of the way from Mixtral-8x7B (70.6) to gpt-4.1 (90.2).
-Pair questions have no recorded outcomes, so each borrows the scores of a random held-out outcome row; the router
-cannot see those in the Quora text, so this slice is routed no better than chance, which counts against us.
+Pair questions have no recorded outcomes, so each scores, per tier, the mean score of the held-out prompts: what a
+tier is expected to score on a question nothing is known about. Their tier shares therefore cost what they cost on
+average, and routing them shows no skill either way (the report gives their slice of the loss apart). Borrowing
+one random row's 0/1 scores instead has the same expectation but adds a coin flip per pair question: a standard
+deviation of 0.9 points on the quality loss of the default 1,000-request replay (seed 0), on a slice where no
+routing decision is right or wrong for a reason.
 
 Answer lengths: ``answer_tokens`` (default 150) times a per-row log-normal factor (sigma 0.5), the same for every
 tier; prompt tokens are four characters a token. Budgets: each tenant gets a daily cap of ``budget_fraction`` (0.6) of
@@ -36,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from costroute_plugins.cache.pairs import Pair
-from costroute_plugins.replay.workload import Request, Tenant, approx_tokens
+from costroute_plugins.replay.workload import PAIR_QID_PREFIX, Request, Tenant, approx_tokens
 from costroute_plugins.routing.outcomes import Outcome, SplitRule
 
 TIERS = ("cheap", "balanced", "premium")
@@ -46,6 +50,10 @@ DEFAULT_TIMINGS = {
     "balanced": {"ttft_ms": 350.0, "ms_per_token": 9.0},
     "premium": {"ttft_ms": 600.0, "ms_per_token": 18.0},
 }
+
+
+#: ``source`` of pair questions: their scores are the held-out prompts' mean, not a recorded outcome's.
+UNRECORDED = "mean-of-held-out"
 
 
 class RecipeError(ValueError):
@@ -89,6 +97,12 @@ def tier_scores(outcome: Outcome, recipe: Recipe) -> dict[str, float]:
     return {"cheap": cheap, "balanced": round(cheap + recipe.balanced_gap * (premium - cheap), 6), "premium": premium}
 
 
+def mean_scores(rows: Sequence[Outcome], recipe: Recipe) -> dict[str, float]:
+    """Per tier, the mean score over ``rows``: the expected score of a question without a recorded outcome."""
+    per_row = [tier_scores(row, recipe) for row in rows]
+    return {tier: round(sum(scores[tier] for scores in per_row) / len(per_row), 6) for tier in TIERS}
+
+
 def held_out(outcomes: Sequence[Outcome], recipe: Recipe, rule: SplitRule) -> list[Outcome]:
     """Rows of the requested split, one per distinct prompt text, single-turn only (the stub keys on text)."""
     seen: set[str] = set()
@@ -108,6 +122,8 @@ def build(outcomes: Sequence[Outcome], pairs: Sequence[Pair], recipe: Recipe,
     recipe.check()
     rng = random.Random(recipe.seed)
     pool = held_out(outcomes, recipe, rule)
+    if not pool:
+        raise RecipeError(f"no {recipe.split!r}-split prompts in the outcomes files; pass other outcomes or --split")
     rng.shuffle(pool)
     texts = {row.text for row in pool}
     pair_pool = [p for p in pairs if p.a != p.b and p.a not in texts and p.b not in texts]
@@ -125,8 +141,7 @@ def build(outcomes: Sequence[Outcome], pairs: Sequence[Pair], recipe: Recipe,
         length = max(8, round(recipe.answer_tokens * math.exp(rng.gauss(0.0, 0.5) - 0.125)))
         return {tier: length for tier in TIERS}
 
-    def borrowed() -> Outcome:
-        return rng.choice(pool)
+    unrecorded = mean_scores(pool, recipe)
 
     def next_fresh() -> Outcome:
         nonlocal fresh_index
@@ -161,8 +176,7 @@ def build(outcomes: Sequence[Outcome], pairs: Sequence[Pair], recipe: Recipe,
             if pair.duplicate:
                 qid, scores, source, tokens = original.qid, original.scores, original.source, original.answer_tokens
             else:
-                other = borrowed()
-                qid, scores, source, tokens = f"pair/{original.n}/b", tier_scores(other, recipe), other.id, \
+                qid, scores, source, tokens = f"{PAIR_QID_PREFIX}{original.n}/b", unrecorded, UNRECORDED, \
                     answer_tokens()
             request = Request(**common, kind="pair-b", prompt=pair.b, qid=qid, scores=scores, answer_tokens=tokens,
                               prompt_tokens=approx_tokens(pair.b), source=source, duplicate=pair.duplicate,
@@ -170,10 +184,9 @@ def build(outcomes: Sequence[Outcome], pairs: Sequence[Pair], recipe: Recipe,
         elif draw < recipe.repeat_share + 2 * recipe.paraphrase_share:
             pair = next_pair()
             if pair is not None:
-                other = borrowed()
-                request = Request(**common, kind="pair-a", prompt=pair.a, qid=f"pair/{n}/a",
-                                  scores=tier_scores(other, recipe), answer_tokens=answer_tokens(),
-                                  prompt_tokens=approx_tokens(pair.a), source=other.id)
+                request = Request(**common, kind="pair-a", prompt=pair.a, qid=f"{PAIR_QID_PREFIX}{n}/a",
+                                  scores=unrecorded, answer_tokens=answer_tokens(),
+                                  prompt_tokens=approx_tokens(pair.a), source=UNRECORDED)
                 open_pairs[tenant].append((request, pair))
         if request is None:
             outcome = next_fresh()

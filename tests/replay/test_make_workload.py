@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from costroute_plugins.replay.recipe import UNRECORDED
 from costroute_plugins.replay.workload import read_workload
 from costroute_plugins.routing.artifact import load_artifact
+from costroute_plugins.routing.outcomes import read_outcomes
 from tests.harness import REPO
 
 OUTCOMES = REPO / "tests/data/routing_heldout.jsonl"
@@ -54,6 +56,13 @@ def test_the_recipe_mixes_held_out_prompts_repeats_and_pairs_for_several_tenants
     for row in fresh:
         scores = row.scores
         assert scores["balanced"] == round(scores["cheap"] + 0.8 * (scores["premium"] - scores["cheap"]), 6)
+    # Pair questions have no recorded outcome: each tier scores its mean over the held-out prompts.
+    held_out = {row.text: row.scores for row in read_outcomes(OUTCOMES) if rule.split_of(row.text) == "test"}
+    premium_mean = sum(scores["gpt-4-1106-preview"] for scores in held_out.values()) / len(held_out)
+    unrecorded = [r for r in requests if r.qid.startswith("pair/")]
+    assert unrecorded and all(r.source == UNRECORDED for r in unrecorded)
+    assert all(r.scores["premium"] == round(premium_mean, 6) for r in unrecorded)
+    assert 0 < unrecorded[0].scores["cheap"] < unrecorded[0].scores["balanced"] < unrecorded[0].scores["premium"]
 
 
 def test_asking_for_more_fresh_prompts_than_the_held_out_split_has_fails_clearly(tmp_path: Path):
