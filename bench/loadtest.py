@@ -4,7 +4,8 @@ costroute, in the same run.
 Both fleets are the same LiteLLM proxy, two processes each, behind the same client-side round robin (a request
 whose replica drops the connection is retried on the other, as a load balancer does), talking to stub tiers that
 answer after ``--upstream-ms`` (200 ms):
-- vanilla: the tiers only, ``auto`` a plain alias of the cheap tier, no callback;
+- vanilla: the same proxy config less costroute: the tiers only, ``auto`` a plain alias of the cheap tier, and
+  LiteLLM's own callbacks (its Prometheus exporter) kept, since an operator runs those with or without costroute;
 - costroute: every plugin on (semantic cache, router, budgets, spend ledger), sharing the real Redis and
   PostgreSQL.
 
@@ -63,7 +64,8 @@ def vanilla_config(folder: Path) -> Path:
     cheap = next(m for m in document["model_list"] if m["model_name"] == "cheap")
     document["model_list"] = [m for m in document["model_list"] if m["model_name"] != "auto"]
     document["model_list"].append({"model_name": "auto", "litellm_params": dict(cheap["litellm_params"])})
-    document["litellm_settings"]["callbacks"] = []
+    document["litellm_settings"]["callbacks"] = [callback for callback in document["litellm_settings"]["callbacks"]
+                                                 if not str(callback).startswith("costroute_plugins.")]
     return _with_test_auth(folder / "vanilla.yaml", document)
 
 
@@ -88,9 +90,27 @@ def summary(name: str, answers: list[Answer], duration_s: float) -> dict:
     }
 
 
-def drive(fleet: list[Proxy], clients: int, duration_s: float, seed: int) -> list[Answer]:
+def cpu_seconds(fleet: list[Proxy]) -> float | None:
+    """CPU time the fleet's proxy processes have used (Linux /proc; None elsewhere). Per request, it is the cost
+    figure that a busy shared machine distorts least: latency there mostly measures the other tenants."""
+    total = 0.0
+    try:
+        for proxy in fleet:
+            fields = Path(f"/proc/{proxy.managed.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+def drive(fleet: list[Proxy], clients: int, duration_s: float, seed: int) -> tuple[list[Answer], float | None]:
+    """The answers, and the fleet's CPU milliseconds per request while it served them."""
     traffic = mixed_traffic(TEAMS, seed=seed, unique_prefix=f"s{seed}")
-    return Load([p.url for p in fleet], traffic, clients=clients, duration_s=duration_s, timeout_s=120).start().join()
+    before = cpu_seconds(fleet)
+    answers = Load([p.url for p in fleet], traffic, clients=clients, duration_s=duration_s, timeout_s=120).start().join()
+    after = cpu_seconds(fleet)
+    cpu_ms = None if before is None or after is None else round(1000 * (after - before) / max(len(answers), 1), 1)
+    return answers, cpu_ms
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,8 +139,11 @@ def main(argv: list[str] | None = None) -> int:
             for proxy in vanilla + ours:  # a fresh proxy's first requests are slow: keep them out of the figures
                 drive([proxy], 2, 3, seed=0)
             # The same seed: both fleets see the same request sequence.
-            results = [summary("vanilla", drive(vanilla, args.clients, args.duration, 1), args.duration)]
-            results.append(summary("costroute", drive(ours, args.clients, args.duration, 1), args.duration))
+            results = []
+            for name, fleet in (("vanilla", vanilla), ("costroute", ours)):
+                answers, cpu_ms = drive(fleet, args.clients, args.duration, 1)
+                results.append({**summary(name, answers, args.duration), "proxy_cpu_ms_per_request": cpu_ms,
+                                "load_average_1m": round(os.getloadavg()[0], 1)})
             # Under CPU starvation LiteLLM stops waiting for the router after 500 ms and serves its fallback tier.
             results[-1]["router_timeouts"] = sum(p.log().count("classifier plugin timed out") for p in ours)
         finally:
@@ -140,12 +163,15 @@ def main(argv: list[str] | None = None) -> int:
         "p50_ratio": round(ours_["p50_ms"] / base["p50_ms"], 3),
         "miss_p50_ratio": round(ours_["miss_p50_ms"] / base["miss_p50_ms"], 3),
         "added_miss_p50_share": round((ours_["miss_p50_ms"] - base["miss_p50_ms"]) / base["miss_p50_ms"], 3),
+        "cpu_ratio": (round(ours_["proxy_cpu_ms_per_request"] / base["proxy_cpu_ms_per_request"], 3)
+                      if ours_["proxy_cpu_ms_per_request"] and base["proxy_cpu_ms_per_request"] else None),
     }
     for result in results:
         print(f"{result['fleet']:>9}: {result['requests']} requests, {result['throughput_rps']} req/s, "
               f"errors {result['error_rate']:.2%}, p50 {result['p50_ms']} ms, p90 {result['p90_ms']} ms, "
               f"p99 {result['p99_ms']} ms, miss p50 {result['miss_p50_ms']} ms, cache hits "
-              f"{result['cache_hit_rate']:.1%}, tiers {result['tier_shares']}")
+              f"{result['cache_hit_rate']:.1%}, tiers {result['tier_shares']}, proxy CPU "
+              f"{result['proxy_cpu_ms_per_request']} ms/request, load average {result['load_average_1m']}")
         if "router_timeouts" in result:
             print(f"           router decisions that timed out (served the fallback tier): "
                   f"{result['router_timeouts']}")
@@ -153,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"           errors: {result['errors']}")
     print(f"costroute overhead: p50 {overhead['p50_ratio']}x vanilla overall (cache hits included); on cache "
           f"misses {overhead['miss_p50_ratio']}x, i.e. {overhead['added_miss_p50_share']:+.1%} added p50 "
-          "(goal <= +15%)")
+          f"(goal <= +15%); proxy CPU per request {overhead['cpu_ratio']}x vanilla")
     if args.json:
         args.json.write_text(json.dumps({"results": results, "overhead": overhead, "clients": args.clients,
                                          "duration_s": args.duration, "upstream_ms": args.upstream_ms}, indent=1))
