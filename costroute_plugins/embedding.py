@@ -6,15 +6,20 @@ offline (nothing can be fetched from a model hub at run time). Any sentence-tran
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+
+from costroute_plugins.embedding_batcher import EmbeddingBatcher
 
 
 class Embedder(ABC):
@@ -93,27 +98,69 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 class EmbeddingMemo:
-    """Keeps each request's embedding for the rest of its life in the proxy, so the router and the cache
-    (which run at different hooks) embed the last user message once. Bounded: oldest requests drop first."""
+    """Recent prompts' embeddings in the proxy, computed through one ``EmbeddingBatcher``.
 
-    def __init__(self, embedder: Embedder, max_requests: int = 4096) -> None:
+    The router and the cache run at different hooks and both need the last user message's embedding: whichever
+    asks first embeds it, the other finds it here (or waits for the same computation). A prompt asked again within
+    the window (popular questions, retries, a prompt the cache answers exactly) is not embedded again either.
+    A vector is kept even when the request that asked for it stopped waiting (LiteLLM gives the router 500 ms):
+    the cache lookup of that same request then finds it instead of embedding the prompt a second time.
+    Keyed by a digest of tenant and text, so timing never tells one tenant what another asked, and no prompt text
+    is held here. Bounded: the least recently used drop first.
+    """
+
+    def __init__(self, embedder: Embedder, max_texts: int = 8192, max_batch: int = 16) -> None:
         self.embedder = embedder
-        self.max_requests = max_requests
-        self._vectors: OrderedDict[str, tuple[str, np.ndarray]] = OrderedDict()
+        self.max_texts = max_texts
+        self.batcher = EmbeddingBatcher(lambda texts: embedder.embed(texts), max_batch)
+        self._vectors: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._computing: dict[bytes, Future[np.ndarray]] = {}
         self._lock = threading.Lock()
 
-    def vector(self, request_id: str, text: str) -> np.ndarray:
+    @staticmethod
+    def _key(tenant: str, text: str) -> bytes:
+        return hashlib.blake2b(f"{tenant}\0{text}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def known(self, tenant: str, text: str) -> np.ndarray | None:
+        """The vector if it was computed recently, without embedding."""
+        key = self._key(tenant, text)
         with self._lock:
-            found = self._vectors.get(request_id)
-        if found is not None and found[0] == text:
-            return found[1]
-        vector = self.embedder.embed([text])[0]
-        with self._lock:
-            self._vectors[request_id] = (text, vector)
-            while len(self._vectors) > self.max_requests:
-                self._vectors.popitem(last=False)
+            vector = self._vectors.get(key)
+            if vector is not None:
+                self._vectors.move_to_end(key)
         return vector
 
-    def forget(self, request_id: str) -> None:
+    def _future(self, tenant: str, text: str) -> Future[np.ndarray]:
+        """A done future when the vector is known, else the one computation of it, started if need be."""
+        key = self._key(tenant, text)
         with self._lock:
-            self._vectors.pop(request_id, None)
+            vector = self._vectors.get(key)
+            if vector is not None:
+                self._vectors.move_to_end(key)
+                done: Future[np.ndarray] = Future()
+                done.set_result(vector)
+                return done
+            future = self._computing.get(key)
+            if future is not None:
+                return future
+            future = self._computing[key] = self.batcher.submit(text)
+        future.add_done_callback(lambda finished: self._keep(key, finished))  # outside the lock: may run at once
+        return future
+
+    def _keep(self, key: bytes, finished: Future[np.ndarray]) -> None:
+        with self._lock:
+            self._computing.pop(key, None)
+            if finished.cancelled() or finished.exception() is not None:
+                return
+            self._vectors[key] = finished.result()
+            while len(self._vectors) > self.max_texts:
+                self._vectors.popitem(last=False)
+
+    def vector(self, tenant: str, text: str) -> np.ndarray:
+        """For worker threads: blocks until the text's batch is embedded."""
+        return self._future(tenant, text).result()
+
+    async def avector(self, tenant: str, text: str) -> np.ndarray:
+        """For the event loop: waits without holding a thread. Shielded, so a waiter that is cancelled does not
+        cancel the computation other waiters (or this request's cache lookup) rely on."""
+        return await asyncio.shield(asyncio.wrap_future(self._future(tenant, text)))

@@ -16,14 +16,22 @@ import json
 import time
 from typing import Any
 
+import numpy as np
+
 from litellm.caching.base_cache import BaseCache
 from litellm.caching.caching import Cache
 
 from costroute_plugins.cache import MemoryStore, NotCacheable, SemanticCache, scope_for
+from costroute_plugins.cache.scope import CacheableRequest
+from costroute_plugins.cache.semantic_cache import Hit
 from costroute_plugins.proxy.request import STATE_KEY
 from costroute_plugins.proxy.runtime import Runtime, log
 
 RETRY_AFTER_FAILURE_S = 2.0
+
+
+class _NotEmbeddedYet(Exception):
+    """A lookup needs the prompt's embedding and nobody has computed it yet."""
 
 
 class SemanticLiteLLMCache(Cache):
@@ -36,6 +44,10 @@ class SemanticLiteLLMCache(Cache):
 def _state(kwargs: dict[str, Any]) -> dict[str, Any]:
     metadata = kwargs.get("metadata") or (kwargs.get("litellm_params") or {}).get("metadata") or {}
     return metadata.setdefault(STATE_KEY, {}) if isinstance(metadata, dict) else {}
+
+
+def _tenant(state: dict[str, Any]) -> str:
+    return str(state.get("tenant") or "anonymous")
 
 
 def _model_alias(kwargs: dict[str, Any]) -> str:
@@ -61,9 +73,7 @@ class CostrouteCacheBackend(BaseCache):
         if request is None or not self._available(state):
             return None
         try:
-            # The embedding is computed (or taken from the router's memo) only if the exact tier misses.
-            hit = await asyncio.to_thread(self.cache.lookup, request.scope, request.text,
-                                          lambda: self._vector(state, request.text))
+            hit = await self._lookup(request, _tenant(state))
         except Exception as error:
             self._failed("lookup", error, state)
             self.runtime.metrics.cache_lookups.labels("bypass").inc()
@@ -75,7 +85,7 @@ class CostrouteCacheBackend(BaseCache):
             # The answer is stored right after it is sent and the caller may repeat the prompt at once: embed
             # now (storing needs the embedding anyway) so the entry is in place before a repeat can arrive.
             try:
-                await asyncio.to_thread(self._vector, state, request.text)
+                await self.runtime.embeddings.avector(_tenant(state), request.text)
             except Exception as error:  # the store will try again; a lookup that missed stays a miss
                 log.warning("semantic cache: embedding a missed prompt failed (%s: %s)", type(error).__name__, error)
             return None
@@ -91,7 +101,7 @@ class CostrouteCacheBackend(BaseCache):
         try:
             response = value.get("response") if isinstance(value, dict) else value
             body = json.loads(response) if isinstance(response, str) else response
-            vector = await asyncio.to_thread(self._vector, state, request.text)
+            vector = await self.runtime.embeddings.avector(_tenant(state), request.text)
             stored = await asyncio.to_thread(
                 self.cache.insert, request.scope, request.text, body, vector, kwargs.get("ttl")
             )
@@ -125,7 +135,7 @@ class CostrouteCacheBackend(BaseCache):
         try:
             return scope_for(
                 kwargs.get("messages") or [],
-                tenant=state.get("tenant", "anonymous"),
+                tenant=_tenant(state),
                 model=_model_alias(kwargs),
                 params=kwargs,
                 cache_sampled=self.cache.config.cache_sampled,
@@ -136,8 +146,23 @@ class CostrouteCacheBackend(BaseCache):
                 self.runtime.metrics.cache_lookups.labels("bypass").inc()
             return None
 
-    def _vector(self, state: dict[str, Any], text: str):
-        return self.runtime.embeddings.vector(state.get("request_id", ""), text)
+    async def _lookup(self, request: CacheableRequest, tenant: str) -> Hit | None:
+        """The cache's lookup on a worker thread. The embedding is needed only if the exact tier misses; when the
+        router has not computed it yet, the thread is given back and the embedding awaited on the event loop, so
+        no worker thread sits waiting for the model (the router's decisions run on those threads too)."""
+        memo = self.runtime.embeddings
+
+        def computed_vector() -> np.ndarray:
+            vector = memo.known(tenant, request.text)
+            if vector is None:
+                raise _NotEmbeddedYet
+            return vector
+
+        try:
+            return await asyncio.to_thread(self.cache.lookup, request.scope, request.text, computed_vector)
+        except _NotEmbeddedYet:
+            vector = await memo.avector(tenant, request.text)
+            return await asyncio.to_thread(self.cache.lookup, request.scope, request.text, vector)
 
     def _available(self, state: dict[str, Any], count: bool = True) -> bool:
         """After a failure, bypass for a moment, then rebuild the index from the store before using it again."""

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from costroute_plugins.config import read_document
 from costroute_plugins.proxy.request import STATE_KEY
+from costroute_plugins.proxy.router_check import classifier_timeout_ms
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.feedback_store import Served
@@ -22,6 +24,10 @@ from costroute_plugins.routing.hints import RouteHints
 from costroute_plugins.routing.latency import TierLatency
 from costroute_plugins.routing.policy import Adjustment, higher, in_holdout
 from costroute_plugins.routing.router import Decision, Router
+
+
+#: Share of LiteLLM's classifier timeout the router waits for the prompt's embedding; the rest is for the decision.
+EMBEDDING_WAIT_SHARE = 0.6
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -51,6 +57,8 @@ class TierClassifier:
             runtime.feedback = FeedbackService.build(routing.feedback, self.tiers, runtime.config.redis_url)
         if routing.mode != "off":
             self._load()
+        timeout_ms = classifier_timeout_ms(read_document(runtime.config_path) if runtime.config_path else {})
+        self.embedding_wait_s = EMBEDDING_WAIT_SHARE * timeout_ms / 1000
 
     def _load(self) -> None:
         settings = self.runtime.config.routing
@@ -92,7 +100,8 @@ class TierClassifier:
         messages = list(getattr(context, "structured_messages", None) or [])
         try:
             relaxation = float((state.get("budget") or {}).get("quality_relaxation") or 0.0)
-            decision = await asyncio.to_thread(self._decide, state, tenant, messages, relaxation)
+            embedding = await self._embedding(tenant, _last_user_text(messages))
+            decision = await asyncio.to_thread(self._decide, state, tenant, messages, embedding, relaxation)
         except Exception as error:
             log.warning("router: decision failed (%s: %s); serving %s", type(error).__name__, error,
                         settings.default_tier)
@@ -100,6 +109,22 @@ class TierClassifier:
             return settings.default_tier
         holdout = in_holdout(str(state.get("request_id") or ""), settings.holdout_fraction, settings.holdout_salt)
         return self._serve(decision, state, spend_log, holdout=holdout)
+
+    async def _embedding(self, tenant: str, text: str):
+        """The last user message's embedding, awaited on the event loop (no thread waits for the model), or None
+        when neither the classifier nor feedback uses it.
+
+        On a CPU-starved host the embedding can take longer than LiteLLM waits for a decision, and LiteLLM then
+        serves its fallback tier for every such request. After ``embedding_wait_s`` the router decides on text
+        and structure instead (the reason says so; no escalation check or rating for that answer), which keeps
+        most of the classifier's judgement; the embedding still completes for the cache."""
+        if not text or not (self.router.uses_embedding or self.runtime.feedback is not None):
+            return None
+        try:
+            return await asyncio.wait_for(self.runtime.embeddings.avector(tenant, text), self.embedding_wait_s)
+        except TimeoutError:
+            self.runtime.metrics.plugin_degraded.labels("router", "embedding_late").inc()
+            return None
 
     def _serve(self, decision: Decision, state: dict[str, Any], spend_log: dict[str, Any], holdout: bool) -> str:
         """Record the decision (state, spend log) and return the tier to serve under the mode and holdout."""
@@ -119,12 +144,10 @@ class TierClassifier:
             return self.tiers[-1]
         return decision.tier
 
-    def _decide(self, state: dict[str, Any], tenant: str, messages: list[dict[str, Any]],
+    def _decide(self, state: dict[str, Any], tenant: str, messages: list[dict[str, Any]], embedding,
                 relaxation: float) -> Decision:
         settings = self.runtime.config.routing
         hints = RouteHints(**(state.get("hints") or {}))
-        text = _last_user_text(messages)
-        embedding = self.runtime.embeddings.vector(str(state.get("request_id", "")), text) if text else None
         decision = self.router.decide(messages, embedding, relaxation=relaxation,
                                       required_quality=hints.required_quality)
         adjust = Adjustment(self.tiers)

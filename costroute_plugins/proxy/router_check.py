@@ -25,6 +25,27 @@ class _ClassifierStandIn:
         return None
 
 
+def classifier_timeout_ms(document: Mapping[str, Any]) -> float:
+    """How long LiteLLM waits for costroute's classifier before serving its fallback tier: the shortest
+    ``classifier_plugin_timeout_ms`` among the entries naming it (LiteLLM's default where unset)."""
+    from litellm.router_strategy.complexity_router.config import ComplexityRouterConfig
+
+    default = float(ComplexityRouterConfig.model_fields["classifier_plugin_timeout_ms"].default)
+    timeouts = [float(router.get("classifier_plugin_timeout_ms") or default)
+                for router in _our_router_entries(document)]
+    return min(timeouts, default=default)
+
+
+def _our_router_entries(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    routers = []
+    for deployment in document.get("model_list") or []:
+        params = (deployment.get("litellm_params") or {}) if isinstance(deployment, Mapping) else {}
+        router = params.get("complexity_router_config") or {}
+        if params.get("model") == ROUTER_MODEL and str(router.get("classifier_plugin", "")).startswith(OUR_CLASSIFIER):
+            routers.append(router)
+    return routers
+
+
 def router_problems(document: Mapping[str, Any], config: CostrouteConfig) -> list[str]:
     """One message per problem in ``model_list`` entries routed by costroute's classifier."""
     from litellm.router_strategy.complexity_router.config import ComplexityRouterConfig

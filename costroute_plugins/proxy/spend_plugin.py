@@ -52,8 +52,6 @@ class SpendPlugin(CustomLogger):
         except Exception:  # attribution must never surface to the caller
             log.exception("spend: could not attribute a finished request")
             self.runtime.metrics.plugin_degraded.labels("spend", "attribution").inc()
-        finally:
-            self.runtime.embeddings.forget(state.get("request_id", ""))
 
     async def _attribute(self, kwargs: dict[str, Any], metadata: dict[str, Any], state: dict[str, Any]) -> None:
         payload = kwargs.get("standard_logging_object") or {}
@@ -135,7 +133,6 @@ class SpendPlugin(CustomLogger):
         budget = self.runtime.open_budgets.take(state.get("request_id"))
         if budget is not None:
             await self.runtime.guard.settle(budget, 0.0)
-        self.runtime.embeddings.forget(state.get("request_id", ""))
 
 
 def _spool_on_stop_signals(ledger, loop: asyncio.AbstractEventLoop) -> None:

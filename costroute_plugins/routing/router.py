@@ -136,6 +136,12 @@ class Router:
         artifact = load_artifact(settings.artifact)
         return cls(floor(LogisticClassifier(artifact)), settings.tiers, artifact)
 
+    @property
+    def uses_embedding(self) -> bool:
+        """Whether scores depend on the request's embedding: when not, the proxy need not compute one to route."""
+        inner = self.classifier.inner if isinstance(self.classifier, ChitChatFloor) else self.classifier
+        return isinstance(inner, LogisticClassifier)
+
     def quality_threshold(self, required_quality: float) -> float:
         """The highest premium threshold whose calibration keeps ``required_quality`` of premium quality.
 

@@ -1,0 +1,71 @@
+"""A CPU-starved proxy: the router decides before LiteLLM's classifier timeout even when embedding is slow."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from types import SimpleNamespace
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from costroute_plugins.config import parse_config
+from costroute_plugins.embedding import Embedder, EmbeddingMemo
+from costroute_plugins.metrics import Metrics
+from costroute_plugins.proxy.classifier import TierClassifier
+from costroute_plugins.proxy.router_check import classifier_timeout_ms
+
+
+class HeldEmbedder(Embedder):
+    """Returns a fixed unit vector once released: stands in for a model stuck behind a busy CPU."""
+
+    dim = 384
+    name = "all-MiniLM-L6-v2"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        self.release.wait(10)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        vectors[:, 0] = 1.0
+        return vectors
+
+
+def classifier_with(embedder: Embedder) -> tuple[TierClassifier, SimpleNamespace]:
+    runtime = SimpleNamespace(config=parse_config(None), metrics=Metrics.create(CollectorRegistry()),
+                              embeddings=EmbeddingMemo(embedder), feedback=None, config_path=None,
+                              warm_embedder=lambda: None)
+    return TierClassifier(runtime), runtime
+
+
+def test_a_late_embedding_gives_a_text_and_structure_decision_within_the_wait_and_still_reaches_the_cache():
+    embedder = HeldEmbedder()
+    classifier, runtime = classifier_with(embedder)
+    classifier.embedding_wait_s = 0.05
+    state = {"tenant": "team:a", "request_id": "call-1"}
+    context = SimpleNamespace(metadata={"costroute": state},
+                              structured_messages=[{"role": "user", "content": "Explain why the sky is blue."}])
+
+    started = time.monotonic()
+    tier = asyncio.run(classifier.classify(context))
+    waited = time.monotonic() - started
+    embedder.release.set()
+
+    assert tier in runtime.config.tiers and waited < 1.0
+    assert "no embedding" in state["routing"]["reason"]
+    assert runtime.metrics.plugin_degraded.labels("router", "embedding_late")._value.get() == 1
+    vector = runtime.embeddings.vector("team:a", "Explain why the sky is blue.")  # what the cache lookup asks
+    assert vector[0] == 1.0
+
+
+def test_the_wait_is_a_share_of_the_timeout_litellm_gives_the_classifier():
+    document = {"model_list": [{"model_name": "auto", "litellm_params": {
+        "model": "auto_router/complexity_router",
+        "complexity_router_config": {"classifier_type": "custom", "classifier_plugin_timeout_ms": 500,
+                                     "classifier_plugin": "costroute_plugins.proxy.plugins.classifier"}}}]}
+
+    assert classifier_timeout_ms(document) == 500
+    assert classifier_timeout_ms({"model_list": []}) == 3000  # LiteLLM's default
