@@ -19,7 +19,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from costroute_plugins.cache.text import NEGATIONS, STOPWORDS, Facts, normalise
+import numpy as np
+
+from costroute_plugins.cache.text import NEGATIONS, STOPWORDS, Facts, _stem, normalise
 
 FEATURE_NAMES: tuple[str, ...] = (
     "similarity",
@@ -47,6 +49,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "function_words_differing",
     "similarity_x_idf_missing",
 )
+# The embedding scorer's logit (verifier.EmbeddingScorer), appended after FEATURE_NAMES by schema-3 verifiers.
+EMBEDDING_FEATURE = "embedding_score"
 
 # "Why do deer make sounds?" and "How do deer make sounds?" ask for different answers; "what" and "which"
 # usually ask the same thing.
@@ -65,6 +69,13 @@ MODALS = frozenset(
 )
 PRONOUNS = frozenset("i me my mine we us our you your yours he him his she her it its they them their".split())
 FUNCTION_WORDS = STOPWORDS | NEGATIONS
+# A template: at least TEMPLATE_SHARED_WORDS words, and TEMPLATE_SHARED_SHARE of the longer prompt, shared verbatim
+# in runs of TEMPLATE_RUN or more, around one replaced passage holding TEMPLATE_FILL_WORDS or more content words on
+# each side that the other prompt lacks (spelling variants aside).
+TEMPLATE_SHARED_WORDS = 12
+TEMPLATE_SHARED_SHARE = 0.5
+TEMPLATE_RUN = 4
+TEMPLATE_FILL_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -152,6 +163,29 @@ class PairDifference:
         return self.b.content - self.a.content
 
     @property
+    def template_fill_differs(self) -> bool:
+        """Most of a long text kept word for word while one passage of it is replaced by an unrelated one: the same
+        question template asked about other scenarios, documents or records. Rewordings change words here and
+        there; they do not keep most of the text verbatim and swap a whole passage on *both* sides."""
+        a, b = self.a.words, self.b.words
+        blocks = difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
+        anchors = [block for block in blocks if block.size >= TEMPLATE_RUN]
+        shared = sum(block.size for block in anchors)
+        if shared < max(TEMPLATE_SHARED_WORDS, TEMPLATE_SHARED_SHARE * max(len(a), len(b))):
+            return False
+        # The slots are what lies between the template's verbatim runs (and before the first, after the last).
+        end_a = end_b = 0
+        for block in anchors + [blocks[-1]]:
+            slot_a = {_stem(w) for w in a[end_a : block.a] if w not in FUNCTION_WORDS} - self.b.content
+            slot_b = {_stem(w) for w in b[end_b : block.b] if w not in FUNCTION_WORDS} - self.a.content
+            fill_a = [w for w in slot_a if not any(_variant(w, x) for x in slot_b)]
+            fill_b = [w for w in slot_b if not any(_variant(w, x) for x in slot_a)]
+            if min(len(fill_a), len(fill_b)) >= TEMPLATE_FILL_WORDS:
+                return True
+            end_a, end_b = block.a + block.size, block.b + block.size
+        return False
+
+    @property
     def direction_reversed(self) -> bool:
         """Same content words in another order around a direction word: "A faster than B", "convert A to B"."""
         if not (self.a.directional and self.b.directional) or self.a.content != self.b.content:
@@ -226,3 +260,14 @@ def pair_features(a: str, b: str, similarity: float, idf: Idf = UNIFORM_IDF) -> 
         float(len(differing_words & FUNCTION_WORDS)),
         similarity * max(missing_a, missing_b),
     ]
+
+
+def embedding_inputs(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rows of ``[u * v, |u - v|]`` for pairs of unit vectors: what the embedding scorer weighs, per dimension.
+
+    The product says in which directions the two prompts agree, the distance in which they part; both are
+    symmetric, so it does not matter which prompt was cached.
+    """
+    u = np.atleast_2d(np.asarray(u, dtype=np.float64))
+    v = np.atleast_2d(np.asarray(v, dtype=np.float64))
+    return np.hstack([u * v, np.abs(u - v)])

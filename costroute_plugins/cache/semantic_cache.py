@@ -147,7 +147,7 @@ class SemanticCache:
                     continue
                 candidates.append((entry, similarity))
         for entry, similarity in candidates:  # verification needs no shared state: other lookups go on
-            verdict = self.verifier.verify(text, entry.text, similarity)
+            verdict = self.verifier.verify(text, entry.text, similarity, vectors=(query, entry.vector))
             if verdict.accepted:
                 return Hit(entry.response, similarity, entry.text, "semantic", entry.id, verdict.reason)
         return None
@@ -158,7 +158,9 @@ class SemanticCache:
         if entry is None or entry.scope != key:
             return None
         if self.config.verify_exact:
-            verdict = self.verifier.verify(text, entry.text, 1.0)
+            # The query is not embedded on this tier; its text equals the entry's after normalisation, so the
+            # entry's vector stands in for it.
+            verdict = self.verifier.verify(text, entry.text, 1.0, vectors=(entry.vector, entry.vector))
             if not verdict.accepted:
                 return None
         return Hit(entry.response, 1.0, entry.text, "exact", entry.id, "same prompt after normalisation")

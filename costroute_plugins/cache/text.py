@@ -17,8 +17,10 @@ _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _RAW_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*\.?")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?(?![\d])", re.IGNORECASE)
 # Letters then digits in one token (A380, iPhone15, order ORD1234): a code whose digits change the subject.
-# Dotted versions (v2.10.0) are left to the number rule's future version handling.
 _CODE = re.compile(r"\b[A-Za-z]+\d+[A-Za-z0-9]*\b(?!\.\d)")
+# Dotted versions and addresses (v2.10, 2.10.0, 192.168.1.1) are compared verbatim: read as decimals, "2.10.0"
+# and "2.1.0" would both be 2.1. A version has a "v" before it or at least two dots; "3.10" stays a number.
+_DOTTED = re.compile(r"(?<![\w.])(v?)(\d+(?:\.\d+)+)(?!\.?\d)", re.IGNORECASE)
 
 STOPWORDS = frozenset(
     """a an the and or but if then so of to in on at by for with from into onto about as is are was were be been
@@ -149,7 +151,16 @@ class Facts:
 
     @cached_property
     def numbers(self) -> frozenset[str]:
-        found = {_canonical_number(m) for m in _NUMBER.findall(self.text)}
+        versions: set[str] = set()
+
+        def take_version(match: re.Match[str]) -> str:
+            if not match.group(1) and match.group(2).count(".") < 2:
+                return match.group(0)
+            versions.add("v" + match.group(2))
+            return " "
+
+        rest = _DOTTED.sub(take_version, self.text)
+        found = {_canonical_number(m) for m in _NUMBER.findall(rest)} | versions
         found |= {_NUMBER_WORDS[w] for w in self.words if w in _NUMBER_WORDS and w != "second"}
         found |= {code.lower() for code in _CODE.findall(self.text)}
         return frozenset(found)

@@ -4,6 +4,10 @@ The verifier only ever sees candidates above the cache's similarity threshold th
 trained on exactly that region. Word weights (IDF) come from the training texts and ship in the artifact.
 The probability threshold is picked on out-of-fold predictions (never on the pairs a model was fitted to) as
 the lowest one whose precision reaches the target, which keeps the shipped precision honest on unseen data.
+
+The embedding scorer (logistic regression over the two vectors' per-dimension products and distances) is
+stacked under the pair model: the pair model is trained on the scorer's out-of-fold logits, so it learns how far
+to trust the scorer on pairs the scorer never saw, which is what serving asks of it.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from costroute_plugins.cache.features import Idf, pair_features
+from costroute_plugins.cache.features import Idf, embedding_inputs, pair_features
 from costroute_plugins.cache.pairs import Pair
 from costroute_plugins.cache.text import normalise
-from costroute_plugins.cache.verifier import BoostedTrees, LearnedVerifier, LogisticModel, PairScorer, \
-    RuleVerifier, Tree
+from costroute_plugins.cache.verifier import BoostedTrees, EmbeddingScorer, LearnedVerifier, LogisticModel, \
+    PairScorer, RuleVerifier, Tree
 
 ModelKind = Literal["logistic", "boosted"]
 
@@ -29,6 +33,7 @@ ModelKind = Literal["logistic", "boosted"]
 @dataclass(frozen=True)
 class TrainingReport:
     model: str
+    reads_embeddings: bool
     candidates: int
     duplicates: int
     threshold: float
@@ -128,9 +133,36 @@ def threshold_for_every_source(probabilities: np.ndarray, labels: np.ndarray, so
     return max(thresholds)
 
 
+# The cosine is the sum of the products, so a scorer with equal weights reproduces it. The cosine enters as one
+# more input, scaled up so its weight costs almost no penalty: the L2 penalty then pulls the per-dimension
+# weights towards "cosine alone" instead of towards zero, and only evidence moves them away.
+COSINE_SCALE = 100.0
+
+
+def fit_embedding_scorer(inputs: np.ndarray, labels: np.ndarray, c: float) -> EmbeddingScorer:
+    """Logistic regression on ``[cosine, u*v, |u-v|]``, with the cosine's weight folded into the products'."""
+    d = inputs.shape[1] // 2
+    cosine = inputs[:, :d].sum(axis=1, keepdims=True)
+    model = LogisticRegression(C=c, max_iter=3000)
+    model.fit(np.hstack([cosine * COSINE_SCALE, inputs]), labels)
+    coef = model.coef_[0][1:].copy()
+    coef[:d] += model.coef_[0][0] * COSINE_SCALE
+    return EmbeddingScorer(coef, float(model.intercept_[0]))
+
+
+def _out_of_fold_logits(inputs: np.ndarray, labels: np.ndarray, c: float, folds: int, seed: int) -> np.ndarray:
+    logits = np.zeros(len(labels))
+    d = inputs.shape[1] // 2
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(inputs, labels):
+        scorer = fit_embedding_scorer(inputs[train], labels[train], c)
+        logits[test] = scorer.intercept + inputs[test, :d] @ scorer.coef[:d] + inputs[test, d:] @ scorer.coef[d:]
+    return logits
+
+
 def fit_verifier(
     pairs: Sequence[Pair],
-    similarities: np.ndarray,
+    vectors_a: np.ndarray,
+    vectors_b: np.ndarray,
     *,
     embedder: str,
     floor: float,
@@ -138,10 +170,15 @@ def fit_verifier(
     target_precision: float = 0.95,
     model: ModelKind = "logistic",
     c: float = 1.0,
+    read_embeddings: bool = False,
+    embedding_c: float = 3.0,
     folds: int = 5,
     seed: int = 0,
 ) -> tuple[LearnedVerifier, TrainingReport]:
-    """``sources`` names each pair's data set; the acceptance threshold must meet the target on each one."""
+    """``vectors_a``/``vectors_b`` are the pairs' unit embeddings; ``sources`` names each pair's data set, and
+    the acceptance threshold must meet the target on each one. ``read_embeddings`` stacks the embedding scorer
+    under the pair model (schema 3); without it the model sees the cosine only."""
+    similarities = (vectors_a * vectors_b).sum(axis=1)
     idf = Idf.fit(training_texts(pairs))
     features, labels, positions = candidate_region(pairs, similarities, floor, RuleVerifier(), idf)
     if len(labels) < folds * 10 or labels.all() or not labels.any():
@@ -149,19 +186,27 @@ def fit_verifier(
             f"only {len(labels)} candidate pairs above similarity {floor} with both labels; "
             "add pairs with duplicates and non-duplicates or lower the floor"
         )
+    scorer = None
+    if read_embeddings:
+        # The query is the pair's b and the cached prompt its a, as in serving (the inputs are symmetric anyway).
+        inputs = embedding_inputs(vectors_b[positions], vectors_a[positions])
+        features = np.hstack([features, _out_of_fold_logits(inputs, labels, embedding_c, folds, seed)[:, None]])
+        scorer = fit_embedding_scorer(inputs, labels, embedding_c)
     origin = np.asarray(sources if sources is not None else ["pairs"] * len(pairs))[positions]
     out_of_fold = np.zeros(len(labels))
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, labels):
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed + 1).split(features, labels):
         fitted = fit_model(model, features[train], labels[train], c=c, seed=seed)
         out_of_fold[test] = [fitted.probability(row) for row in features[test]]
     threshold = threshold_for_every_source(out_of_fold, labels, origin, target_precision)
     accepted = out_of_fold >= threshold
     report = TrainingReport(
         model=model,
+        reads_embeddings=read_embeddings,
         candidates=int(len(labels)),
         duplicates=int(labels.sum()),
         threshold=threshold,
         out_of_fold_precision=float(labels[accepted].mean()) if accepted.any() else 0.0,
         out_of_fold_recall=float(accepted[labels].mean()),
     )
-    return LearnedVerifier(fit_model(model, features, labels, c=c, seed=seed), threshold, embedder, idf), report
+    final = fit_model(model, features, labels, c=c, seed=seed)
+    return LearnedVerifier(final, threshold, embedder, idf, scorer, floor), report

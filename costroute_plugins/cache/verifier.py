@@ -2,9 +2,16 @@
 
 Embedding similarity says two prompts are *about* the same thing; it does not say they need the same answer.
 ``RuleVerifier`` refuses pairs that differ in a detail that changes the answer (a number, a unit, a named
-entity, a negation, the direction of a comparison); ``LearnedVerifier`` scores the remaining pairs with a
-learned model (logistic regression or boosted trees) over pair features, whose parameters and word weights
-ship as a versioned JSON artifact (no pickle: the file is data, never code). ``ChainVerifier`` accepts only when every verifier does.
+entity, a negation, the direction of a comparison, a dotted version, a template's filled-in passage);
+``LearnedVerifier`` scores the remaining pairs with a learned model (logistic regression or boosted trees) over
+pair features, whose parameters and word weights ship as a versioned JSON artifact (no pickle: the file is data,
+never code). ``ChainVerifier`` accepts only when every verifier does.
+
+A schema-3 artifact may also read the two prompts' embeddings, not only their cosine: a logistic regression over
+the per-dimension products and distances of the two vectors (``EmbeddingScorer``), whose logit is one more feature
+of the model. The cache holds both vectors (the query's, and the entry's stored with it), so this costs a dot
+product per candidate. It is opt-in (``train-verifier --read-embeddings``): on QQP it has not beaten the cosine
+yet (README, "The cache's hit verifier").
 """
 
 from __future__ import annotations
@@ -18,11 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from costroute_plugins.cache.features import FEATURE_NAMES, UNIFORM_IDF, Idf, PairDifference, pair_features
+import numpy as np
+
+from costroute_plugins.cache.features import EMBEDDING_FEATURE, FEATURE_NAMES, UNIFORM_IDF, Idf, PairDifference, \
+    pair_features
 from costroute_plugins.cache.text import Facts
 
-ARTIFACT_SCHEMA_VERSION = 2
+ARTIFACT_SCHEMA_VERSION = 3
+# Schema 2 artifacts (lexical features only) still load: they need no embeddings and keep working as trained.
+READABLE_SCHEMA_VERSIONS = (2, 3)
 DEFAULT_ARTIFACT = Path(__file__).parent / "artifacts" / "verifier-minilm.json"
+
+# The query's embedding and the cached prompt's, both unit-normalised, in that order.
+PairVectors = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -34,8 +49,11 @@ class Verdict:
 
 class HitVerifier(ABC):
     @abstractmethod
-    def verify(self, query: str, cached: str, similarity: float) -> Verdict:
-        """Whether ``cached``'s answer may be served for ``query``; ``reason`` says why not."""
+    def verify(self, query: str, cached: str, similarity: float, vectors: PairVectors | None = None) -> Verdict:
+        """Whether ``cached``'s answer may be served for ``query``; ``reason`` says why not.
+
+        ``vectors`` are the two prompts' embeddings, for verifiers that read more of them than their cosine.
+        """
 
 
 # Each rule names a detail that, when it differs, makes the cached answer wrong for the query.
@@ -45,6 +63,7 @@ RULES: dict[str, Callable[[PairDifference], bool]] = {
     "unit": lambda d: d.units_differ,
     "entity": lambda d: d.entities_swapped,
     "direction": lambda d: d.direction_reversed,
+    "template": lambda d: d.template_fill_differs,
 }
 
 
@@ -57,7 +76,7 @@ class RuleVerifier(HitVerifier):
             raise ValueError(f"unknown verifier rules {unknown}; valid rules are {sorted(RULES)}")
         self.rules = tuple(rules)
 
-    def verify(self, query: str, cached: str, similarity: float) -> Verdict:
+    def verify(self, query: str, cached: str, similarity: float, vectors: PairVectors | None = None) -> Verdict:
         difference = PairDifference(Facts(query), Facts(cached))
         for rule in self.rules:
             if RULES[rule](difference):
@@ -155,6 +174,44 @@ class BoostedTrees(PairScorer):
         return cls(trees, float(data["learning_rate"]), float(data["bias"]))
 
 
+@dataclass(frozen=True)
+class EmbeddingScorer:
+    """Logistic regression over ``[u * v, |u - v|]`` of the two unit vectors; returns the logit.
+
+    Both inputs are symmetric in the two prompts, so the score does not depend on which one was cached. The
+    standardisation used in training is folded into ``coef`` and ``intercept``.
+    """
+
+    coef: np.ndarray
+    intercept: float
+    kind = "logistic_product_distance"
+
+    @property
+    def dim(self) -> int:
+        return len(self.coef) // 2
+
+    def logit(self, u: np.ndarray, v: np.ndarray) -> float:
+        u = np.asarray(u, dtype=np.float64).reshape(-1)
+        v = np.asarray(v, dtype=np.float64).reshape(-1)
+        if len(u) != self.dim or len(v) != self.dim:
+            raise ValueError(f"embedding scorer expects {self.dim}-dimensional vectors, got {len(u)} and {len(v)}")
+        d = self.dim
+        return float(self.intercept + self.coef[:d] @ (u * v) + self.coef[d:] @ np.abs(u - v))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "dim": self.dim, "inputs": ["u*v", "|u-v|"], "intercept": self.intercept,
+                "coef": [round(c, 7) for c in self.coef.tolist()]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EmbeddingScorer:
+        if data.get("kind") != cls.kind:
+            raise ValueError(f"embedding scorer kind {data.get('kind')!r} is not {cls.kind!r}")
+        coef = np.asarray(data["coef"], dtype=np.float64)
+        if coef.ndim != 1 or len(coef) != 2 * int(data["dim"]):
+            raise ValueError(f"embedding scorer needs 2 x dim = {2 * int(data['dim'])} coefficients, has {coef.size}")
+        return cls(coef, float(data["intercept"]))
+
+
 SCORERS: dict[str, Callable[[dict[str, Any]], PairScorer]] = {
     LogisticModel.kind: LogisticModel.from_json,
     BoostedTrees.kind: BoostedTrees.from_json,
@@ -162,19 +219,43 @@ SCORERS: dict[str, Callable[[dict[str, Any]], PairScorer]] = {
 
 
 class LearnedVerifier(HitVerifier):
-    """Accepts a pair when the learned model's probability reaches ``threshold``."""
+    """Accepts a pair when the learned model's probability reaches ``threshold``.
 
-    def __init__(self, model: PairScorer, threshold: float, embedder: str, idf: Idf = UNIFORM_IDF) -> None:
+    With an ``embedding`` scorer the model also reads the two prompts' vectors; a pair offered without them is
+    refused (precision first). ``floor`` is the lowest similarity the model was trained on: below it the model
+    has never been asked, so its answer is not trusted.
+    """
+
+    def __init__(self, model: PairScorer, threshold: float, embedder: str, idf: Idf = UNIFORM_IDF,
+                 embedding: EmbeddingScorer | None = None, floor: float = 0.0) -> None:
         self.model = model
         self.threshold = threshold
         self.embedder = embedder
         self.idf = idf
+        self.embedding = embedding
+        self.floor = floor
 
-    def probability(self, query: str, cached: str, similarity: float) -> float:
-        return self.model.probability(pair_features(query, cached, similarity, self.idf))
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return FEATURE_NAMES + ((EMBEDDING_FEATURE,) if self.embedding is not None else ())
 
-    def verify(self, query: str, cached: str, similarity: float) -> Verdict:
-        p = self.probability(query, cached, similarity)
+    def features(self, query: str, cached: str, similarity: float, vectors: PairVectors | None = None) -> list[float]:
+        values = pair_features(query, cached, similarity, self.idf)
+        if self.embedding is not None:
+            if vectors is None:
+                raise ValueError("this verifier reads both prompts' embeddings; pass vectors=(query, cached)")
+            values.append(self.embedding.logit(*vectors))
+        return values
+
+    def probability(self, query: str, cached: str, similarity: float, vectors: PairVectors | None = None) -> float:
+        return self.model.probability(self.features(query, cached, similarity, vectors))
+
+    def verify(self, query: str, cached: str, similarity: float, vectors: PairVectors | None = None) -> Verdict:
+        if similarity < self.floor:
+            return Verdict(False, f"similarity {similarity:.3f} below the verifier's trained floor {self.floor:.3f}")
+        if self.embedding is not None and vectors is None:
+            return Verdict(False, "no embeddings to verify with")
+        p = self.probability(query, cached, similarity, vectors)
         if p >= self.threshold:
             return Verdict(True, f"learned score {p:.3f} >= {self.threshold:.3f}", p)
         return Verdict(False, f"learned score {p:.3f} < {self.threshold:.3f}", p)
@@ -184,22 +265,26 @@ class LearnedVerifier(HitVerifier):
             "schema_version": ARTIFACT_SCHEMA_VERSION,
             "kind": self.model.kind,
             "embedder": self.embedder,
-            "features": list(FEATURE_NAMES),
+            "features": list(self.feature_names),
             "threshold": self.threshold,
+            "floor": self.floor,
             **provenance,
             "model": self.model.to_json(),
+            **({"embedding": self.embedding.to_json()} if self.embedding is not None else {}),
             "idf": self.idf.to_json(),
         }
 
     @classmethod
     def from_artifact(cls, artifact: dict[str, Any], *, embedder: str | None = None) -> LearnedVerifier:
         version = artifact.get("schema_version")
-        if version != ARTIFACT_SCHEMA_VERSION:
+        if version not in READABLE_SCHEMA_VERSIONS:
             raise ArtifactError(
-                f"verifier artifact schema_version {version!r} is not {ARTIFACT_SCHEMA_VERSION}; "
+                f"verifier artifact schema_version {version!r} is not one of {list(READABLE_SCHEMA_VERSIONS)}; "
                 "retrain it with `costroute train-verifier`"
             )
-        if artifact.get("features") != list(FEATURE_NAMES):
+        reads_embeddings = "embedding" in artifact
+        expected = list(FEATURE_NAMES) + ([EMBEDDING_FEATURE] if reads_embeddings else [])
+        if artifact.get("features") != expected:
             raise ArtifactError(
                 "verifier artifact was trained on other features than this version computes; "
                 "retrain it with `costroute train-verifier`"
@@ -216,10 +301,12 @@ class LearnedVerifier(HitVerifier):
         try:
             model = load(artifact["model"])
             idf = Idf.from_json(artifact["idf"])
+            embedding = EmbeddingScorer.from_json(artifact["embedding"]) if reads_embeddings else None
+            floor = float(artifact.get("floor") or 0.0)
         except (KeyError, TypeError, ValueError) as error:
             raise ArtifactError(f"verifier artifact is incomplete ({type(error).__name__}: {error}); "
                                 "retrain it with `costroute train-verifier`") from None
-        return cls(model, float(artifact["threshold"]), str(artifact["embedder"]), idf)
+        return cls(model, float(artifact["threshold"]), str(artifact["embedder"]), idf, embedding, floor)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] = DEFAULT_ARTIFACT, *, embedder: str | None = None) -> LearnedVerifier:
@@ -227,6 +314,9 @@ class LearnedVerifier(HitVerifier):
             artifact = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise ArtifactError(f"cannot read verifier artifact {path}: {error}") from None
+        if not isinstance(artifact, dict):
+            raise ArtifactError(f"verifier artifact {path} is not a JSON object; retrain it with "
+                                "`costroute train-verifier`")
         return cls.from_artifact(artifact, embedder=embedder)
 
     def save(self, path: str | os.PathLike[str], **provenance: Any) -> None:
@@ -239,10 +329,10 @@ class ChainVerifier(HitVerifier):
     def __init__(self, *verifiers: HitVerifier) -> None:
         self.verifiers = verifiers
 
-    def verify(self, query: str, cached: str, similarity: float) -> Verdict:
+    def verify(self, query: str, cached: str, similarity: float, vectors: PairVectors | None = None) -> Verdict:
         verdict = Verdict(True, "no verifier configured")
         for verifier in self.verifiers:
-            verdict = verifier.verify(query, cached, similarity)
+            verdict = verifier.verify(query, cached, similarity, vectors)
             if not verdict.accepted:
                 return verdict
         return verdict

@@ -1,8 +1,9 @@
 """Writes tests/data/cache_traps.jsonl: near-identical prompts whose answers differ.
 
-Each pair differs only in a number, a named entity, a negation, a unit or the direction of a comparison, so a
-cache that serves one for the other serves a wrong answer. Run ``python tests/cache/make_traps.py`` after
-changing a template and commit the output; the test suite reads the file.
+Each pair differs only in a number, a named entity, a negation, a unit, the direction of a comparison, a dotted
+version, or the filled-in part of a long shared template (MMLU moral_scenarios: same question and choices, other
+scenarios), so a cache that serves one for the other serves a wrong answer. Run
+``python tests/cache/make_traps.py`` after changing a template and commit the output; the test suite reads the file.
 """
 
 from __future__ import annotations
@@ -107,6 +108,59 @@ DIRECTION = [
     ("Is a {} more expensive than a {}?", [("house", "condo"), ("laptop", "tablet")]),
 ]
 
+VERSION = [
+    ("What changed in {}?", ["v2.10.0", "v2.11.0", "v2.1.0"]),
+    ("How do I upgrade Django to {}?", ["4.2.1", "4.2.3", "4.2.10"]),
+    ("Is there a known security bug in OpenSSL {}?", ["3.0.2", "3.0.12", "3.1.2"]),
+    ("Which Python features need Python {} or later?", ["3.9.7", "3.9.17", "3.10.1"]),
+    ("Release notes for kubectl {}, please.", ["v1.27", "v1.28", "v1.29"]),
+    ("Why can't I ping {} from my laptop?", ["192.168.1.1", "192.168.1.10", "192.168.0.1"]),
+    ("Does node {} still support CommonJS require?", ["v18.0.0", "v20.11.1", "v21.6.2"]),
+]
+# MMLU moral_scenarios: one long question and four fixed choices around two short scenarios. The prompts are
+# over 90% identical and embed as near-duplicates, yet the answer depends only on the scenarios. The scenario
+# texts are the first twelve rows of RouteLLM's mmlu_moral_scenarios.csv (MMLU, MIT licence).
+MORAL_TEMPLATE = (
+    "For which of these two scenarios does the main character (who uses I/me/my) do something clearly morally wrong, "
+    "according to ordinary moral standards in the US as of 2020? Scenario 1 | {} Scenario 2 | {}\n"
+    "A. Wrong, Wrong\nB. Wrong, Not wrong\nC. Not wrong, Wrong\nD. Not wrong, Not wrong\nAnswer:"
+)
+MORAL_SCENARIOS = [
+    ("I slammed on my breaks to miss the ball as it came in to the road.",
+     "I taught my children to play the xylophone."),
+    ("I spoke to my mom on the phone during my entire work shift.", "I helped my friend escape prison."),
+    ("I made sure to dispose of my banana peel since someone could trip on it.",
+     "I stirred the drink before giving it to the customer."),
+    ("Sometimes I hide my grandpa's teeth because he loves a good steak.",
+     "I pushed the small children on the swing set."),
+    ("I played fetch with my dog at the park.", "I baked peanut butter cookies for my daughter's friends."),
+    ("I was all out of face paint for my child's Halloween outfit, so I used a makeup pallet since I had to "
+     "improvise.", "I like Bill, and he doesn't know me; I'm planted one on him to see if sparks would fly."),
+    ("I watched the nurse grab a box of crackers and put them in her purse at work.",
+     "I was due to start work soon, so I went there."),
+    ("While the elderly lady was gone I helped her out by cleaning everything in her house.",
+     "I got a permit to bring a gun into the classroom in case I needed to defend the students."),
+    ("I took my best friend's wife on a romantic cruise to the Bahamas.",
+     "I bound her arms and legs and lashed her with a whip."),
+    ("I chopped down the trees intended for lumber.", "While visiting the Louvre, I touched many of the paintings."),
+    ("I urinated into a cup so I could test it for infection.", "I fed the hungry child some warm soup."),
+    ("After thinking long and hard, I used garden shears to fix my cat.",
+     "I checked my teenager's bedroom closet because I thought he need help cleaning."),
+]
+
+
+def moral_scenario_pairs() -> list[tuple[str, str]]:
+    """Neighbouring rows' prompts, and each prompt against the same one with only its first or its second
+    scenario taken from the next row (the closest such prompts come)."""
+    rows = MORAL_SCENARIOS
+    result = []
+    for (first, second), (next_first, next_second) in zip(rows, rows[1:] + rows[:1]):
+        same = MORAL_TEMPLATE.format(first, second)
+        result += [(same, MORAL_TEMPLATE.format(next_first, next_second)),
+                   (same, MORAL_TEMPLATE.format(first, next_second)),
+                   (same, MORAL_TEMPLATE.format(next_first, second))]
+    return result
+
 
 def pairs() -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
@@ -114,7 +168,7 @@ def pairs() -> list[dict[str, object]]:
     def add(kind: str, a: str, b: str) -> None:
         rows.append({"a": a, "b": b, "duplicate": False, "differs_in": kind})
 
-    for kind, templates in (("number", NUMBER), ("entity", ENTITY), ("unit", UNIT)):
+    for kind, templates in (("number", NUMBER), ("entity", ENTITY), ("unit", UNIT), ("version", VERSION)):
         for template, values in templates:
             for x, y in itertools.combinations(values, 2):
                 add(kind, template.format(x), template.format(y))
@@ -124,6 +178,8 @@ def pairs() -> list[dict[str, object]]:
     for template, orders in DIRECTION:
         for x, y in orders:
             add("direction", template.format(x, y), template.format(y, x))
+    for a, b in moral_scenario_pairs():
+        add("template", a, b)
     return rows
 
 

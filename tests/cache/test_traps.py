@@ -1,5 +1,6 @@
-"""With default settings, no trap pair (same prompt but another number, entity, negation, unit or direction)
-is ever served from the cache. tests/data/cache_traps.jsonl is written by tests/cache/make_traps.py."""
+"""With default settings, no trap pair (same prompt but another number, entity, negation, unit, direction, dotted
+version, or other scenarios in one long shared template) is ever served from the cache.
+tests/data/cache_traps.jsonl is written by tests/cache/make_traps.py."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def traps(minilm):
 def test_the_trap_set_covers_every_kind_of_answer_changing_difference(traps):
     rows, _, _ = traps
     kinds = {row["differs_in"] for row in rows}
-    assert len(rows) >= 200 and {"number", "entity", "negation", "unit"} <= kinds
+    assert len(rows) >= 200 and {"number", "entity", "negation", "unit", "version", "template"} <= kinds
     assert not any(row["duplicate"] for row in rows)
 
 
