@@ -72,7 +72,12 @@ def capture(tmp_path_factory) -> Path:
 def policy_proxy(stubs, process_logs: Path, feedback_prefix: str, capture: Path, tmp_path_factory) -> Iterator[Proxy]:
     config = write_config(tmp_path_factory.mktemp("policy") / "config.yaml", costroute={
         "redis_url": REDIS_URL,
-        "routing": {"premium_tenants": ["team:vip"], "task_min_tier": {"math": "premium"},
+        # Targets pinned here (not the shipped ones) so that the easy prompt's own tier is cheap: these tests
+        # check what overrides do to a known decision, not how the shipped targets are tuned.
+        "routing": {"tiers": [{"name": "cheap", "cost_per_mtok": 0.24},
+                              {"name": "balanced", "cost_per_mtok": 1.0, "enter_at": "quality>=0.98"},
+                              {"name": "premium", "cost_per_mtok": 10.0, "enter_at": "quality>=0.95"}],
+                    "premium_tenants": ["team:vip"], "task_min_tier": {"math": "premium"},
                     "tier_latency_ms": {"premium": 4000, "cheap": 200},
                     "holdout_fraction": HOLDOUT, "holdout_salt": SALT,
                     "feedback": {"key_prefix": feedback_prefix, "refresh_s": 0}},

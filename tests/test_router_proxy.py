@@ -18,36 +18,44 @@ def ask(proxy: Proxy, text: str):
         model="auto", messages=[{"role": "user", "content": text}])
 
 
-def test_easy_prompt_goes_to_cheap_and_hard_prompt_to_premium(proxy: Proxy, fresh_stubs):
+NEXT_TIER_UP = {"cheap": "balanced", "balanced": "premium"}
+
+
+def test_easy_prompt_goes_to_a_cheaper_tier_and_hard_prompt_to_premium(proxy: Proxy, fresh_stubs):
     easy, hard = ask(proxy, EASY), ask(proxy, HARD)
 
-    assert easy.headers["x-costroute-tier"] == "cheap"
-    assert easy.parse().choices[0].message.content.startswith("[cheap]")
+    # Which cheaper tier an easy prompt gets is the shipped targets' call (proxy_config.yaml keeps cheap for the
+    # prompts the router is surest about); wherever it lands, that tier answers and LiteLLM records it.
+    chosen = easy.headers["x-costroute-tier"]
+    assert chosen in NEXT_TIER_UP
+    assert easy.parse().choices[0].message.content.startswith(f"[{chosen}]")
     assert hard.headers["x-costroute-tier"] == "premium"
     assert hard.parse().choices[0].message.content.startswith("[premium]")
     assert float(hard.headers["x-costroute-router-score"]) > float(easy.headers["x-costroute-router-score"])
-    assert easy.headers["x-litellm-complexity-router-tier"] == "cheap"  # LiteLLM recorded the decision
+    assert easy.headers["x-litellm-complexity-router-tier"] == chosen  # LiteLLM recorded the decision
 
 
 def test_a_failing_tier_falls_back_to_the_next_tier_up(proxy: Proxy, fresh_stubs):
-    fresh_stubs["cheap"].control(fail_rate=1.0, fail_status=503)
+    chosen = ask(proxy, EASY).headers["x-costroute-tier"]
+    fresh_stubs[chosen].control(fail_rate=1.0, fail_status=503)
 
     easy = ask(proxy, EASY)
 
     assert easy.http_response.status_code == 200
-    assert easy.headers["x-costroute-tier"] == "balanced"  # the tier that actually answered
-    assert easy.parse().choices[0].message.content.startswith("[balanced]")
-    assert len(fresh_stubs["cheap"].received()) >= 1  # cheap was tried first
+    assert easy.headers["x-costroute-tier"] == NEXT_TIER_UP[chosen]  # the tier that actually answered
+    assert easy.parse().choices[0].message.content.startswith(f"[{NEXT_TIER_UP[chosen]}]")
+    assert len(fresh_stubs[chosen].received()) >= 2  # the chosen tier was tried first
 
 
 def test_a_tier_that_times_out_falls_back_too(proxy: Proxy, fresh_stubs):
-    fresh_stubs["cheap"].control(latency_ms=5000)
+    chosen = ask(proxy, EASY).headers["x-costroute-tier"]
+    fresh_stubs[chosen].control(latency_ms=5000)
 
     easy = proxy.client().chat.completions.with_raw_response.create(
         model="auto", messages=[{"role": "user", "content": EASY}], extra_body={"timeout": 1})
 
-    assert easy.headers["x-costroute-tier"] == "balanced"
-    assert easy.parse().choices[0].message.content.startswith("[balanced]")
+    assert easy.headers["x-costroute-tier"] == NEXT_TIER_UP[chosen]
+    assert easy.parse().choices[0].message.content.startswith(f"[{NEXT_TIER_UP[chosen]}]")
 
 
 def test_shadow_mode_decides_but_changes_nothing_the_client_sees(stubs, fresh_stubs, process_logs: Path,

@@ -34,8 +34,9 @@ from costroute_plugins.routing.metrics import routing_metrics
 from costroute_plugins.routing.outcomes import Outcome, SplitRule, data_hash, pair_qualities, read_outcomes
 
 #: Targets calibrated at training time; ``costroute calibrate`` adds others.
-DEFAULT_TARGETS = ("quality>=0.90", "quality>=0.95", "quality>=0.98", "share<=0.20", "share<=0.30",
-                   "share<=0.50", "share<=0.60", "share<=0.70")
+# The shipped proxy_config.yaml names share<=0.96 and quality>=0.94: a retrained artifact must keep both.
+DEFAULT_TARGETS = ("quality>=0.90", "quality>=0.94", "quality>=0.95", "quality>=0.98", "share<=0.20",
+                   "share<=0.30", "share<=0.50", "share<=0.60", "share<=0.70", "share<=0.96")
 
 
 @dataclass(frozen=True)
