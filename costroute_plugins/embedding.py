@@ -129,9 +129,11 @@ def _trace_encoder(model) -> bool:
             output = self.traced(**inputs)
             return {"last_hidden_state": output["last_hidden_state"] if isinstance(output, dict) else output[0]}
 
+    encoder = model[0]
+    eager = getattr(encoder, "model", None)
+    if eager is None:  # not a Hugging Face transformer inside: nothing to trace
+        return False
     try:
-        encoder = model[0]
-        eager = encoder.model
         features = model.tokenize(list(_PROBE))
         inputs = {name: features[name] for name in ("input_ids", "attention_mask", "token_type_ids")
                   if name in features}
@@ -143,8 +145,7 @@ def _trace_encoder(model) -> bool:
                 return True
         encoder.model = eager
     except Exception:  # an architecture the trace does not fit: the eager model serves as before
-        if "encoder" in locals() and "eager" in locals():
-            encoder.model = eager
+        encoder.model = eager
     return False
 
 
