@@ -22,6 +22,11 @@ class Clock:
     def __call__(self) -> datetime:
         return self.now
 
+    def timestamp(self) -> float:
+        """The same moment as seconds since the epoch: the in-memory store must expire counters on this clock,
+        not the machine's, or a test dated in the past finds every counter already expired."""
+        return self.now.timestamp()
+
 
 @pytest.fixture
 def clock() -> Clock:

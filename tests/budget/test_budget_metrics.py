@@ -12,7 +12,7 @@ async def test_a_check_sets_remaining_projected_and_counts_the_decision(clock):
     registry = CollectorRegistry()
     metrics = BudgetMetrics.create(registry)
     guard = BudgetGuard(budgets({"name": "acme-daily", "scope": "tenant", "period": "daily", "limit_usd": 10}),
-                        InMemoryBudgetStore(), clock)
+                        InMemoryBudgetStore(clock.timestamp), clock)
     first = await guard.check(BudgetSubject(tenant="team:acme"), 2.0)
     await guard.settle(first, 2.0)  # 2 USD by noon UTC
 

@@ -24,7 +24,7 @@ async def spend(guard: BudgetGuard, usd: float, subject: BudgetSubject = ACME):
 
 
 def guard_for(clock, *specs: dict, **settings) -> BudgetGuard:
-    return BudgetGuard(budgets(*specs, **settings), InMemoryBudgetStore(), clock)
+    return BudgetGuard(budgets(*specs, **settings), InMemoryBudgetStore(clock.timestamp), clock)
 
 
 async def test_below_the_soft_limit_nothing_changes(clock):
