@@ -152,10 +152,8 @@ def fit_embedding_scorer(inputs: np.ndarray, labels: np.ndarray, c: float) -> Em
 
 def _out_of_fold_logits(inputs: np.ndarray, labels: np.ndarray, c: float, folds: int, seed: int) -> np.ndarray:
     logits = np.zeros(len(labels))
-    d = inputs.shape[1] // 2
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(inputs, labels):
-        scorer = fit_embedding_scorer(inputs[train], labels[train], c)
-        logits[test] = scorer.intercept + inputs[test, :d] @ scorer.coef[:d] + inputs[test, d:] @ scorer.coef[d:]
+        logits[test] = fit_embedding_scorer(inputs[train], labels[train], c).logits(inputs[test])
     return logits
 
 

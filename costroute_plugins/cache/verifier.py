@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from costroute_plugins.cache.features import EMBEDDING_FEATURE, FEATURE_NAMES, UNIFORM_IDF, Idf, PairDifference, \
-    pair_features
+    embedding_inputs, pair_features
 from costroute_plugins.cache.text import Facts
 
 ARTIFACT_SCHEMA_VERSION = 3
@@ -190,13 +190,16 @@ class EmbeddingScorer:
     def dim(self) -> int:
         return len(self.coef) // 2
 
+    def logits(self, inputs: np.ndarray) -> np.ndarray:
+        """One logit per row of ``features.embedding_inputs``."""
+        return self.intercept + inputs @ self.coef
+
     def logit(self, u: np.ndarray, v: np.ndarray) -> float:
         u = np.asarray(u, dtype=np.float64).reshape(-1)
         v = np.asarray(v, dtype=np.float64).reshape(-1)
         if len(u) != self.dim or len(v) != self.dim:
             raise ValueError(f"embedding scorer expects {self.dim}-dimensional vectors, got {len(u)} and {len(v)}")
-        d = self.dim
-        return float(self.intercept + self.coef[:d] @ (u * v) + self.coef[d:] @ np.abs(u - v))
+        return float(self.logits(embedding_inputs(u, v))[0])
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "dim": self.dim, "inputs": ["u*v", "|u-v|"], "intercept": self.intercept,
