@@ -61,10 +61,6 @@ class EmbeddingBatcher:
             self._ready.notify()
         return future
 
-    def embed_one(self, text: str) -> np.ndarray:
-        """Blocking form of ``submit`` for callers already on a worker thread."""
-        return self.submit(text).result()
-
     def _take(self) -> list[tuple[str, Future[np.ndarray]]]:
         with self._ready:
             while not self._waiting:
