@@ -163,7 +163,9 @@ class TierClassifier:
             decision = adjust.fit_latency(decision, hints.max_latency_ms, self.runtime.latency, floor)
         if feedback is not None and embedding is not None and state.get("request_id"):
             try:
-                feedback.routed(str(state["request_id"]), Served(tenant, decision.tier, embedding))
+                # A non-streamed answer passes the post-call hook, which stores both of its ids in one write.
+                feedback.routed(str(state["request_id"]), Served(tenant, decision.tier, embedding),
+                                answer_follows=not state.get("stream"))
             except Exception as error:
                 self._feedback_degraded("remember", error)
         return decision

@@ -72,6 +72,8 @@ class RequestContextPlugin(CustomLogger):
                                      route_mode="explicit")
             state["tenant"] = tenant
             state["request_id"] = str(data.get("litellm_call_id") or uuid.uuid4().hex)
+            # LiteLLM runs the post-call success hook for non-streamed answers only; feedback writes accordingly.
+            state["stream"] = bool(data.get("stream"))
             add_spend_log_fields(data, tenant=tenant, version=__version__,
                                  **{name: value for name, value in request_tags(data).items()
                                     if name in ("feature", "experiment", "variant")})
@@ -88,8 +90,8 @@ class RequestContextPlugin(CustomLogger):
             return None
         try:
             model_id = (getattr(response, "_hidden_params", None) or {}).get("model_id")
-            feedback.answered(str(state.get("request_id") or ""), getattr(response, "id", None),
-                              served_group(model_id))
+            await feedback.aanswered(str(state.get("request_id") or ""), getattr(response, "id", None),
+                                     served_group(model_id))
         except Exception as error:  # a rating may then find nothing; the answer itself is unaffected
             log.warning("router feedback: could not remember response (%s: %s)", type(error).__name__, error)
             self.runtime.metrics.plugin_degraded.labels("router", "feedback_remember").inc()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from costroute_plugins.routing.feedback import FeedbackError, FeedbackService, FeedbackSettings, parse_rating
@@ -30,7 +32,7 @@ def vectors(embedder):
 def test_a_thumbs_down_escalates_a_paraphrase_for_that_tenant_only(vectors) -> None:
     service = FeedbackService(FeedbackSettings(), TIERS)
     service.routed("call-1", Served("team:a", "cheap", vectors[PROMPT]))
-    service.answered("call-1", "chatcmpl-1", "cheap")
+    asyncio.run(service.aanswered("call-1", "chatcmpl-1", "cheap"))
     assert service.floor("team:a", vectors[PARAPHRASE]) is None
 
     result = service.rate("chatcmpl-1", "team:a", "down")
@@ -40,6 +42,29 @@ def test_a_thumbs_down_escalates_a_paraphrase_for_that_tenant_only(vectors) -> N
     assert tier == "balanced" and similarity >= 0.8
     assert service.floor("team:a", vectors[UNRELATED]) is None
     assert service.floor("team:b", vectors[PARAPHRASE]) is None
+
+
+class CountingStore(MemoryFeedbackStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[list[str]] = []
+
+    def remember(self, response_ids, served, ttl_s) -> None:
+        self.writes.append(list(response_ids))
+        super().remember(response_ids, served, ttl_s)
+
+
+def test_an_answer_that_follows_is_stored_under_both_ids_in_one_write(vectors) -> None:
+    store = CountingStore()
+    service = FeedbackService(FeedbackSettings(), TIERS, store)
+    service.routed("call-1", Served("team:a", "cheap", vectors[PROMPT]), answer_follows=True)
+    assert store.writes == []  # nothing to rate before the answer exists
+
+    asyncio.run(service.aanswered("call-1", "chatcmpl-1", "balanced"))  # a fallback moved it up
+
+    assert store.writes == [["chatcmpl-1", "call-1"]]
+    assert service.rate("call-1", "team:a", "up").served_tier == "balanced"
+    assert service.rate("chatcmpl-1", "team:a", "down").escalated_to == "premium"
 
 
 def test_only_the_tenant_that_got_the_answer_can_rate_it_and_only_while_it_is_remembered(vectors) -> None:
