@@ -55,7 +55,9 @@ bench: install vllm-install vllm-tiny-model
 	$(VENV)/bin/python -m bench
 
 # Two proxy replicas with costroute vs. two without, same traffic, stub tiers at 200 ms (bench/loadtest.py).
-# Smaller runs: make loadtest LOADTEST_ARGS="--clients 40 --duration 30"
+# Default: 200 users pacing themselves (8 s mean think time), below saturation: costroute's added p50.
+# Saturated closed loop (throughput, CPU per request): make loadtest LOADTEST_ARGS="--clients 200 --duration 120 --think-s 0"
+# Quick CPU figure: make loadtest LOADTEST_ARGS="--clients 40 --duration 30 --think-s 0"
 LOADTEST_ARGS ?= --clients 200 --duration 120
 loadtest: install
 	$(VENV)/bin/python -m bench.loadtest $(LOADTEST_ARGS)

@@ -112,11 +112,17 @@ def _send(http: httpx.Client, url: str, api_key: str, ask: Ask) -> tuple[int, di
 class Load:
     """``clients`` threads sending ``next_ask(n)`` until ``duration_s`` or ``max_requests`` is reached.
 
-    ``start()`` returns at once so the caller can break things meanwhile; ``join()`` returns the answers."""
+    With ``think_s`` 0 each client sends its next request as soon as the last one is answered (a closed loop:
+    the load is whatever the proxies can serve). With ``think_s`` > 0 each client first waits a think time,
+    drawn from an exponential distribution of that mean, before each request, as a user reads an answer before
+    asking again; the waits of client ``i`` come from a generator seeded with ``(think_seed, i)``, so two runs
+    with the same seed offer the same pacing. ``start()`` returns at once so the caller can break things
+    meanwhile; ``join()`` returns the answers."""
 
     def __init__(self, urls: Sequence[str], next_ask: Callable[[int], Ask], *, clients: int = 24,
                  duration_s: float = 10.0, max_requests: int = 10_000, timeout_s: float = 60.0,
-                 key_of: Callable[[str], str] = lambda team: f"sk-team-{team}") -> None:
+                 key_of: Callable[[str], str] = lambda team: f"sk-team-{team}", think_s: float = 0.0,
+                 think_seed: int = 0) -> None:
         self.urls = list(urls)
         self.next_ask = next_ask
         self.clients = clients
@@ -124,6 +130,8 @@ class Load:
         self.max_requests = max_requests
         self.timeout_s = timeout_s
         self.key_of = key_of
+        self.think_s = think_s
+        self.think_seed = think_seed
         self.answers: list[Answer] = []
         self.started_at = 0.0
         self._count = 0
@@ -137,10 +145,24 @@ class Load:
             self._count += 1
             return self._count - 1
 
+    def pacing(self, client: int) -> random.Random:
+        """Client ``client``'s think-time generator: the same in every run with this ``think_seed``."""
+        return random.Random(self.think_seed * 1_000_003 + client)
+
+    def _think(self, pacing: random.Random) -> None:
+        """Wait one think time, cut short at the end of the run."""
+        if self.think_s > 0:
+            left = self.duration_s - (time.monotonic() - self.started_at)
+            time.sleep(max(0.0, min(pacing.expovariate(1.0 / self.think_s), left)))
+
     def _client(self, offset: int) -> None:
         limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+        pacing = self.pacing(offset)
         with httpx.Client(timeout=self.timeout_s, limits=limits) as http:
-            while (number := self._take()) is not None:
+            while True:
+                self._think(pacing)
+                if (number := self._take()) is None:
+                    break
                 answer = self.one(http, number, (number + offset) % len(self.urls))
                 with self._lock:
                     self.answers.append(answer)

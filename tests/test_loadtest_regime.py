@@ -1,0 +1,26 @@
+"""``bench.loadtest`` says which regime it measured and judges added p50 the way the goal states it."""
+
+from __future__ import annotations
+
+from bench.loadtest import added_p50, regime
+from tests.support.load import Load, mixed_traffic
+
+
+def test_a_vanilla_p50_near_the_upstream_is_below_saturation_and_a_multiple_of_it_is_not() -> None:
+    assert "paced, mean think time 8 s; vanilla below saturation" in regime(8.0, 229.0, 200.0)
+    saturated = regime(0.0, 1603.0, 200.0)
+    assert saturated.startswith("saturated closed loop") and "SATURATED (p50 8.0x the upstream)" in saturated
+
+
+def test_added_p50_is_judged_against_fifteen_percent_of_vanillas() -> None:
+    assert added_p50(260.0, 229.0).endswith("(+13.5%), meets the <= +15% goal")
+    assert added_p50(302.0, 229.0).endswith("(+31.9%), does NOT meet the <= +15% goal")
+
+
+def test_both_fleets_get_the_same_think_times_from_the_same_seed() -> None:
+    def waits(seed: int, client: int) -> list[float]:
+        pacing = Load(["http://unused"], mixed_traffic(["t"]), think_s=8.0, think_seed=seed).pacing(client)
+        return [pacing.expovariate(1.0 / 8.0) for _ in range(5)]
+
+    assert waits(1, 3) == waits(1, 3) != waits(1, 4)
+    assert waits(1, 3) != waits(2, 3)
