@@ -90,8 +90,8 @@ class RequestContextPlugin(CustomLogger):
             return None
         try:
             model_id = (getattr(response, "_hidden_params", None) or {}).get("model_id")
-            await feedback.aanswered(str(state.get("request_id") or ""), getattr(response, "id", None),
-                                     served_group(model_id))
+            feedback.answered(str(state.get("request_id") or ""), getattr(response, "id", None),
+                              served_group(model_id))
         except Exception as error:  # a rating may then find nothing; the answer itself is unaffected
             log.warning("router feedback: could not remember response (%s: %s)", type(error).__name__, error)
             self.runtime.metrics.plugin_degraded.labels("router", "feedback_remember").inc()

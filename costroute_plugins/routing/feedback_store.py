@@ -9,7 +9,6 @@ Embeddings travel as float16 bytes: half the size, and far finer than any simila
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import threading
@@ -76,11 +75,6 @@ class FeedbackStore(ABC):
     @abstractmethod
     def remember(self, response_ids: list[str], served: Served, ttl_s: float) -> None: ...
 
-    async def aremember(self, response_ids: list[str], served: Served, ttl_s: float) -> None:
-        """``remember`` from the event loop. An in-process store answers at once; a networked one overrides this
-        so the loop never waits on a socket."""
-        self.remember(response_ids, served, ttl_s)
-
     @abstractmethod
     def recall(self, response_id: str) -> Served | None: ...
 
@@ -138,17 +132,12 @@ class MemoryFeedbackStore(FeedbackStore):
 
 class RedisFeedbackStore(FeedbackStore):
     """Keys under ``prefix``: ``r:<response id>`` (expiring strings), ``esc`` (sorted set scored by expiry),
-    ``esc:version`` (counter).
+    ``esc:version`` (counter)."""
 
-    ``async_client`` (a ``redis.asyncio`` client on the same server), when given, serves ``aremember``: the
-    proxy writes each answer's record from its event loop, where a blocking round trip would stall every other
-    request for its duration. Without one, ``aremember`` runs the blocking write on a worker thread."""
-
-    def __init__(self, client, prefix: str = "costroute:feedback:", clock=time.time, async_client=None) -> None:
+    def __init__(self, client, prefix: str = "costroute:feedback:", clock=time.time) -> None:
         self.client = client
         self.prefix = prefix
         self.clock = clock
-        self.async_client = async_client
 
     def remember(self, response_ids: list[str], served: Served, ttl_s: float) -> None:
         value, ttl_ms = served.to_json(), max(1, int(ttl_s * 1000))
@@ -156,16 +145,6 @@ class RedisFeedbackStore(FeedbackStore):
             for response_id in response_ids:
                 pipe.set(f"{self.prefix}r:{response_id}", value, px=ttl_ms)
             pipe.execute()
-
-    async def aremember(self, response_ids: list[str], served: Served, ttl_s: float) -> None:
-        if self.async_client is None:
-            await asyncio.to_thread(self.remember, response_ids, served, ttl_s)
-            return
-        value, ttl_ms = served.to_json(), max(1, int(ttl_s * 1000))
-        async with self.async_client.pipeline(transaction=False) as pipe:
-            for response_id in response_ids:
-                pipe.set(f"{self.prefix}r:{response_id}", value, px=ttl_ms)
-            await pipe.execute()
 
     def recall(self, response_id: str) -> Served | None:
         value = self.client.get(f"{self.prefix}r:{response_id}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from costroute_plugins.routing.feedback import FeedbackError, FeedbackService, FeedbackSettings, parse_rating
@@ -32,7 +30,7 @@ def vectors(embedder):
 def test_a_thumbs_down_escalates_a_paraphrase_for_that_tenant_only(vectors) -> None:
     service = FeedbackService(FeedbackSettings(), TIERS)
     service.routed("call-1", Served("team:a", "cheap", vectors[PROMPT]))
-    asyncio.run(service.aanswered("call-1", "chatcmpl-1", "cheap"))
+    service.answered("call-1", "chatcmpl-1", "cheap")
     assert service.floor("team:a", vectors[PARAPHRASE]) is None
 
     result = service.rate("chatcmpl-1", "team:a", "down")
@@ -60,7 +58,7 @@ def test_an_answer_that_follows_is_stored_under_both_ids_in_one_write(vectors) -
     service.routed("call-1", Served("team:a", "cheap", vectors[PROMPT]), answer_follows=True)
     assert store.writes == []  # nothing to rate before the answer exists
 
-    asyncio.run(service.aanswered("call-1", "chatcmpl-1", "balanced"))  # a fallback moved it up
+    service.answered("call-1", "chatcmpl-1", "balanced")  # a fallback moved it up
 
     assert store.writes == [["chatcmpl-1", "call-1"]]
     assert service.rate("call-1", "team:a", "up").served_tier == "balanced"
