@@ -4,8 +4,10 @@ costroute, in the same run.
 Both fleets are the same LiteLLM proxy, two processes each, behind the same client-side round robin (a request
 whose replica drops the connection is retried on the other, as a load balancer does), talking to stub tiers that
 answer after ``--upstream-ms`` (200 ms):
-- vanilla: the same proxy config less costroute: the tiers only, ``auto`` a plain alias of the cheap tier, and
-  LiteLLM's own callbacks (its Prometheus exporter) kept, since an operator runs those with or without costroute;
+- vanilla: the same proxy config less costroute: the tiers only, ``auto`` a plain alias of the premium tier (what
+  a team without costroute does: every request to its priciest model, through the same ``openai/`` provider code
+  path as costroute's hosted tiers), and LiteLLM's own callbacks (its Prometheus exporter) kept, since an operator
+  runs those with or without costroute;
 - costroute: every plugin on (semantic cache, router, budgets, spend ledger), sharing the real Redis and
   PostgreSQL.
 
@@ -75,9 +77,9 @@ def costroute_config(folder: Path, prefix: str, schema: str, replica: int) -> Pa
 def vanilla_config(folder: Path) -> Path:
     document = yaml.safe_load(PROXY_CONFIG.read_text())
     document.pop("costroute", None)
-    cheap = next(m for m in document["model_list"] if m["model_name"] == "cheap")
+    premium = next(m for m in document["model_list"] if m["model_name"] == "premium")
     document["model_list"] = [m for m in document["model_list"] if m["model_name"] != "auto"]
-    document["model_list"].append({"model_name": "auto", "litellm_params": dict(cheap["litellm_params"])})
+    document["model_list"].append({"model_name": "auto", "litellm_params": dict(premium["litellm_params"])})
     document["litellm_settings"]["callbacks"] = [callback for callback in document["litellm_settings"]["callbacks"]
                                                  if not str(callback).startswith("costroute_plugins.")]
     return _with_test_auth(folder / "vanilla.yaml", document)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.loadtest import added_p50, regime
+import yaml
+
+from bench.loadtest import added_p50, regime, vanilla_config
 from tests.support.load import Load, mixed_traffic
 
 
@@ -24,3 +26,13 @@ def test_both_fleets_get_the_same_think_times_from_the_same_seed() -> None:
 
     assert waits(1, 3) == waits(1, 3) != waits(1, 4)
     assert waits(1, 3) != waits(2, 3)
+
+
+def test_the_vanilla_fleet_sends_every_auto_request_to_premium_with_no_costroute_plugin(tmp_path) -> None:
+    document = yaml.safe_load(vanilla_config(tmp_path).read_text())
+    models = {m["model_name"]: m["litellm_params"] for m in document["model_list"]}
+    callbacks = [str(c) for c in document["litellm_settings"]["callbacks"]]
+
+    assert models["auto"] == models["premium"]
+    assert "costroute" not in document and not any(c.startswith("costroute_plugins.") for c in callbacks)
+    assert "prometheus" in callbacks
