@@ -125,8 +125,9 @@ def drive(fleet: list[Proxy], clients: int, duration_s: float, seed: int,
     machine's cores it kept busy (how close to saturation the run was)."""
     traffic = mixed_traffic(TEAMS, seed=seed, unique_prefix=f"s{seed}")
     before, started = cpu_seconds(fleet), time.monotonic()
+    # Bounded by its duration only: Load's default request cap (10,000) cut a saturated vanilla run short.
     answers = Load([p.url for p in fleet], traffic, clients=clients, duration_s=duration_s, timeout_s=120,
-                   think_s=think_s, think_seed=seed).start().join()
+                   max_requests=sys.maxsize, think_s=think_s, think_seed=seed).start().join()
     after, elapsed = cpu_seconds(fleet), time.monotonic() - started
     if before is None or after is None:
         return answers, {"proxy_cpu_ms_per_request": None, "proxy_cpu_cores_share": None}
