@@ -101,8 +101,11 @@ def test_killing_one_replica_mid_run_loses_no_client_request(pool) -> None:
 
     assert [r.status_code for r in responses] == [200] * len(questions), [r.text for r in responses if
                                                                          r.status_code != 200]
-    # The request sent right after the kill went to the dead replica and was retried on the other one.
-    assert any(int(r.headers.get("x-litellm-attempted-retries", "0")) > 0 for r in responses)
+    # Whichever came first after the kill: a request reached the dead replica and was retried on the other one,
+    # or the metrics poll (every 0.5 s) found it down and requests avoided it from then on. Which one wins is a
+    # race of milliseconds; either way no request is lost.
+    retried = any(int(r.headers.get("x-litellm-attempted-retries", "0")) > 0 for r in responses)
+    assert retried or f"replica {victim.api_base} is down" in proxy.log()
     late = [r.headers["x-litellm-model-api-base"] for r in responses[-8:]]
     assert set(late) == {survivor.api_base}
     time.sleep(1.5)  # one poll later the dead replica is marked unusable in the proxy's metrics
