@@ -20,7 +20,7 @@ Two regimes, and the output says which one it measured:
 - paced (the default, ``--think-s 8``): every user waits a think time (exponential, mean 8 s, seeded: the same
   waits for both fleets) before each request, as people read an answer before asking again. 200 users then offer
   about 200 / (8 + 0.2) = 24 requests/s, which the vanilla fleet serves with a fraction of this 2-core machine
-  (about 11 ms of CPU each, a quarter of a core), so its p50 stays near the 200 ms upstream plus its own few
+  (about 16 ms of CPU each, a fifth of the cores), so its p50 stays near the 200 ms upstream plus its own few
   milliseconds, and the difference to costroute's p50 is the latency costroute adds to a request, which is what
   the goal (added p50 <= 15% of vanilla's) is about. A shorter think time loads this machine until the fleets queue;
 - saturated (``--think-s 0``): a closed loop, each user asks again the moment it has its answer, so the load is
