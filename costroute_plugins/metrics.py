@@ -1,7 +1,8 @@
 """costroute's Prometheus series, registered in the registry LiteLLM's ``/metrics`` endpoint serves.
 
 One ``Metrics`` object is built per proxy process (by the proxy adapter); tests build their own on a private
-``CollectorRegistry`` so they never collide with the process-wide default registry.
+``CollectorRegistry`` so they never collide with the process-wide default registry. Labels a client or key
+chooses (tenant, and tier and decision, which come from request metadata) are bounded (``LabelBounds``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+
+from costroute_plugins.labels import BoundedCounter, LabelBounds
 
 
 @dataclass(frozen=True)
@@ -22,19 +25,23 @@ class Metrics:
     feedback: Counter
 
     @classmethod
-    def create(cls, registry: CollectorRegistry = REGISTRY) -> Metrics:
+    def create(cls, registry: CollectorRegistry = REGISTRY, bounds: LabelBounds | None = None) -> Metrics:
+        """The series on ``registry``; ``bounds`` shared with the other metric groups (default: the defaults)."""
+        bounds = bounds or LabelBounds.default()
         return cls(
-            requests=Counter(
+            requests=BoundedCounter(
                 "costroute_requests",
                 "Requests seen by costroute, by tier served and how the tier was decided",
                 ["tier", "decision"],
                 registry=registry,
+                bounds={"tier": bounds.tier, "decision": bounds.decision},
             ),
-            spend_usd=Counter(
+            spend_usd=BoundedCounter(
                 "costroute_spend_usd",
                 "Spend in USD attributed by costroute, by tenant and tier",
                 ["tenant", "tier"],
                 registry=registry,
+                bounds={"tenant": bounds.tenant, "tier": bounds.tier},
             ),
             savings_usd=Counter(
                 "costroute_savings_usd",
@@ -60,10 +67,11 @@ class Metrics:
                 ["plugin"],
                 registry=registry,
             ),
-            feedback=Counter(
+            feedback=BoundedCounter(
                 "costroute_router_feedback",
                 "Ratings of routed answers (POST /costroute/feedback), by rating and the tier that answered",
                 ["rating", "tier"],
                 registry=registry,
+                bounds={"tier": bounds.tier},
             ),
         )

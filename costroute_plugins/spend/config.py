@@ -33,6 +33,11 @@ class LedgerConfig(BaseModel):
     spool_path: str = Field(".costroute/spend-spool.jsonl", description="JSON lines kept while PostgreSQL is down")
     spool_max_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="spool bound; rows beyond it are dropped "
                                                                             "and counted")
+    rejected_max_bytes: int = Field(
+        16 * 1024 * 1024, ge=8192,
+        description="bound on <spool_path>.rejected and .rejected.1 together (rows PostgreSQL refused, spool lines "
+                    "that were not rows): the oldest file is deleted when full, its lines counted as discarded",
+    )
     retry_interval_s: float = Field(5.0, gt=0, description="how often a down PostgreSQL is tried again")
     connect_timeout_s: int = Field(3, ge=1, description="PostgreSQL connect timeout")
 
@@ -57,10 +62,30 @@ class AnomalyConfig(BaseModel):
     min_spend_usd: float = Field(1.0, ge=0, description="ignore buckets spending less than this")
     webhook_url: HttpUrl | None = Field(None, description="POST each event as JSON here; failures are logged")
     webhook_timeout_s: float = Field(3.0, gt=0)
+    max_tenants: int = Field(10_000, ge=1, description="tenants whose spend history is held; beyond it one is "
+                                                       "forgotten (first those without history yet) and needs "
+                                                       "min_history again")
+
+
+class MetricLabelsConfig(BaseModel):
+    """How many values the Prometheus labels that clients and keys choose may take (``costroute_plugins.labels``):
+    each distinct value is a series held in memory and sent in every scrape. Listed values are always exported
+    by name; then the first ``max_*`` distinct others; everything after that as ``other``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_tenants: int = Field(100, ge=0, le=10_000, description="tenants exported by name besides those listed in "
+                                                                "tenants (also bounds the subjects of budget gauges)")
+    tenants: list[str] = Field(default_factory=list, description="tenants always exported by name")
+    max_features: int = Field(50, ge=0, le=10_000, description="feature tags exported by name besides those listed "
+                                                                "in features")
+    features: list[str] = Field(default_factory=list, description="feature tags always exported by name")
+    max_values: int = Field(20, ge=1, le=1_000, description="distinct tier and decision labels (read from request "
+                                                             "metadata) kept besides the configured tiers")
 
 
 class SpendAttributionConfig(BaseModel):
-    """Prices of self-hosted tiers, the ledger and the anomaly detector."""
+    """Prices of self-hosted tiers, the ledger, the anomaly detector and the bounds of client-chosen labels."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -71,3 +96,4 @@ class SpendAttributionConfig(BaseModel):
     )
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
+    metrics: MetricLabelsConfig = Field(default_factory=MetricLabelsConfig)

@@ -28,7 +28,8 @@ _UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 @dataclass
 class LedgerStats:
     """Counters the adapter can export: rows sent to PostgreSQL, spooled, replayed, dropped (spool full), and
-    rejected by PostgreSQL itself (kept in the ``.rejected`` file beside the spool)."""
+    rejected by PostgreSQL itself (kept in the ``.rejected`` file beside the spool); and rows stored with token
+    counts corrected (``AttributionRecord.tokens_adjusted``)."""
 
     written: int = 0
     spooled: int = 0
@@ -36,6 +37,7 @@ class LedgerStats:
     dropped: int = 0
     rejected: int = 0
     failures: int = 0
+    tokens_adjusted: int = 0
 
 
 class SpendLedger:
@@ -44,7 +46,7 @@ class SpendLedger:
             raise ValueError("spend ledger: no dsn; set costroute.spend.ledger.dsn or $COSTROUTE_LEDGER_DSN")
         self.config = config
         self.stats = LedgerStats()
-        self.spool = Spool(config.spool_path, config.spool_max_bytes)
+        self.spool = Spool(config.spool_path, config.spool_max_bytes, config.rejected_max_bytes)
         self._queue: asyncio.Queue[AttributionRecord] = asyncio.Queue(maxsize=config.queue_size)
         self._insert_sql = insert_statement(config.db_schema, config.table)
         self._connection: psycopg.AsyncConnection | None = None
@@ -64,14 +66,21 @@ class SpendLedger:
         return self._queue.qsize() + len(self._in_flight)
 
     async def start(self) -> None:
-        """Start the worker; connects (and creates the table) now if PostgreSQL answers, later otherwise."""
+        """Start the worker; connects (and creates the table) now if PostgreSQL answers, later otherwise. Never
+        raises because of the spool: a replay that fails here is retried by the worker."""
         await self._ensure_connection()
-        await self._replay()
+        await self._replay_or_log()
         self._worker = asyncio.create_task(self._run(), name="costroute-spend-ledger")
 
     def submit(self, record: AttributionRecord) -> None:
         """Queue a record for writing. Never blocks, never raises; a full queue (or a process that is stopping,
         see ``drain_to_spool``) spools to disk."""
+        if record.tokens_adjusted:
+            if not self.stats.tokens_adjusted:
+                log.warning("spend ledger: request %s came with token counts PostgreSQL cannot store (negative, "
+                            "fractional, not numbers or too large); stored corrected, and counted in "
+                            "costroute_ledger_adjusted_rows_total from now on (logged once)", record.request_id)
+            self.stats.tokens_adjusted += 1
         if self._draining:
             self._spool([record])
             return
@@ -119,7 +128,7 @@ class SpendLedger:
             await asyncio.gather(self._worker, return_exceptions=True)
         if self.spool.pending():
             self._next_try = 0.0
-            await self._replay()
+            await self._replay_or_log()
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
@@ -137,7 +146,7 @@ class SpendLedger:
             except asyncio.CancelledError:  # the event loop is closing: keep what is in memory on disk
                 self.spool_unsent()
                 raise
-            except Exception:  # e.g. the spool's disk is full: say so, and keep the worker alive
+            except Exception:  # e.g. the spool's disk fails during a replay: say so, and keep the worker alive
                 log.exception("spend ledger: unexpected worker error")
             finally:
                 self._release(batch)
@@ -187,14 +196,24 @@ class SpendLedger:
         if path is None:
             return
         replayed = 0
-        for batch in self.spool.batches(path, self.config.batch_size):
-            if not await self._write(batch):
+        for chunk in self.spool.chunks(path, self.config.batch_size):
+            if chunk.records and not await self._write(chunk.records):
                 log.warning("spend ledger: replay of %s interrupted after %d rows; will resume", path, replayed)
                 return
-            replayed += len(batch)
+            self.spool.commit(chunk)
+            replayed += len(chunk.records)
+            self.stats.replayed += len(chunk.records)
         self.spool.done(path)
-        self.stats.replayed += replayed
         log.warning("spend ledger: PostgreSQL is back; %d spooled rows replayed", replayed)
+
+    async def _replay_or_log(self) -> None:
+        """Replay outside the worker (at start and close), where an error must not stop the proxy starting or
+        stopping, e.g. a spool the process may not read; what is not replayed stays on disk for the next try."""
+        try:
+            await self._replay()
+        except Exception:
+            log.exception("spend ledger: could not replay the spool %s; it is kept and tried again",
+                          self.spool.path)
 
     # -- PostgreSQL ----------------------------------------------------------------------------------------------
     async def _ensure_connection(self) -> bool:
@@ -255,7 +274,12 @@ class SpendLedger:
         self._next_try = time.monotonic() + self.config.retry_interval_s
 
     def _spool(self, records: list[AttributionRecord]) -> None:
-        written = self.spool.append(records)
+        try:
+            written = self.spool.append(records)
+        except OSError as error:  # e.g. the disk is full: count the rows as dropped rather than raise into submit
+            log.error("spend ledger: cannot write the spool %s (%s); %d rows dropped", self.spool.path, error,
+                      len(records))
+            written = 0
         self.stats.spooled += written
         self.stats.dropped += len(records) - written
 

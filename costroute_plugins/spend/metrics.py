@@ -1,5 +1,6 @@
 """Spend series beyond the foundation's ``costroute_spend_usd_total{tenant,tier}``: spend per feature, anomaly
-events and the ledger's health. Built by the adapter on the registry of ``costroute_plugins.metrics.Metrics``."""
+events and the ledger's health. Built by the adapter on the registry of ``costroute_plugins.metrics.Metrics``,
+with the same ``LabelBounds``: feature tags are the client's choice, tenants the keys'."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from costroute_plugins.labels import BoundedCounter, LabelBounds
 from costroute_plugins.spend.ledger import SpendLedger
 
 
@@ -19,22 +21,26 @@ class SpendMetrics:
     anomalies: Counter
 
     @classmethod
-    def create(cls, registry: CollectorRegistry = REGISTRY, ledger: SpendLedger | None = None) -> SpendMetrics:
+    def create(cls, registry: CollectorRegistry = REGISTRY, ledger: SpendLedger | None = None,
+               bounds: LabelBounds | None = None) -> SpendMetrics:
         """The series on ``registry``; with a ``ledger``, its health series too (``LedgerCollector``)."""
+        bounds = bounds or LabelBounds.default()
         if ledger is not None:
             registry.register(LedgerCollector(ledger))
         return cls(
-            feature_spend_usd=Counter("costroute_feature_spend_usd", "Spend in USD by feature tag and tenant",
-                                      ["feature", "tenant"], registry=registry),
-            anomalies=Counter("costroute_spend_anomalies", "Spend-rate anomaly events by tenant", ["tenant"],
-                              registry=registry),
+            feature_spend_usd=BoundedCounter("costroute_feature_spend_usd", "Spend in USD by feature tag and tenant",
+                                             ["feature", "tenant"], registry=registry,
+                                             bounds={"feature": bounds.feature, "tenant": bounds.tenant}),
+            anomalies=BoundedCounter("costroute_spend_anomalies", "Spend-rate anomaly events by tenant", ["tenant"],
+                                     registry=registry, bounds={"tenant": bounds.tenant}),
         )
 
 
 class LedgerCollector(Collector):
     """Ledger health read at scrape time from the ledger's own counters, so nothing is double-booked:
     ``costroute_ledger_up`` (0 while PostgreSQL is unreachable and rows go to the spool), rows by outcome, rows
-    waiting in memory, and the spool's size on disk."""
+    waiting in memory, the spool's size on disk, and the damage it absorbed: spool lines that were not rows, lines
+    deleted from the full ``.rejected`` files, rows stored with corrected token counts."""
 
     def __init__(self, ledger: SpendLedger) -> None:
         self.ledger = ledger
@@ -56,3 +62,11 @@ class LedgerCollector(Collector):
                                 value=ledger.queued)
         yield GaugeMetricFamily("costroute_ledger_spool_bytes", "Size of the on-disk spool awaiting replay",
                                 value=ledger.spool.size())
+        yield CounterMetricFamily("costroute_ledger_unreadable_lines", "Spool lines that were not a ledger row (a "
+                                  "write torn by a crash, corruption), set aside in <spool>.rejected, not replayed",
+                                  value=ledger.spool.unreadable)
+        yield CounterMetricFamily("costroute_ledger_discarded_lines", "Lines deleted from the <spool>.rejected files "
+                                  "to keep them under rejected_max_bytes", value=ledger.spool.discarded)
+        yield CounterMetricFamily("costroute_ledger_adjusted_rows", "Rows whose token counts the upstream reported "
+                                  "as negative, fractional, not numbers or too large, stored corrected",
+                                  value=ledger.stats.tokens_adjusted)

@@ -15,6 +15,8 @@ from typing import Any
 MONEY_QUANTUM = Decimal("1e-10")
 KEY_PREFIX_CHARS = 12
 MONEY_FIELDS = ("cost_usd", "cache_saving_usd", "routing_saving_usd")
+TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "cached_tokens")
+TOKEN_MAX = 2**31 - 1  # the ledger's token columns are PostgreSQL ``integer``
 
 
 def money(value: float | str | Decimal | None) -> Decimal:
@@ -31,6 +33,19 @@ def key_prefix(key_or_hash: str | None) -> str | None:
     if key_or_hash.startswith("sk-"):
         key_or_hash = hashlib.sha256(key_or_hash.encode()).hexdigest()
     return key_or_hash[:KEY_PREFIX_CHARS]
+
+
+def token_count(value: object) -> int:
+    """A token count as the ledger stores it, whatever the upstream reported: a fraction is rounded, a negative
+    count, NaN or anything that is not a number is 0, and a count beyond the integer column is capped. Storing
+    the row with a corrected count beats losing it: PostgreSQL refuses a float, a string or an overflow."""
+    if value is None:
+        return 0
+    try:
+        number = value if isinstance(value, int) and not isinstance(value, bool) else round(Decimal(str(value)))
+    except (ArithmeticError, ValueError):  # "lots", NaN, infinity, True, a list
+        return 0
+    return min(max(number, 0), TOKEN_MAX)
 
 
 @dataclass(frozen=True)
@@ -56,10 +71,17 @@ class AttributionRecord:
     routing_saving_usd: Decimal = Decimal(0)  # premium-tier cost minus the cost of the tier that served it
     decision: str | None = None  # why it got its tier (router reason, budget downgrade, cache hit, ...)
     budget_state: str | None = None  # ``BudgetDecision.state_label``
+    # Set when a token count had to be corrected (see ``token_count``), for the ledger to count; not a column.
+    tokens_adjusted: bool = field(default=False, init=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in MONEY_FIELDS:
             object.__setattr__(self, name, money(getattr(self, name)))
+        for name in TOKEN_FIELDS:
+            reported = getattr(self, name)
+            object.__setattr__(self, name, token_count(reported))
+            if reported is not None and getattr(self, name) != reported:
+                object.__setattr__(self, "tokens_adjusted", True)
         object.__setattr__(self, "key", key_prefix(self.key))
         if self.timestamp.tzinfo is None:
             raise ValueError("AttributionRecord.timestamp must be timezone-aware")
@@ -70,19 +92,26 @@ class AttributionRecord:
         return self.cost_usd + self.cache_saving_usd + self.routing_saving_usd
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-safe dict: money as strings (exact), the timestamp as ISO 8601."""
-        data = asdict(self)
+        """A JSON-safe dict of the columns: money as strings (exact), the timestamp as ISO 8601."""
+        data = {name: value for name, value in asdict(self).items() if name in COLUMNS}
         data["timestamp"] = self.timestamp.isoformat()
         for name in MONEY_FIELDS:
             data[name] = str(data[name])
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AttributionRecord:
-        known = {f.name for f in fields(cls)}
-        values = {name: value for name, value in data.items() if name in known}
-        values["timestamp"] = datetime.fromisoformat(values["timestamp"])
-        return cls(**values)
+    def from_json(cls, data: object) -> AttributionRecord:
+        """The record ``to_json`` wrote. Anything else (not an object, a missing field, a value of the wrong kind)
+        raises ``ValueError`` saying what is wrong, so a damaged spool line is told apart from a bug."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
+        values = {name: value for name, value in data.items() if name in COLUMNS}
+        try:
+            values["timestamp"] = datetime.fromisoformat(values["timestamp"])
+            return cls(**values)
+        except (KeyError, TypeError, AttributeError, ArithmeticError) as error:
+            raise ValueError(f"not an attribution record ({type(error).__name__}: {error})") from error
 
 
-COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(AttributionRecord))
+# Fields a caller sets; those ``__post_init__`` derives describe the record and are not stored.
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(AttributionRecord) if f.init)

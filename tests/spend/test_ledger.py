@@ -137,14 +137,14 @@ async def test_a_row_postgres_refuses_is_set_aside_without_blocking_the_others(p
     ledger = SpendLedger(ledger_config(pg_schema, spool))
     await ledger.start()
     good = records(10)
-    poison = AttributionRecord(request_id="too-many-tokens", tenant="t", cost_usd=1, prompt_tokens=2**40)
+    poison = AttributionRecord(request_id="absurd-cost", tenant="t", cost_usd=Decimal("1e12"))  # numeric(20, 10)
     for record in [*good[:5], poison, *good[5:]]:
         ledger.submit(record)
     await ledger.close()
 
     assert ledger_rows(pg_schema) == (10, 10, sum(r.cost_usd for r in good))
     (rejected,) = [json.loads(line) for line in (tmp_path / "spool.jsonl.rejected").read_text().splitlines()]
-    assert rejected["request_id"] == "too-many-tokens" and "out of range" in rejected["error"]
+    assert rejected["request_id"] == "absurd-cost" and "numeric field overflow" in rejected["error"]
     assert ledger.stats.rejected == 1 and not ledger.spool.pending()
 
 
@@ -214,3 +214,31 @@ async def test_a_stopping_proxy_spools_what_it_holds_and_every_later_row(pg_sche
         record.request_id for record in written}
     await ledger.close()  # had the process lived on, the spool would still reach PostgreSQL
     assert ledger_rows(pg_schema) == (12, 12, sum(r.cost_usd for r in written))
+
+
+async def test_token_counts_an_upstream_got_wrong_are_clamped_and_the_row_kept(pg_schema, tmp_path):
+    from prometheus_client import CollectorRegistry
+
+    from costroute_plugins.spend.metrics import SpendMetrics
+
+    registry = CollectorRegistry()
+    ledger = SpendLedger(ledger_config(pg_schema, tmp_path / "spool.jsonl"))
+    SpendMetrics.create(registry, ledger=ledger)
+    await ledger.start()
+    # What upstreams have been seen to report: negative counts, fractions, strings, absurdly large numbers.
+    ledger.submit(AttributionRecord(request_id="negative", tenant="t", cost_usd=1, prompt_tokens=-5,
+                                    completion_tokens=7))
+    ledger.submit(AttributionRecord(request_id="fraction", tenant="t", cost_usd=1, prompt_tokens=12.7,
+                                    completion_tokens="9", cached_tokens=float("nan")))
+    ledger.submit(AttributionRecord(request_id="huge", tenant="t", cost_usd=1, prompt_tokens=2**40,
+                                    completion_tokens="lots"))
+    ledger.submit(AttributionRecord(request_id="fine", tenant="t", cost_usd=1, prompt_tokens=3, completion_tokens=4))
+    await ledger.close()
+
+    with psycopg.connect(POSTGRES_DSN) as connection:
+        stored = connection.execute(
+            f'SELECT request_id, prompt_tokens, completion_tokens, cached_tokens FROM "{pg_schema}".costroute_spend '
+            "ORDER BY request_id").fetchall()
+    assert stored == [("fine", 3, 4, 0), ("fraction", 13, 9, 0), ("huge", 2**31 - 1, 0, 0), ("negative", 0, 7, 0)]
+    assert ledger.stats.rejected == 0
+    assert registry.get_sample_value("costroute_ledger_adjusted_rows_total") == 3
