@@ -47,11 +47,23 @@ class RoutingConfig(RouterSettings, RoutePolicy):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
     mode: Literal["enforce", "shadow", "off"] = Field(
-        "enforce", description="enforce: serve the chosen tier; shadow: log it, serve default_tier; off: default_tier"
+        "enforce", description="enforce: serve the chosen tier; shadow: log it, serve baseline_tier; off: baseline_tier"
     )
-    default_tier: str | None = Field(
-        None, description="tier served when the router is off, unsure or failing; unset means the cheapest tier"
+    baseline_tier: str | None = Field(
+        None, description="what clients get without costroute: served in shadow and off mode and whenever the router "
+                          "cannot load or decide; unset means the top (last) tier"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "default_tier" in values:
+            raise ValueError(
+                "default_tier was renamed baseline_tier, and failures, shadow and off now serve it instead of the "
+                "cheapest tier; it defaults to the top tier (what clients get without costroute). Fix: remove "
+                "default_tier, or rename it baseline_tier if you really want failures to serve a cheaper tier"
+            )
+        return values
 
 
 class CacheConfig(SemanticCacheConfig):
@@ -131,11 +143,11 @@ class CostrouteConfig(_Section):
                 f"routing.tiers: names {[t.name for t in self.routing.tiers]} differ from tiers {self.tiers}; "
                 "list the same tiers in the same order"
             )
-        if self.routing.default_tier is None:
-            self.routing.default_tier = self.tiers[0]
-        elif self.routing.default_tier not in self.tiers:
+        if self.routing.baseline_tier is None:
+            self.routing.baseline_tier = self.tiers[-1]
+        elif self.routing.baseline_tier not in self.tiers:
             raise ValueError(
-                f"routing.default_tier: {self.routing.default_tier!r} is not one of tiers {self.tiers}; "
+                f"routing.baseline_tier: {self.routing.baseline_tier!r} is not one of tiers {self.tiers}; "
                 "set it to one of them or add it to tiers"
             )
         problems = policy_problems(self.routing, self.tiers)

@@ -24,7 +24,7 @@ CAPITAL = "What is the capital of France?"
 
 
 def cache_config(path: Path, prefix: str, redis_url: str = REDIS_URL) -> Path:
-    # Routing off: every auto request goes to the cheap tier, so answers are predictable here.
+    # Routing off: every auto request goes to the baseline (premium) tier, so answers are predictable here.
     write_config(path, costroute={"cache": {"enabled": True, "key_prefix": prefix}, "redis_url": redis_url,
                                   "routing": {"mode": "off"}})
     document = yaml.safe_load(path.read_text())
@@ -148,7 +148,7 @@ def test_a_streaming_request_is_served_from_cache_as_a_stream(proxy_a: Proxy, fr
     )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
 
-    assert text == "[cheap] answer to: Name three primary colours"
+    assert text == "[premium] answer to: Name three primary colours"
     assert served(fresh_stubs) == 1
 
 

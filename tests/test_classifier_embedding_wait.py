@@ -14,7 +14,9 @@ from prometheus_client import CollectorRegistry
 from costroute_plugins.config import parse_config
 from costroute_plugins.embedding import Embedder, EmbeddingMemo
 from costroute_plugins.metrics import Metrics
+from costroute_plugins.identity import Identity
 from costroute_plugins.proxy.classifier import TierClassifier
+from costroute_plugins.proxy.request import RequestState
 from costroute_plugins.proxy.router_check import classifier_timeout_ms
 
 
@@ -45,7 +47,7 @@ def test_a_late_embedding_gives_a_text_and_structure_decision_within_the_wait_an
     embedder = HeldEmbedder()
     classifier, runtime = classifier_with(embedder)
     classifier.embedding_wait_s = 0.05
-    state = {"tenant": "team:a", "request_id": "call-1"}
+    state = RequestState(identity=Identity(team="a"), tenant="team:a", route="acompletion")
     context = SimpleNamespace(metadata={"costroute": state},
                               structured_messages=[{"role": "user", "content": "Explain why the sky is blue."}])
 
@@ -55,7 +57,7 @@ def test_a_late_embedding_gives_a_text_and_structure_decision_within_the_wait_an
     embedder.release.set()
 
     assert tier in runtime.config.tiers and waited < 1.0
-    assert "no embedding" in state["routing"]["reason"]
+    assert "no embedding" in state.routing.reason
     assert runtime.metrics.plugin_degraded.labels("router", "embedding_late")._value.get() == 1
     vector = runtime.embeddings.vector("team:a", "Explain why the sky is blue.")  # what the cache lookup asks
     assert vector[0] == 1.0
@@ -69,3 +71,13 @@ def test_the_wait_is_a_share_of_the_timeout_litellm_gives_the_classifier():
 
     assert classifier_timeout_ms(document) == 500
     assert classifier_timeout_ms({"model_list": []}) == 3000  # LiteLLM's default
+
+
+def test_a_request_costroute_has_no_state_for_is_served_the_baseline_tier():
+    classifier, runtime = classifier_with(HeldEmbedder())
+    # A client-sent dict under costroute's key is not a state: nothing in a request body can stand in for one.
+    forged = SimpleNamespace(metadata={"costroute": {"tenant": "team:vip", "forced_tier": "cheap"}},
+                             structured_messages=[{"role": "user", "content": "Hi"}])
+
+    assert asyncio.run(classifier.classify(forged)) == runtime.config.routing.baseline_tier == "premium"
+    assert runtime.metrics.plugin_degraded.labels("router", "no_state")._value.get() == 1

@@ -17,7 +17,8 @@ def test_no_section_gives_working_defaults():
 
     assert config.tiers == ["cheap", "balanced", "premium"]
     assert config.routing.mode == "enforce"
-    assert config.routing.default_tier == "cheap"
+    # Without costroute a client gets the top tier: that is what failures, shadow and off serve.
+    assert config.routing.baseline_tier == "premium"
     assert config.cache.enabled is False
 
 
@@ -44,11 +45,35 @@ def test_bad_value_names_the_key_and_the_value():
     assert "'fast'" in message and "'enforce', 'shadow' or 'off'" in message
 
 
-def test_default_tier_must_be_one_of_the_tiers():
+def test_baseline_tier_must_be_one_of_the_tiers():
     with pytest.raises(CostrouteConfigError) as error:
-        parse_config({"tiers": ["small", "large"], "routing": {"default_tier": "cheap"}})
+        parse_config({"tiers": ["small", "large"], "routing": {"baseline_tier": "cheap"}})
 
-    assert "routing.default_tier: 'cheap' is not one of tiers ['small', 'large']" in str(error.value)
+    assert "routing.baseline_tier: 'cheap' is not one of tiers ['small', 'large']" in str(error.value)
+
+
+def test_the_old_default_tier_key_is_refused_with_what_changed():
+    with pytest.raises(CostrouteConfigError) as error:
+        parse_config({"routing": {"default_tier": "cheap"}})
+
+    assert "default_tier was renamed baseline_tier" in str(error.value)
+    assert "defaults to the top tier" in str(error.value)
+
+
+def test_a_litellm_fallback_tier_below_the_baseline_is_refused(tmp_path: Path):
+    import yaml
+
+    document = yaml.safe_load(PROXY_CONFIG.read_text())
+    auto = next(d for d in document["model_list"] if d["model_name"] == "auto")
+    auto["litellm_params"]["complexity_router_config"]["fallback_tier"] = "cheap"
+    path = tmp_path / "fails-down.yaml"
+    path.write_text(yaml.safe_dump(document))
+
+    result = subprocess.run([sys.executable, "-m", "costroute_plugins.cli", "check-config", str(path)],
+                            capture_output=True, text=True)
+
+    assert result.returncode == 1
+    assert "fallback_tier: 'cheap'" in result.stderr and "Fix: set fallback_tier: premium" in result.stderr
 
 
 def test_section_that_is_not_a_mapping_is_explained():
@@ -63,7 +88,7 @@ def test_check_config_command_prints_effective_values_or_the_error(tmp_path: Pat
     bad = subprocess.run([sys.executable, "-m", "costroute_plugins.cli", "check-config", str(bad_path)],
                          capture_output=True, text=True)
 
-    assert good.returncode == 0 and '"default_tier": "cheap"' in good.stdout
+    assert good.returncode == 0 and '"baseline_tier": "premium"' in good.stdout
     assert bad.returncode == 1
     assert "costroute.cache.enabeld: unknown key. Fix: did you mean 'enabled'?" in bad.stderr
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from costroute_plugins.routing.policy import in_holdout
 from tests.conftest import REDIS_URL, isolated_redis_prefix
 from tests.harness import REPO, Proxy, start_proxy, tier_env, write_config
 
@@ -28,23 +27,28 @@ SALT = "test-holdout"
 HOLDOUT = 0.2
 
 
-def call_id(held_out: bool, start: int = 0) -> str:
-    """A request id (sent as ``x-litellm-call-id``) that is, or is not, in the holdout."""
-    return next(f"test-call-{i}" for i in range(start, start + 10_000)
-                if in_holdout(f"test-call-{i}", HOLDOUT, SALT) == held_out)
-
-
 _counter = iter(range(1, 10**9))
 
 
 def ask(proxy: Proxy, text: str, team: str = "a", model: str = "auto", held_out: bool = False,
-        metadata: dict | None = None):
-    """A chat request as team ``team``; outside the holdout unless asked, so each test knows its tier."""
-    request_id = call_id(held_out, start=next(_counter) * 50)
+        metadata: dict | None = None, stream: bool = False):
+    """A chat request as team ``team``, in the A/B holdout or out of it as asked. The holdout is drawn from the
+    request id costroute generates (a client cannot pick its side), so a request that lands on the other side
+    is asked again: each test knows its tier."""
     client = proxy.client(api_key=f"sk-team-{team}")
-    return client.chat.completions.with_raw_response.create(
-        model=model, messages=[{"role": "user", "content": text}], extra_headers={"x-litellm-call-id": request_id},
-        extra_body={"metadata": metadata} if metadata else None)
+    for _ in range(60):
+        response = client.chat.completions.with_raw_response.create(
+            model=model, messages=[{"role": "user", "content": text}], stream=stream,
+            extra_headers={"x-litellm-call-id": f"test-call-{next(_counter)}"},
+            extra_body={"metadata": metadata} if metadata else None)
+        if model != "auto":
+            return response
+        if stream:
+            assert "".join(chunk.choices[0].delta.content or "" for chunk in response.parse() if chunk.choices)
+        logged = spend_log(Path(proxy.env["SPEND_LOG_CAPTURE"]), response.headers["x-litellm-call-id"])
+        if bool(logged.get("costroute_route_holdout")) == held_out:
+            return response
+    raise AssertionError(f"no request landed {'in' if held_out else 'outside'} the holdout in 60 tries")
 
 
 def spend_log(capture: Path, request_id: str) -> dict:
@@ -175,11 +179,7 @@ def test_a_thumbs_down_sends_a_paraphrase_one_tier_up(policy_proxy, fresh_stubs)
 
 
 def test_a_streamed_answer_is_rated_by_its_litellm_call_id(policy_proxy, fresh_stubs):
-    client = policy_proxy.client(api_key="sk-team-c")
-    streamed = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": EASY}], stream=True,
-        extra_headers={"x-litellm-call-id": call_id(False, start=900_000)})
-    assert "".join(chunk.choices[0].delta.content or "" for chunk in streamed.parse() if chunk.choices)
+    streamed = ask(policy_proxy, EASY, team="c", stream=True)
 
     with policy_proxy.http(api_key="sk-team-c") as http:
         rated = http.post("/costroute/feedback", json={"response_id": streamed.headers["x-litellm-call-id"],

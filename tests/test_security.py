@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from costroute_plugins.config import CostrouteConfigError, parse_config
-from costroute_plugins.identity import tenant_of
+from costroute_plugins.identity import Identity, tenant_of
 from tests.harness import REPO
 
 PACKAGE = REPO / "costroute_plugins"
@@ -35,15 +35,14 @@ class _Payload:
 
 
 # -- tenant identity -------------------------------------------------------------------------------------------------
-AUTHENTICATED = {"user_api_key_team_id": "ops", "user_api_key_hash": "ab" * 32,
-                 "requester_metadata": {"tenant": "victim", "user_api_key_team_id": "victim"}}
+AUTHENTICATED = Identity(team="ops", key="ab" * 32, claimed={"tenant": "victim", "user_api_key_team_id": "victim"})
 
 
 def test_client_metadata_never_names_the_tenant_by_default():
     config = parse_config(None)
 
     assert tenant_of(AUTHENTICATED, config.tenant_from) == "team:ops"
-    assert tenant_of({"requester_metadata": {"tenant": "victim"}}, config.tenant_from) == "anonymous"
+    assert tenant_of(Identity(claimed={"tenant": "victim"}), config.tenant_from) == "anonymous"
 
 
 def test_a_client_metadata_source_is_refused_unless_the_operator_marks_it_trusted():
@@ -58,9 +57,9 @@ def test_behind_a_trusted_gateway_the_metadata_field_names_the_tenant_and_the_ke
     config = parse_config({"tenant_from": ["metadata.tenant", "team"], "trust_client_metadata": True})
 
     assert tenant_of(AUTHENTICATED, config.tenant_from) == "metadata.tenant:victim"
-    assert tenant_of({"user_api_key_team_id": "ops"}, config.tenant_from) == "team:ops"
+    assert tenant_of(Identity(team="ops"), config.tenant_from) == "team:ops"
     # A structure is not a name: it falls through to the authenticated team.
-    assert tenant_of({**AUTHENTICATED, "requester_metadata": {"tenant": {"$ne": 1}}}, config.tenant_from) == "team:ops"
+    assert tenant_of(Identity(team="ops", claimed={"tenant": {"$ne": 1}}), config.tenant_from) == "team:ops"
 
 
 def test_an_unknown_tenant_source_names_the_key_and_the_choices():
@@ -194,3 +193,20 @@ def test_the_secret_scan_catches_a_literal_key():
     assert secret_values(leaked)[0] == ("general_settings.master_key", "sk-1234567890abcdef1234")
     assert not ENV_REFERENCE.match("sk-1234567890abcdef1234") and ENV_REFERENCE.match("os.environ/OPENAI_API_KEY")
     assert LITERAL_SECRETS[0].search(json.dumps(leaked))
+
+
+# -- one folder meets LiteLLM ----------------------------------------------------------------------------------------
+LITELLM_IMPORT = re.compile(r"^\s*(?:import\s+litellm\b|from\s+litellm[\s.])", re.M)
+
+
+def test_only_the_proxy_adapters_import_litellm():
+    # A LiteLLM upgrade should touch costroute_plugins/proxy/ and nothing else.
+    offenders = [str(path.relative_to(REPO)) for path in PACKAGE.rglob("*.py")
+                 if PACKAGE / "proxy" not in path.parents and LITELLM_IMPORT.search(path.read_text())]
+
+    assert not offenders, f"import LiteLLM only from costroute_plugins/proxy/: {offenders}"
+
+
+def test_the_import_guard_sees_both_import_forms():
+    assert LITELLM_IMPORT.search("import litellm\n") and LITELLM_IMPORT.search("    from litellm.proxy import x\n")
+    assert not LITELLM_IMPORT.search("import litellm_helpers\n# uses litellm\n")

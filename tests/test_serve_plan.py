@@ -42,3 +42,23 @@ def test_a_tier_without_key_and_no_local_tier_is_an_error_that_says_what_to_do()
 
     with pytest.raises(ValueError, match="needs OPENAI_API_KEY, and no tier has a local hosted_vllm/"):
         plan_local_serving(config, TIERS, env={})
+
+
+def test_a_generated_master_key_is_never_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    from costroute_plugins.serve.launcher import Progress, _master_key
+
+    previous = os.umask(0)  # the most permissive umask a shell may have
+    try:
+        env: dict[str, str] = {}
+        key = _master_key(env, tmp_path / "state", Progress())
+    finally:
+        os.umask(previous)
+
+    key_file = tmp_path / "state" / "master_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key.startswith("sk-") and env["LITELLM_MASTER_KEY"] == key == key_file.read_text().strip()
+    # A second start reuses it.
+    assert _master_key({}, tmp_path / "state", Progress()) == key

@@ -22,7 +22,10 @@ class BudgetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="shown in errors, metrics, logs")
-    scope: ScopeKind = Field(description="what the cap is counted per: tenant, team, key, end_user or feature")
+    scope: ScopeKind = Field(
+        description="what the cap is counted per: tenant, team, key, end_user or feature; end users and features "
+                    "are the caller's claims, so each is counted within the team (else key) that sent it"
+    )
     match: str | None = Field(
         None, description="only this subject (e.g. 'team:acme', 'search'); unset: every subject gets its own cap"
     )
@@ -56,6 +59,10 @@ class BudgetsConfig(BaseModel):
     default_max_tokens: int = Field(
         1024, ge=1, description="completion tokens assumed for the reservation when a request sets no max_tokens"
     )
+    max_reserved_tokens: int = Field(
+        131_072, ge=1, description="completion tokens reserved per answer at most: a request's larger max_tokens "
+                                   "(no model writes 10**30 tokens) reserves this many"
+    )
     reservation_ttl_s: float = Field(
         600, gt=0, description="a reservation never settled (crashed replica) stops counting after this long"
     )
@@ -77,6 +84,15 @@ class BudgetsConfig(BaseModel):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"budgets: names must be unique, {duplicates} appear more than once; rename them")
+        return self
+
+    @model_validator(mode="after")
+    def _default_within_ceiling(self) -> BudgetsConfig:
+        if self.default_max_tokens > self.max_reserved_tokens:
+            raise ValueError(
+                f"default_max_tokens ({self.default_max_tokens}) is above max_reserved_tokens "
+                f"({self.max_reserved_tokens}), so it would never be reserved in full; lower default_max_tokens "
+                "or raise max_reserved_tokens")
         return self
 
     @property

@@ -4,9 +4,11 @@ Per counter (budget, subject, period) three keys: a hash ``spent``/``reserved`` 
 reservation ids scored by the Redis-clock millisecond at which they lapse, and a hash of reservation amounts.
 Every script first drops lapsed reservations, so a replica that crashed between reserve and settle holds the
 budget for at most ``reservation_ttl_s``. The check of all caps and the reservation on all counters happen in
-one script, which is why two replicas racing for the last dollar cannot both get it. Keys expire (``PEXPIREAT``)
-shortly after their period ends. All keys of one request are touched by one script, so on Redis Cluster put
-the prefix in a hash tag (``{costroute}:budget:``).
+one script, which is why two replicas racing for the last dollar cannot both get it. A reservation id holds one
+amount per counter: the script run again with the same id (redis-py retries a call that timed out, which may
+have run) replaces it instead of adding up; ``BudgetGuard`` makes a fresh id for every check, so two checks are
+never counted as one. Keys expire (``PEXPIREAT``) shortly after their period ends. All keys of one request are
+touched by one script, so on Redis Cluster put the prefix in a hash tag (``{costroute}:budget:``).
 """
 
 from __future__ import annotations

@@ -12,10 +12,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 NANOS_PER_USD = 1_000_000_000
+# The most one request reserves or settles. Far below what a counter holds (Redis counters are 64-bit: about
+# 9.2e9 USD in nano-USD), even summed over 500,000 requests in flight, so an absurd estimate (a client's
+# max_tokens of 10**30) still makes a reservation and meets the cap instead of overflowing the store.
+MAX_AMOUNT_USD = 10_000.0
 
 
 def to_nanos(usd: float) -> int:
     return round(usd * NANOS_PER_USD)
+
+
+def amount_nanos(usd: float) -> int:
+    """``usd`` as a counter amount: negative or NaN (an upstream's negative token counts, a broken price) counts
+    as 0, anything above ``MAX_AMOUNT_USD`` (infinity included) as that bound."""
+    if not usd > 0:
+        return 0
+    return to_nanos(min(usd, MAX_AMOUNT_USD))
 
 
 def to_usd(nanos: int) -> float:

@@ -21,8 +21,8 @@ from costroute_plugins.vllm_affinity.blocks import load_tokenizer
 from costroute_plugins.vllm_affinity.config import affinity_problems
 from costroute_plugins.vllm_affinity.group import AffinityGroup, Target
 from costroute_plugins.vllm_affinity.metrics import AffinityMetrics
-from costroute_plugins.vllm_affinity.poller import MetricsPoller
 from costroute_plugins.vllm_affinity.policy import make_policy
+from costroute_plugins.vllm_affinity.poller import MetricsPoller
 from costroute_plugins.vllm_affinity.replicas import ReplicaBook
 
 log = logging.getLogger("costroute")

@@ -5,38 +5,54 @@
 - at the cap: ``downgrade`` pins the request to the cheapest tier, ``throttle`` answers 429 with Retry-After,
   ``block`` answers 403 naming the budget.
 
-The reservation is settled with the real cost when the request finishes (``spend_plugin``). A budget store
-that fails lets the request through (fail open), logged and counted.
+The reservation is settled with the real cost when the request finishes (``spend_plugin``), or released here
+when a client hangs up on a stream before its first chunk (LiteLLM then reports neither success nor failure). A
+budget store that fails lets the request through (fail open), logged and counted; while it is down each replica
+decides from the counters it last saw, so a budget can overshoot its cap by what each replica last saw left plus
+one request per replica (``budget.guard.OutageCounters``).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import anyio
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import ProxyException
 
 from costroute_plugins.budget.decision import BudgetDecision
-from costroute_plugins.budget.estimate import estimate_cost_usd
+from costroute_plugins.budget.estimate import answer_count, estimate_cost_usd, positive_int
 from costroute_plugins.budget.guard import BudgetSubject
-from costroute_plugins.proxy.request import add_spend_log_fields, metadata_of, request_tags, state_of
+from costroute_plugins.proxy.request import BudgetRecord, RequestState, add_spend_log_fields, is_auto_router, state_in
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.proxy.tier_prices import group_rates
 
-AUTO = "auto"
+# Where each API puts the most tokens one answer may have: chat (both spellings), Responses, Anthropic messages.
+MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
-def subject_of(data: dict[str, Any], tenant: str) -> BudgetSubject:
-    metadata = metadata_of(data)
-    tags = request_tags(data)
+def subject_of(state: RequestState) -> BudgetSubject:
+    """Who pays, from the request's authenticated identity; feature tags and end users are the caller's claims
+    and only count within the owner (team, else key) that sent them."""
+    identity = state.identity
     return BudgetSubject(
-        tenant=tenant,
-        team=metadata.get("user_api_key_team_id"),
-        key=(metadata.get("user_api_key_hash") or "")[:16] or None,
-        end_user=metadata.get("user_api_key_end_user_id"),
-        feature=tags.get("feature"),
+        tenant=state.tenant,
+        team=identity.team,
+        key=(identity.key or "")[:16] or None,
+        end_user=identity.end_user,
+        feature=state.tags.get("feature"),
+        owner=identity.owner,
     )
+
+
+def requested_max_tokens(data: Mapping[str, Any]) -> int | None:
+    """The largest token limit the request sets in any spelling: an upstream that reads another field than
+    costroute would otherwise generate more than was reserved. None when none is a positive integer."""
+    limits = [limit for limit in (positive_int(data.get(name)) for name in MAX_TOKENS_FIELDS) if limit]
+    return max(limits, default=None)
 
 
 class BudgetPlugin(CustomLogger):
@@ -47,25 +63,28 @@ class BudgetPlugin(CustomLogger):
     def _estimate(self, data: dict[str, Any]) -> float:
         tiers = self.runtime.config.tiers
         model = str(data.get("model") or "")
-        groups = [tiers[-1]] if model == AUTO else [model]
+        # Before routing an auto-router's tier is unknown: reserve at the dearest tier's rates.
+        groups = [tiers[-1]] if is_auto_router(model) else [model]
         rates = group_rates(groups, self.runtime.prices)
         try:
             prompt_tokens = litellm.token_counter(model=model, messages=data.get("messages") or [])
         except Exception:  # odd content shapes: four characters a token is close enough for a reservation
             prompt_tokens = len(str(data.get("messages") or "")) // 4
-        return estimate_cost_usd(prompt_tokens, data.get("max_tokens") or data.get("max_completion_tokens"),
-                                 rates, self.runtime.config.budget.default_max_tokens)
+        budget = self.runtime.config.budget
+        return estimate_cost_usd(prompt_tokens, requested_max_tokens(data), rates, budget.default_max_tokens,
+                                 answers=answer_count(data.get("n"), data.get("best_of")),
+                                 max_reserved_tokens=budget.max_reserved_tokens)
 
     async def async_pre_call_hook(self, user_api_key_dict, cache, data: dict, call_type) -> dict:
         config = self.runtime.config
         if not (config.budget.enabled and config.budget.budgets):
             add_spend_log_fields(data, budget_state="unlimited")
             return data
-        state = state_of(data)
+        state = state_in(data)
         try:
-            decision = await self.runtime.guard.check(
-                subject_of(data, state.get("tenant", "anonymous")), self._estimate(data), state.get("request_id")
-            )
+            if state is None:
+                raise LookupError("no request state (the context plugin did not see this request)")
+            decision = await self.runtime.guard.check(subject_of(state), self._estimate(data), state.request_id)
         except Exception as error:  # never fail the request for a budget check
             log.exception("budget: check failed; request allowed")
             decision = BudgetDecision("allow", "degraded", degraded_reason=f"{type(error).__name__}: {error}")
@@ -75,17 +94,48 @@ class BudgetPlugin(CustomLogger):
                         decision.degraded_reason)
             self.runtime.metrics.plugin_degraded.labels("budget", "store").inc()
         add_spend_log_fields(data, budget_state=decision.state_label)
-        state["budget"] = {"level": decision.level, "action": decision.action,
-                           "quality_relaxation": decision.quality_relaxation}
+        if state is None:
+            return data
+        state.budget = BudgetRecord(level=decision.level, label=decision.state_label, action=decision.action,
+                                    quality_relaxation=decision.quality_relaxation, reservation=decision)
         if not decision.allowed:
             headers = {"Retry-After": str(decision.retry_after_s)} if decision.retry_after_s else None
             raise ProxyException(message=decision.message or "budget exhausted", type="budget_exceeded",
                                  param=None, code=decision.http_status, headers=headers)
-        if decision.reservation is not None:
-            self.runtime.open_budgets.hold(state["request_id"], decision)
         if decision.action == "downgrade":
             cheapest = config.tiers[0]
-            state["forced_tier"] = cheapest
+            state.forced_tier = cheapest
             if data.get("model") in config.tiers:
                 data["model"] = cheapest
         return data
+
+    # LiteLLM wraps streams only for callbacks whose own class defines this hook (``type(cb).__dict__``): keep it
+    # defined here, on the leaf class.
+    async def async_post_call_streaming_iterator_hook(self, user_api_key_dict, response: AsyncIterator[Any],
+                                                      request_data: dict) -> AsyncIterator[Any]:
+        """Streams pass through unchanged. A client that hangs up before the first chunk gets neither a success
+        event (LiteLLM bills a cancelled stream only from the chunks it received) nor a failure event, so its
+        reservation would hold the budget for ``reservation_ttl_s``: LiteLLM cancels or closes this iterator
+        then, and the reservation is released here. Once a chunk went out, the success event LiteLLM sends for
+        the partial answer settles it."""
+        answered = False
+        try:
+            async for chunk in response:
+                answered = True
+                yield chunk
+        except (asyncio.CancelledError, GeneratorExit):
+            if not answered:
+                with anyio.CancelScope(shield=True):  # the request's task is being cancelled: finish the release
+                    await self._release(request_data)
+            raise
+
+    async def _release(self, request_data: dict) -> None:
+        state = state_in(request_data)
+        decision = state.take_reservation() if state is not None else None
+        if decision is None:
+            return
+        problem = await self.runtime.guard.settle(decision, 0.0)
+        if problem:
+            log.warning("budget: could not release a cancelled stream's reservation (%s); it lapses on its own",
+                        problem)
+            self.runtime.metrics.plugin_degraded.labels("budget", "settle").inc()

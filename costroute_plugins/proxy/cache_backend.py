@@ -17,14 +17,13 @@ import time
 from typing import Any
 
 import numpy as np
-
 from litellm.caching.base_cache import BaseCache
 from litellm.caching.caching import Cache
 
 from costroute_plugins.cache import MemoryStore, NotCacheable, SemanticCache, scope_for
 from costroute_plugins.cache.scope import CacheableRequest
 from costroute_plugins.cache.semantic_cache import Hit
-from costroute_plugins.proxy.request import STATE_KEY
+from costroute_plugins.proxy.request import CacheOutcome, RequestState, model_group, state_in
 from costroute_plugins.proxy.runtime import Runtime, log
 
 RETRY_AFTER_FAILURE_S = 2.0
@@ -34,25 +33,15 @@ class _NotEmbeddedYet(Exception):
     """A lookup needs the prompt's embedding and nobody has computed it yet."""
 
 
+class _EmbeddingFailed(Exception):
+    """The model could not embed this prompt: a problem of this request, not of the cache store."""
+
+
 class SemanticLiteLLMCache(Cache):
     """LiteLLM's ``Cache`` keyed like its semantic caches: the prompt leaves the key, the caller's scope stays."""
 
     def _is_semantic_cache(self) -> bool:
         return True
-
-
-def _state(kwargs: dict[str, Any]) -> dict[str, Any]:
-    metadata = kwargs.get("metadata") or (kwargs.get("litellm_params") or {}).get("metadata") or {}
-    return metadata.setdefault(STATE_KEY, {}) if isinstance(metadata, dict) else {}
-
-
-def _tenant(state: dict[str, Any]) -> str:
-    return str(state.get("tenant") or "anonymous")
-
-
-def _model_alias(kwargs: dict[str, Any]) -> str:
-    metadata = kwargs.get("metadata") or {}
-    return str(metadata.get("model_group") or kwargs.get("model") or "")
 
 
 class CostrouteCacheBackend(BaseCache):
@@ -68,47 +57,60 @@ class CostrouteCacheBackend(BaseCache):
 
     # -- what LiteLLM calls --------------------------------------------------------------------------------------
     async def async_get_cache(self, key: str, **kwargs: Any) -> dict[str, Any] | None:
-        state = _state(kwargs)
+        state = state_in(kwargs)
         request = self._cacheable(kwargs, state)
         if request is None or not self._available(state):
             return None
         try:
-            hit = await self._lookup(request, _tenant(state))
+            hit = await self._lookup(request, state.tenant)
+        except _EmbeddingFailed as failed:  # this prompt only: the cache stays on for every other request
+            log.warning("semantic cache: embedding failed, request bypasses the cache (%s)", failed)
+            self.runtime.metrics.plugin_degraded.labels("cache", "embed").inc()
+            self.runtime.metrics.cache_lookups.labels("bypass").inc()
+            state.cache = CacheOutcome("bypass", reason="embedding failed")
+            return None
         except Exception as error:
             self._failed("lookup", error, state)
             self.runtime.metrics.cache_lookups.labels("bypass").inc()
             return None
         metrics = self.runtime.metrics
         if hit is None:
-            state["cache"] = {"status": "miss"}
+            state.cache = CacheOutcome("miss")
             metrics.cache_lookups.labels("miss").inc()
             # The answer is stored right after it is sent and the caller may repeat the prompt at once: embed
             # now (storing needs the embedding anyway) so the entry is in place before a repeat can arrive.
             try:
-                await self.runtime.embeddings.avector(_tenant(state), request.text)
+                await self.runtime.embeddings.avector(state.tenant, request.text)
             except Exception as error:  # the store will try again; a lookup that missed stays a miss
                 log.warning("semantic cache: embedding a missed prompt failed (%s: %s)", type(error).__name__, error)
             return None
-        state["cache"] = {"status": "hit", "similarity": round(hit.similarity, 4), "kind": hit.kind}
+        state.cache = CacheOutcome("hit", similarity=round(hit.similarity, 4), kind=hit.kind)
         metrics.cache_lookups.labels("hit").inc()
         return {"timestamp": time.time(), "response": json.dumps(hit.response)}
 
     async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
-        state = _state(kwargs)
+        state = state_in(kwargs)
         request = self._cacheable(kwargs, state, count=False)
         if request is None or not self._available(state, count=False):
             return
+        response = value.get("response") if isinstance(value, dict) else value
         try:
-            response = value.get("response") if isinstance(value, dict) else value
             body = json.loads(response) if isinstance(response, str) else response
-            vector = await self.runtime.embeddings.avector(_tenant(state), request.text)
+            vector = await self.runtime.embeddings.avector(state.tenant, request.text)
+        except Exception as error:  # this request's answer is not stored; the cache stays on for everyone else
+            log.warning("semantic cache: answer not stored (%s: %s)", type(error).__name__, error)
+            self.runtime.metrics.plugin_degraded.labels("cache", "embed").inc()
+            return
+        try:
             stored = await asyncio.to_thread(
                 self.cache.insert, request.scope, request.text, body, vector, kwargs.get("ttl")
             )
         except Exception as error:
             self._failed("store", error, state)
             return
-        state.setdefault("cache", {})["stored"] = stored
+        if state.cache is None:
+            state.cache = CacheOutcome("miss")
+        state.cache.stored = stored
 
     async def async_set_cache_pipeline(self, cache_list: list[tuple[str, Any]], **kwargs: Any) -> None:
         for key, value in cache_list:
@@ -131,17 +133,27 @@ class CostrouteCacheBackend(BaseCache):
                 log.warning("semantic cache: could not save snapshot to %s (%s)", path, error)
 
     # -- helpers -------------------------------------------------------------------------------------------------
-    def _cacheable(self, kwargs: dict[str, Any], state: dict[str, Any], count: bool = True):
+    def _cacheable(self, kwargs: dict[str, Any], state: RequestState | None,
+                   count: bool = True) -> CacheableRequest | None:
+        """The request's cache scope and text, or None (a bypass, with its reason) when it may not be cached.
+
+        A request without costroute's state has no tenant the proxy vouched for, so it is never looked up or
+        stored: no entry is reachable without an identity from the key."""
+        if state is None:
+            if count:
+                self.runtime.metrics.plugin_degraded.labels("cache", "no_state").inc()
+                self.runtime.metrics.cache_lookups.labels("bypass").inc()
+            return None
         try:
             return scope_for(
                 kwargs.get("messages") or [],
-                tenant=_tenant(state),
-                model=_model_alias(kwargs),
+                tenant=state.tenant,
+                model=model_group(kwargs) or str(kwargs.get("model") or ""),
                 params=kwargs,
                 cache_sampled=self.cache.config.cache_sampled,
             )
         except NotCacheable as why:
-            state["cache"] = {"status": "bypass", "reason": str(why)}
+            state.cache = CacheOutcome("bypass", reason=str(why))
             if count:
                 self.runtime.metrics.cache_lookups.labels("bypass").inc()
             return None
@@ -161,15 +173,18 @@ class CostrouteCacheBackend(BaseCache):
         try:
             return await asyncio.to_thread(self.cache.lookup, request.scope, request.text, computed_vector)
         except _NotEmbeddedYet:
-            vector = await memo.avector(tenant, request.text)
+            try:
+                vector = await memo.avector(tenant, request.text)
+            except Exception as error:
+                raise _EmbeddingFailed(f"{type(error).__name__}: {error}") from error
             return await asyncio.to_thread(self.cache.lookup, request.scope, request.text, vector)
 
-    def _available(self, state: dict[str, Any], count: bool = True) -> bool:
+    def _available(self, state: RequestState, count: bool = True) -> bool:
         """After a failure, bypass for a moment, then rebuild the index from the store before using it again."""
         if self._stale_since is None:
             return True
         if time.monotonic() - self._stale_since < RETRY_AFTER_FAILURE_S or not self.rebuild():
-            state["cache"] = {"status": "bypass", "reason": "cache store unavailable"}
+            state.cache = CacheOutcome("bypass", reason="cache store unavailable")
             if count:
                 self.runtime.metrics.cache_lookups.labels("bypass").inc()
             return False
@@ -189,7 +204,7 @@ class CostrouteCacheBackend(BaseCache):
         self.runtime.metrics.plugin_up.labels("cache").set(1)
         return True
 
-    def _failed(self, operation: str, error: Exception, state: dict[str, Any] | None = None) -> None:
+    def _failed(self, operation: str, error: Exception, state: RequestState | None = None) -> None:
         if not self._outage:
             log.warning("semantic cache: %s failed (%s: %s); requests bypass the cache until the store answers",
                         operation, type(error).__name__, error)
@@ -198,4 +213,4 @@ class CostrouteCacheBackend(BaseCache):
         self.runtime.metrics.plugin_degraded.labels("cache", operation).inc()
         self.runtime.metrics.plugin_up.labels("cache").set(0)
         if state is not None:
-            state["cache"] = {"status": "bypass", "reason": f"cache {operation} failed"}
+            state.cache = CacheOutcome("bypass", reason=f"cache {operation} failed")

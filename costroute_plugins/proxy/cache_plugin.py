@@ -18,7 +18,7 @@ from costroute_plugins.cache import EntryStore, MemoryStore, SemanticCache
 from costroute_plugins.cache.redis_store import RedisStore
 from costroute_plugins.cache.verifier import ArtifactError
 from costroute_plugins.proxy.cache_backend import CostrouteCacheBackend, SemanticLiteLLMCache
-from costroute_plugins.proxy.request import state_of
+from costroute_plugins.proxy.request import state_in
 from costroute_plugins.proxy.runtime import Runtime, log
 
 REDIS_TIMEOUT_S = 0.5
@@ -87,13 +87,14 @@ class CachePlugin(CustomLogger):
     ) -> dict[str, str]:
         if self.backend is None:  # off, or degraded at start
             return {"x-costroute-cache": "bypass"}
-        outcome = state_of(data).get("cache") or {}
+        state = state_in(data)
+        outcome = state.cache if state is not None else None
         hidden = getattr(response, "_hidden_params", None) or {}
         if hidden.get("cache_hit"):
             headers = {"x-costroute-cache": "hit"}
-            if "similarity" in outcome:
-                headers["x-costroute-cache-similarity"] = f"{outcome['similarity']:.4f}"
+            if outcome is not None and outcome.similarity is not None:
+                headers["x-costroute-cache-similarity"] = f"{outcome.similarity:.4f}"
             return headers
         # No outcome: LiteLLM did not consult the cache (e.g. `cache: {no-cache: true}`).
-        status = outcome.get("status", "bypass")
+        status = outcome.status if outcome is not None else "bypass"
         return {"x-costroute-cache": "miss" if status == "hit" else status}

@@ -4,9 +4,10 @@ It scores the request with costroute's router (``routing.router.Router``: logist
 structure and the request's MiniLM embedding, which the semantic cache then reuses) and applies the policy in
 ``routing.policy``: a budget at its cap forces the cheapest tier, premium tenants get the top tier, the A/B
 holdout gets the top tier with the would-be decision logged, and otherwise the caller's hints and thumbs-down
-escalations adjust the classifier's choice. ``mode: shadow`` logs everything and serves ``default_tier``.
-A router that cannot load or fails answers ``default_tier`` and says so in logs and metrics: it never fails
-the request.
+escalations adjust the classifier's choice. ``mode: shadow`` logs everything and serves ``baseline_tier``
+(what the client gets without costroute, by default the top tier). A router that cannot load or fails, and a
+request costroute has no state for, get ``baseline_tier`` too, said in logs and metrics: a failure never
+fails the request, and never serves it a cheaper tier.
 """
 
 from __future__ import annotations
@@ -15,29 +16,18 @@ import asyncio
 from typing import Any
 
 from costroute_plugins.config import read_document
-from costroute_plugins.proxy.request import STATE_KEY
+from costroute_plugins.messages import last_user_text
+from costroute_plugins.proxy.request import RequestState, RoutingRecord, state_in
 from costroute_plugins.proxy.router_check import classifier_timeout_ms
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.feedback_store import Served
-from costroute_plugins.routing.hints import RouteHints
 from costroute_plugins.routing.latency import TierLatency
 from costroute_plugins.routing.policy import Adjustment, higher, in_holdout
 from costroute_plugins.routing.router import Decision, Router
 
-
 #: Share of LiteLLM's classifier timeout the router waits for the prompt's embedding; the rest is for the decision.
 EMBEDDING_WAIT_SHARE = 0.6
-
-
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, list):
-                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-            return str(content or "")
-    return ""
 
 
 class TierClassifier:
@@ -66,7 +56,7 @@ class TierClassifier:
             self.router = Router.from_settings(settings)
         except Exception as error:  # bad or missing artifact: route everything to the default tier
             log.error("router: cannot load (%s: %s); every auto request goes to %s", type(error).__name__, error,
-                      settings.default_tier)
+                      settings.baseline_tier)
             self.runtime.metrics.plugin_degraded.labels("router", "load").inc()
             self.runtime.metrics.plugin_up.labels("router").set(0)
             return
@@ -83,31 +73,33 @@ class TierClassifier:
     async def classify(self, context: Any) -> str | None:
         settings = self.runtime.config.routing
         metadata = getattr(context, "metadata", None) or {}
-        state = metadata.get(STATE_KEY) or {}
+        state = state_in(metadata)
+        if state is None:  # the context plugin did not see this request: nothing to decide on, serve the baseline
+            self.runtime.metrics.plugin_degraded.labels("router", "no_state").inc()
+            return str(settings.baseline_tier)
         # LiteLLM hands the classifier a shallow copy of the request metadata: nested dicts are the request's own.
         spend_log = metadata.get("spend_logs_metadata") if isinstance(metadata.get("spend_logs_metadata"), dict) \
             else {}
-        if state.get("forced_tier"):  # a budget at its cap with action downgrade
-            state["routing"] = {"tier": state["forced_tier"], "reason": "budget downgrade"}
-            spend_log.update(costroute_route_tier=state["forced_tier"], costroute_route_reason="budget downgrade")
-            return str(state["forced_tier"])
-        tenant = str(state.get("tenant") or "anonymous")
-        if tenant in settings.premium_tenants:
-            decision = Decision(self.tiers[-1], 1.0, None, f"{self.tiers[-1]}: premium tenant {tenant}")
+        if state.forced_tier:  # a budget at its cap with action downgrade
+            state.routing = RoutingRecord(tier=state.forced_tier, reason="budget downgrade", mode="enforce")
+            spend_log.update(costroute_route_tier=state.forced_tier, costroute_route_reason="budget downgrade")
+            return state.forced_tier
+        if state.tenant in settings.premium_tenants:
+            decision = Decision(self.tiers[-1], 1.0, None, f"{self.tiers[-1]}: premium tenant {state.tenant}")
             return self._serve(decision, state, spend_log, holdout=False)
         if self.router is None:
-            return settings.default_tier
+            return str(settings.baseline_tier)
         messages = list(getattr(context, "structured_messages", None) or [])
         try:
-            relaxation = float((state.get("budget") or {}).get("quality_relaxation") or 0.0)
-            embedding = await self._embedding(tenant, _last_user_text(messages))
-            decision = await asyncio.to_thread(self._decide, state, tenant, messages, embedding, relaxation)
+            relaxation = state.budget.quality_relaxation if state.budget is not None else 0.0
+            embedding = await self._embedding(state.tenant, last_user_text(messages))
+            decision = await asyncio.to_thread(self._decide, state, messages, embedding, relaxation)
         except Exception as error:
             log.warning("router: decision failed (%s: %s); serving %s", type(error).__name__, error,
-                        settings.default_tier)
+                        settings.baseline_tier)
             self.runtime.metrics.plugin_degraded.labels("router", "decide").inc()
-            return settings.default_tier
-        holdout = in_holdout(str(state.get("request_id") or ""), settings.holdout_fraction, settings.holdout_salt)
+            return str(settings.baseline_tier)
+        holdout = in_holdout(state.request_id, settings.holdout_fraction, settings.holdout_salt)
         return self._serve(decision, state, spend_log, holdout=holdout)
 
     async def _embedding(self, tenant: str, text: str):
@@ -126,46 +118,46 @@ class TierClassifier:
             self.runtime.metrics.plugin_degraded.labels("router", "embedding_late").inc()
             return None
 
-    def _serve(self, decision: Decision, state: dict[str, Any], spend_log: dict[str, Any], holdout: bool) -> str:
+    def _serve(self, decision: Decision, state: RequestState, spend_log: dict[str, Any], holdout: bool) -> str:
         """Record the decision (state, spend log) and return the tier to serve under the mode and holdout."""
         settings = self.runtime.config.routing
         mode = "holdout" if holdout and settings.mode == "enforce" else settings.mode
-        state["routing"] = {"tier": decision.tier, "score": round(decision.score, 4), "reason": decision.reason,
-                            "mode": mode}
+        state.routing = RoutingRecord(tier=decision.tier, reason=decision.reason, mode=mode,
+                                      score=round(decision.score, 4))
         spend_log.update(costroute_route_tier=decision.tier, costroute_route_score=round(decision.score, 4),
                          costroute_route_reason=decision.reason, costroute_route_mode=mode,
                          costroute_route_holdout=holdout)
         if mode == "shadow":
             log.info("router shadow: would serve %s (%s); serving %s", decision.tier, decision.reason,
-                     settings.default_tier)
-            return str(settings.default_tier)
+                     settings.baseline_tier)
+            return str(settings.baseline_tier)
         if mode == "holdout":
             log.info("router holdout: would serve %s (%s); serving %s", decision.tier, decision.reason, self.tiers[-1])
             return self.tiers[-1]
         return decision.tier
 
-    def _decide(self, state: dict[str, Any], tenant: str, messages: list[dict[str, Any]], embedding,
-                relaxation: float) -> Decision:
+    def _decide(self, state: RequestState, messages: list[dict[str, Any]], embedding, relaxation: float) -> Decision:
         settings = self.runtime.config.routing
-        hints = RouteHints(**(state.get("hints") or {}))
+        hints = state.hints
         decision = self.router.decide(messages, embedding, relaxation=relaxation,
                                       required_quality=hints.required_quality)
         adjust = Adjustment(self.tiers)
         task_floor = settings.task_min_tier.get(hints.task) if hints.task else None
         decision = adjust.raise_to(decision, task_floor, f"task {hints.task}")
         feedback = self.runtime.feedback
-        escalated = self._escalation(feedback, tenant, embedding)
+        escalated = self._escalation(feedback, state.tenant, embedding)
         if escalated is not None:
             decision = adjust.raise_to(decision, escalated[0], f"thumbs-down on a similar prompt "
                                                                f"(similarity {escalated[1]:.2f})")
         if hints.max_latency_ms is not None:
             floor = higher(self.tiers, task_floor, escalated[0] if escalated else None)
             decision = adjust.fit_latency(decision, hints.max_latency_ms, self.runtime.latency, floor)
-        if feedback is not None and embedding is not None and state.get("request_id"):
+        if feedback is not None and embedding is not None:
             try:
                 # A non-streamed answer passes the post-call hook, which stores both of its ids in one write.
-                feedback.routed(str(state["request_id"]), Served(tenant, decision.tier, embedding),
-                                answer_follows=not state.get("stream"))
+                # Rated by the answer's id or its call id (the client's handle; ratings check the tenant).
+                feedback.routed(state.call_id or state.request_id, Served(state.tenant, decision.tier, embedding),
+                                answer_follows=not state.stream)
             except Exception as error:
                 self._feedback_degraded("remember", error)
         return decision

@@ -4,21 +4,24 @@ the tier took (the ``max_latency_ms`` hint compares against that)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import ProxyException
 
 from costroute_plugins import __version__
-from costroute_plugins.identity import tenant_of, tier_of
+from costroute_plugins.identity import Identity, tenant_of, tier_of
 from costroute_plugins.proxy.request import (
-    STATE_KEY,
+    RequestState,
+    RoutingRecord,
     add_spend_log_fields,
-    metadata_of,
+    attach,
+    authenticated_metadata,
+    client_metadata,
+    is_auto_router,
     request_tags,
     served_group,
-    state_of,
+    state_in,
 )
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.routing.hints import HintError, parse_hints
@@ -27,16 +30,6 @@ from costroute_plugins.routing.hints import HintError, parse_hints
 def _has_messages(data: dict[str, Any]) -> bool:
     messages = data.get("messages")
     return isinstance(messages, list) and any(isinstance(m, dict) and m.get("content") for m in messages)
-
-
-def _is_auto_router(group: Any) -> bool:
-    """Whether ``group`` is a LiteLLM auto-router entry (``model: auto_router/...``), like the shipped ``auto``."""
-    from litellm.proxy import proxy_server
-
-    router = proxy_server.llm_router
-    deployments = router.get_model_list(model_name=str(group)) if router is not None and group else None
-    return bool(deployments) and all(
-        str((d.get("litellm_params") or {}).get("model", "")).startswith("auto_router/") for d in deployments)
 
 
 class RequestContextPlugin(CustomLogger):
@@ -48,49 +41,60 @@ class RequestContextPlugin(CustomLogger):
 
     # LiteLLM finds these hooks by looking at the leaf class's own __dict__: keep them defined here.
     async def async_pre_call_hook(self, user_api_key_dict, cache, data: dict, call_type) -> dict:
-        metadata = metadata_of(data)
-        metadata[STATE_KEY] = {}  # costroute's own record: whatever a client sent under this key is dropped
         try:
-            hints = parse_hints(metadata)
+            hints = parse_hints(client_metadata(data))
         except HintError as error:  # the caller's mistake: say which key, never guess
             raise ProxyException(message=str(error), type="invalid_request_error", param=str(error).split(":")[0],
                                  code=400) from None
         try:
-            tenant = tenant_of(metadata, self.runtime.config.tenant_from)
-            state = state_of(data)
-            if hints:
-                state["hints"] = hints.to_json()
-                add_spend_log_fields(data, route_hints=hints.to_json())
-            model = data.get("model")
-            if model not in self.runtime.config.tiers and not _has_messages(data) and _is_auto_router(model):
-                # LiteLLM's complexity router skips a request with nothing to classify and then refuses it with
-                # a confusing error; the default tier serves it as the plain group would.
-                model = data["model"] = self.runtime.config.routing.default_tier
-            if model in self.runtime.config.tiers:  # an explicit tier is served as requested, and recorded so
-                state["routing"] = {"tier": model, "reason": "requested by the client", "mode": "explicit"}
-                add_spend_log_fields(data, route_tier=model, route_reason="requested by the client",
-                                     route_mode="explicit")
-            state["tenant"] = tenant
-            state["request_id"] = str(data.get("litellm_call_id") or uuid.uuid4().hex)
-            # LiteLLM runs the post-call success hook for non-streamed answers only; feedback writes accordingly.
-            state["stream"] = bool(data.get("stream"))
-            add_spend_log_fields(data, tenant=tenant, version=__version__,
-                                 **{name: value for name, value in request_tags(data).items()
-                                    if name in ("feature", "experiment", "variant")})
-        except Exception:  # never fail the request for bookkeeping
-            log.exception("request context: could not read the tenant; continuing without it")
+            state = self._state(user_api_key_dict, data, call_type, hints)
+        except Exception:  # never fail the request for bookkeeping; without a state nothing tenant-scoped acts
+            log.exception("request context: could not read the identity; costroute leaves this request alone")
             self.runtime.metrics.plugin_degraded.labels("context", "tenant").inc()
+            return data
+        attach(data, state)
+        if hints:
+            add_spend_log_fields(data, route_hints=hints.to_json())
+        model = data.get("model")
+        tiers = self.runtime.config.tiers
+        if model not in tiers and not _has_messages(data) and is_auto_router(model):
+            # LiteLLM's complexity router skips a request with nothing to classify and then refuses it with
+            # a confusing error; the baseline tier serves it as the plain group would.
+            model = data["model"] = self.runtime.config.routing.baseline_tier
+        if model in tiers:  # an explicit tier is served as requested, and recorded so
+            state.routing = RoutingRecord(tier=str(model), reason="requested by the client", mode="explicit")
+            add_spend_log_fields(data, route_tier=model, route_reason="requested by the client",
+                                 route_mode="explicit")
+        add_spend_log_fields(data, tenant=state.tenant, version=__version__, request_id=state.request_id,
+                             **state.tags)
         return data
+
+    def _state(self, user_api_key_dict, data: dict, call_type, hints) -> RequestState:
+        """The request's state from what the proxy authenticated: the key LiteLLM verified, never a body field."""
+        from litellm.proxy.litellm_pre_call_utils import LiteLLMProxyRequestSetup
+
+        fields = LiteLLMProxyRequestSetup.get_sanitized_user_information_from_key(user_api_key_dict)
+        identity = Identity.from_litellm(fields, client_metadata(data))
+        return RequestState(
+            identity=identity,
+            tenant=tenant_of(identity, self.runtime.config.tenant_from),
+            route=str(call_type),
+            # LiteLLM runs the post-call success hook for non-streamed answers only; feedback writes accordingly.
+            stream=bool(data.get("stream")),
+            call_id=str(data.get("litellm_call_id") or ""),
+            tags=request_tags(data),
+            hints=hints,
+        )
 
     async def async_post_call_success_hook(self, data: dict, user_api_key_dict, response: Any) -> None:
         """Before the answer leaves: make it rateable by its ``id`` with the tier that really answered."""
         feedback = self.runtime.feedback
-        state = state_of(data)
-        if feedback is None or not state.get("routing") or state["routing"].get("mode") == "explicit":
+        state = state_in(data)
+        if feedback is None or state is None or state.routing is None or state.routing.mode == "explicit":
             return None
         try:
             model_id = (getattr(response, "_hidden_params", None) or {}).get("model_id")
-            feedback.answered(str(state.get("request_id") or ""), getattr(response, "id", None),
+            feedback.answered(state.call_id or state.request_id, getattr(response, "id", None),
                               served_group(model_id))
         except Exception as error:  # a rating may then find nothing; the answer itself is unaffected
             log.warning("router feedback: could not remember response (%s: %s)", type(error).__name__, error)
@@ -115,11 +119,13 @@ class RequestContextPlugin(CustomLogger):
             model_id = (litellm_call_info or {}).get("model_id") or (
                 getattr(response, "_hidden_params", None) or {}
             ).get("model_id")
-            routing_decision = metadata_of(data).get("routing_decision")
+            routing_decision = authenticated_metadata(data).get("routing_decision")
             headers["x-costroute-tier"] = tier_of(served_group(model_id), routing_decision, self.runtime.config.tiers)
-            routing = state_of(data).get("routing") or {}
-            if "score" in routing and routing.get("mode") != "shadow":  # shadow: nothing the client sees changes
-                headers["x-costroute-router-score"] = f"{routing['score']:.4f}"
+            state = state_in(data)
+            routing = state.routing if state is not None else None
+            # shadow: nothing the client sees changes
+            if routing is not None and routing.score is not None and routing.mode != "shadow":
+                headers["x-costroute-router-score"] = f"{routing.score:.4f}"
         except Exception:
             log.exception("request context: could not tell which tier answered")
             self.runtime.metrics.plugin_degraded.labels("context", "tier").inc()

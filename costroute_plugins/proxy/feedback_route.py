@@ -12,7 +12,7 @@ unknown or expired id, 503 while the feedback store (Redis) is unreachable.
 # they name classes imported inside ``mount_feedback_route``.
 from typing import Any
 
-from costroute_plugins.identity import tenant_of
+from costroute_plugins.identity import Identity, tenant_of
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.routing.feedback import FeedbackError, parse_rating
 
@@ -47,7 +47,7 @@ def mount_feedback_route(runtime: Runtime) -> None:
             return _error(400, 'body must be JSON: {"response_id": "...", "rating": "down"}')
         if not isinstance(body, dict) or not isinstance(body.get("response_id"), str) or not body["response_id"]:
             return _error(400, 'response_id: required, the "id" of the answer (or its x-litellm-call-id header)')
-        identity = LiteLLMProxyRequestSetup.get_sanitized_user_information_from_key(key)
+        identity = Identity.from_litellm(LiteLLMProxyRequestSetup.get_sanitized_user_information_from_key(key))
         tenant = tenant_of(identity, runtime.config.tenant_from)
         try:
             result = feedback.rate(body["response_id"], tenant, parse_rating(body.get("rating")))

@@ -10,11 +10,7 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 from litellm.proxy._types import UserAPIKeyAuth
 
-PREFIX = "sk-team-"
-
-
-def key_of(tenant: str) -> str:
-    return PREFIX + tenant
+from costroute_plugins.replay.derive import TEAM_KEY_PREFIX as PREFIX
 
 
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:

@@ -13,7 +13,7 @@ import os
 
 from litellm.integrations.custom_logger import CustomLogger
 
-ENV = "COSTROUTE_REPLAY_CAPTURE"
+from costroute_plugins.replay.derive import CAPTURE_ENV as ENV
 
 
 class SpendPayloadCapture(CustomLogger):

@@ -68,6 +68,13 @@ def router_problems(document: Mapping[str, Any], config: CostrouteConfig) -> lis
                 problems.append(f"{where}.{key}: {problem['msg'].removeprefix('Value error, ')}")
             continue
         tiers = router.get("tiers") or {}
+        if router.get("fallback_tier") != config.routing.baseline_tier:
+            problems.append(
+                f"{where}.fallback_tier: {router.get('fallback_tier')!r} is what LiteLLM serves when costroute's "
+                f"classifier times out, but costroute serves routing.baseline_tier "
+                f"{config.routing.baseline_tier!r} on every other failure. Fix: set fallback_tier: "
+                f"{config.routing.baseline_tier}, so a failure never serves a cheaper tier than the baseline"
+            )
         if set(tiers) != set(config.tiers):
             problems.append(
                 f"{where}.tiers: tier names {sorted(tiers)} differ from costroute.tiers {config.tiers}. Fix: the "

@@ -6,22 +6,21 @@ import logging
 import os
 import sys
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from costroute_plugins import __version__
-from costroute_plugins.budget.decision import BudgetDecision
 from costroute_plugins.budget.factory import build_guard
 from costroute_plugins.budget.guard import BudgetGuard
 from costroute_plugins.budget.metrics import BudgetMetrics
 from costroute_plugins.config import SECTION, CostrouteConfig, CostrouteConfigError, parse_config, read_document
 from costroute_plugins.embedding import EmbeddingMemo, SentenceTransformerEmbedder
-from costroute_plugins.spend.anomaly import AnomalyDetector
-from costroute_plugins.spend.ledger import SpendLedger
-from costroute_plugins.spend.metrics import SpendMetrics
+from costroute_plugins.labels import LabelBounds
 from costroute_plugins.metrics import Metrics
 from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.latency import TierLatency
+from costroute_plugins.spend.anomaly import AnomalyDetector
+from costroute_plugins.spend.ledger import SpendLedger
+from costroute_plugins.spend.metrics import SpendMetrics
 from costroute_plugins.spend.pricing import PriceBook
 
 log = logging.getLogger("costroute")
@@ -61,21 +60,11 @@ def load_checked(path: str | None) -> CostrouteConfig:
     return config
 
 
-class OpenBudgets:
-    """Budget decisions of requests in flight, settled when they finish. Bounded: a request that never reports
-    back (a crash) drops out here, and its reservation lapses in the store after ``reservation_ttl_s``."""
-
-    def __init__(self, max_open: int = 100_000) -> None:
-        self.max_open = max_open
-        self._open: OrderedDict[str, BudgetDecision] = OrderedDict()
-
-    def hold(self, request_id: str, decision: BudgetDecision) -> None:
-        self._open[request_id] = decision
-        while len(self._open) > self.max_open:
-            self._open.popitem(last=False)
-
-    def take(self, request_id: str | None) -> BudgetDecision | None:
-        return self._open.pop(request_id, None) if request_id else None
+def has_master_key(path: str | None) -> bool:
+    """Whether the proxy authenticates callers: a master key in the config or ``LITELLM_MASTER_KEY``."""
+    document = read_document(path) if path else {}
+    settings = document.get("general_settings") or {}
+    return bool(os.environ.get("LITELLM_MASTER_KEY") or (isinstance(settings, dict) and settings.get("master_key")))
 
 
 @dataclass
@@ -89,7 +78,6 @@ class Runtime:
     budget_metrics: BudgetMetrics
     spend_metrics: SpendMetrics
     ledger: SpendLedger | None = None
-    open_budgets: OpenBudgets = field(default_factory=OpenBudgets)
     # Set by the router's classifier at start (issue 4): observed tier latency and thumbs-down feedback.
     latency: TierLatency = field(default_factory=TierLatency)
     feedback: FeedbackService | None = None
@@ -110,28 +98,34 @@ class Runtime:
         config = load_checked(path)
         embedder = SentenceTransformerEmbedder(config.embedding_model, threads=config.embedding_threads or None)
         ledger = SpendLedger(config.spend.ledger) if config.spend.ledger.enabled else None
+        # One set of label bounds for every series, so a tenant is named in all of them or in none.
+        bounds = LabelBounds.from_config(config.spend.metrics, tiers=config.tiers)
         runtime = cls(
             config=config,
-            metrics=Metrics.create(),
+            metrics=Metrics.create(bounds=bounds),
             embeddings=EmbeddingMemo(embedder),
             guard=build_guard(config.budget, config.redis_url),
             prices=PriceBook(config.spend.self_hosted_prices),
             anomalies=AnomalyDetector(config.spend.anomaly),
-            budget_metrics=BudgetMetrics.create(),
-            spend_metrics=SpendMetrics.create(ledger=ledger),
+            budget_metrics=BudgetMetrics.create(bounds=bounds),
+            spend_metrics=SpendMetrics.create(ledger=ledger, bounds=bounds),
             ledger=ledger,
             config_path=path,
         )
         log.info(
-            "costroute %s loaded from %s: tiers %s, routing %s (default tier %s), cache %s, redis %s",
+            "costroute %s loaded from %s: tiers %s, routing %s (baseline tier %s), cache %s, redis %s",
             __version__,
             path or "embedded defaults",
             " < ".join(config.tiers),
             config.routing.mode,
-            config.routing.default_tier,
+            config.routing.baseline_tier,
             "on" if config.cache.enabled else "off",
             "configured" if config.redis_url else "not configured (in-process state)",
         )
+        if not has_master_key(path):
+            log.warning("no master key: the proxy serves unauthenticated callers, so every request is tenant "
+                        "'anonymous' and shares one cache scope and one budget. Set general_settings.master_key "
+                        "(or LITELLM_MASTER_KEY) and give each team its own key to isolate them")
         log.info(
             "budgets: %s; spend ledger: %s",
             f"{len(config.budget.budgets)} configured" if config.budget.enabled and config.budget.budgets else "none",

@@ -11,16 +11,20 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
-from costroute_plugins.identity import tier_of
-from costroute_plugins.proxy.request import request_tags, served_group, state_of
+from costroute_plugins.identity import Identity, tier_of
+from costroute_plugins.proxy.request import RequestState, served_group, state_in
 from costroute_plugins.proxy.runtime import Runtime, log
-from costroute_plugins.spend.record import AttributionRecord
+from costroute_plugins.spend.record import AttributionRecord, token_count
 from costroute_plugins.spend.webhook import post_event
+
+#: The tenant of a finished request costroute has no state for (the context plugin did not see it).
+UNATTRIBUTED = "unattributed"
 
 
 class SpendPlugin(CustomLogger):
@@ -45,24 +49,24 @@ class SpendPlugin(CustomLogger):
         return ledger
 
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj, start_time, end_time) -> None:
-        metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
-        state = metadata.get("costroute") or {}
         try:
-            await self._attribute(kwargs, metadata, state)
+            await self._attribute(kwargs, state_in(kwargs))
         except Exception:  # attribution must never surface to the caller
             log.exception("spend: could not attribute a finished request")
             self.runtime.metrics.plugin_degraded.labels("spend", "attribution").inc()
 
-    async def _attribute(self, kwargs: dict[str, Any], metadata: dict[str, Any], state: dict[str, Any]) -> None:
+    async def _attribute(self, kwargs: dict[str, Any], state: RequestState | None) -> None:
         payload = kwargs.get("standard_logging_object") or {}
         runtime = self.runtime
         group = served_group(payload.get("model_id"))
-        routing_decision = metadata.get("routing_decision") or {}
+        routing_decision = (payload.get("metadata") or {}).get("routing_decision") or \
+            ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("routing_decision") or {}
         tier = tier_of(group, routing_decision, runtime.config.tiers)
         usage = payload.get("metadata", {}).get("usage_object") or {}
-        prompt_tokens = int(payload.get("prompt_tokens") or 0)
-        completion_tokens = int(payload.get("completion_tokens") or 0)
-        cached_tokens = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        # Whatever the upstream reported (negative, fractional, text): priced as corrected, stored flagged.
+        reported_tokens = (payload.get("prompt_tokens"), payload.get("completion_tokens"),
+                           (usage.get("prompt_tokens_details") or {}).get("cached_tokens"))
+        prompt_tokens, completion_tokens, cached_tokens = map(token_count, reported_tokens)
         cache_hit = bool(payload.get("cache_hit"))
         reported = float(payload.get("response_cost") or 0.0)
         if cache_hit:
@@ -72,10 +76,14 @@ class SpendPlugin(CustomLogger):
                                        cached_tokens, reported)
         cache_saving = float(payload.get("saved_cache_cost") or 0.0) if cache_hit else 0.0
         routing_saving = runtime.prices.routing_saving(payload.get("autorouter_savings"), reported, cost)
-        tenant = state.get("tenant", "anonymous")
+        # A request the context plugin did not see has no identity the proxy vouched for: billed as such, and
+        # keyed by an id generated here (never LiteLLM's call id, which the client may choose).
+        tenant = state.tenant if state is not None else UNATTRIBUTED
+        identity = state.identity if state is not None else Identity()
+        tags = state.tags if state is not None else {}
         decision = "cache_hit" if cache_hit else routing_decision.get("cause") or "requested"
 
-        budget = runtime.open_budgets.take(state.get("request_id"))
+        budget = state.take_reservation() if state is not None else None
         if budget is not None:
             problem = await runtime.guard.settle(budget, cost)
             if problem:
@@ -87,31 +95,30 @@ class SpendPlugin(CustomLogger):
         metrics.spend_usd.labels(tenant, tier).inc(cost)
         metrics.savings_usd.labels("cache").inc(cache_saving)
         metrics.savings_usd.labels("routing").inc(routing_saving)
-        tags = request_tags({"metadata": metadata, "tags": payload.get("request_tags")})
         if tags.get("feature"):
             runtime.spend_metrics.feature_spend_usd.labels(tags["feature"], tenant).inc(cost)
 
         record = AttributionRecord(
-            request_id=str(state.get("request_id") or payload.get("id") or kwargs.get("litellm_call_id")),
+            request_id=state.request_id if state is not None else uuid.uuid4().hex,
             tenant=tenant,
             cost_usd=cost,
-            team=metadata.get("user_api_key_team_id"),
-            key=metadata.get("user_api_key_hash"),
-            end_user=metadata.get("user_api_key_end_user_id"),
+            team=identity.team,
+            key=identity.key,
+            end_user=identity.end_user,
             feature=tags.get("feature"),
             experiment=tags.get("experiment"),
             variant=tags.get("variant"),
             tier=tier,
             model=str(payload.get("model") or ""),
             deployment=payload.get("model_id"),
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cached_tokens=cached_tokens,
+            prompt_tokens=reported_tokens[0],
+            completion_tokens=reported_tokens[1],
+            cached_tokens=reported_tokens[2],
             cache_hit=cache_hit,
             cache_saving_usd=cache_saving,
             routing_saving_usd=routing_saving,
             decision=decision,
-            budget_state=(metadata.get("spend_logs_metadata") or {}).get("costroute_budget_state"),
+            budget_state=state.budget.label if state is not None and state.budget is not None else None,
         )
         ledger = await self._ledger()
         if ledger is not None:
@@ -129,8 +136,8 @@ class SpendPlugin(CustomLogger):
     async def async_post_call_failure_hook(self, request_data: dict, original_exception, user_api_key_dict,
                                            traceback_str=None) -> None:
         """The request failed for good (after fallbacks): release its reservation."""
-        state = state_of(request_data)
-        budget = self.runtime.open_budgets.take(state.get("request_id"))
+        state = state_in(request_data)
+        budget = state.take_reservation() if state is not None else None
         if budget is not None:
             await self.runtime.guard.settle(budget, 0.0)
 

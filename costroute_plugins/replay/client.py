@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from costroute_plugins.replay.tenant_auth import key_of
+from costroute_plugins.replay.derive import key_of
 from costroute_plugins.replay.workload import Request
 
 HEADERS = ("x-costroute-tier", "x-costroute-cache", "x-costroute-cache-similarity", "x-litellm-response-cost",

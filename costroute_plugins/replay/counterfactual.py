@@ -21,7 +21,7 @@ def unconstrained_tiers(config: CostrouteConfig, requests: Sequence[Request],
         return {}
     routing = config.routing
     if routing.mode != "enforce":
-        return {request.n: str(routing.default_tier) for request in requests}
+        return {request.n: str(routing.baseline_tier) for request in requests}
     from costroute_plugins.routing.router import Router
 
     router = Router.from_settings(routing)

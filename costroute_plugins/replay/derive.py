@@ -6,8 +6,8 @@ Only what a replay must change is changed, and every change is listed in the rep
   workload tenant, added to the config's own);
 - state is kept in-process (``redis_url: null``): one proxy, a fresh cache and fresh budget counters per run,
   nothing left behind in a shared Redis;
-- auth: ``sk-team-<tenant>`` keys authenticate as teams (``tenant_auth.py``), a generated master key;
-- a callback captures each request's spend-log payload (``capture.py``); the spend ledger is switched off;
+- auth: ``sk-team-<tenant>`` keys authenticate as teams (``proxy/replay_auth.py``), a generated master key;
+- a callback captures each request's spend-log payload (``proxy/replay_capture.py``); the spend ledger is switched off;
 - the router's classifier timeout is raised to ``router_timeout_ms`` where it is lower: on a loaded replay
   machine LiteLLM would otherwise serve its fallback tier, and the replay would measure the fallback, not the
   router (the report still counts any fallback).
@@ -22,8 +22,12 @@ from typing import Any
 
 from costroute_plugins.config import SECTION, parse_config
 
-AUTH = "costroute_plugins.replay.tenant_auth.user_api_key_auth"
-CAPTURE = "costroute_plugins.replay.capture.capture"
+AUTH = "costroute_plugins.proxy.replay_auth.user_api_key_auth"
+#: Keys of this shape authenticate as the team named after the prefix (replays and tests only).
+TEAM_KEY_PREFIX = "sk-team-"
+#: Where the capture callback writes spend-log payloads, one JSON line each.
+CAPTURE_ENV = "COSTROUTE_REPLAY_CAPTURE"
+CAPTURE = "costroute_plugins.proxy.replay_capture.capture"
 
 
 @dataclass
@@ -97,3 +101,8 @@ def derive(document: Mapping[str, Any], stub_urls: Mapping[str, str], master_key
     settings["callbacks"] = [*callbacks, CAPTURE]
     doc["litellm_settings"] = settings
     return DerivedConfig(doc, tiers, changes)
+
+
+def key_of(tenant: str) -> str:
+    """The replay key that authenticates as ``tenant``."""
+    return TEAM_KEY_PREFIX + tenant

@@ -10,7 +10,6 @@ import asyncio
 import json
 import tempfile
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,10 @@ from typing import Any
 import yaml
 
 from costroute_plugins.config import SECTION, parse_config, read_document
-from costroute_plugins.replay.capture import ENV as CAPTURE_ENV
+from costroute_plugins.proxy.tier_prices import config_tier_rates
 from costroute_plugins.replay.client import Served, send_all
 from costroute_plugins.replay.counterfactual import unconstrained_tiers
-from costroute_plugins.replay.derive import derive
+from costroute_plugins.replay.derive import CAPTURE_ENV, derive
 from costroute_plugins.replay.processes import Child, new_master_key, start_proxy, start_stub
 from costroute_plugins.replay.report import Rates, Scored, build_report, cost_at, score_request
 from costroute_plugins.replay.workload import Workload
@@ -33,36 +32,6 @@ class ReplayResult:
     report: dict[str, Any]
     scored: list[Scored]
     served: list[Served]
-
-
-def tier_rates(document: Mapping[str, Any], tiers: list[str]) -> dict[str, tuple[float, float]]:
-    """USD per prompt / completion token of each tier: the deployment's own prices, else LiteLLM's price list
-    (the dearest deployment when a tier has several)."""
-    import litellm
-
-    rates: dict[str, tuple[float, float]] = {}
-    for tier in tiers:
-        found = []
-        for entry in document.get("model_list") or []:
-            if entry.get("model_name") != tier:
-                continue
-            params = entry.get("litellm_params") or {}
-            prompt, completion = params.get("input_cost_per_token"), params.get("output_cost_per_token")
-            if prompt is None or completion is None:
-                try:
-                    info = litellm.get_model_info(str(params.get("model")))
-                except Exception:
-                    info = {}
-                prompt = prompt if prompt is not None else info.get("input_cost_per_token")
-                completion = completion if completion is not None else info.get("output_cost_per_token")
-            if prompt is None or completion is None:
-                raise ValueError(f"tier {tier}: no price for {params.get('model')!r}; set input_cost_per_token and "
-                                 "output_cost_per_token in its litellm_params")
-            found.append((float(prompt), float(completion)))
-        if not found:
-            raise ValueError(f"tier {tier}: no model_list entry named {tier!r} in the config")
-        rates[tier] = (max(p for p, _ in found), max(c for _, c in found))
-    return rates
 
 
 def tenant_budgets(workload: Workload, rates: Rates, premium: str) -> list[dict[str, Any]]:
@@ -118,7 +87,7 @@ def replay(workload: Workload, config_path: str | Path, *, concurrency: int = 8,
     document = read_document(config_path)
     config = parse_config(document.get(SECTION), source=str(config_path))
     tiers, premium = list(config.tiers), config.tiers[-1]
-    rates = tier_rates(document, tiers)
+    rates = config_tier_rates(document, tiers)
     folder = Path(work_dir or tempfile.mkdtemp(prefix="costroute-replay-"))
     folder.mkdir(parents=True, exist_ok=True)
     answers = folder / "answers.json"

@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from costroute_plugins.routing.outcomes import Message, request_text
+from costroute_plugins.messages import Message, last_user_text
 
 EMBEDDING_DIM = 384
 
@@ -23,7 +23,7 @@ EMBEDDING_DIM = 384
 class RequestView:
     """What a classifier may look at: the OpenAI-format messages and, optionally, their MiniLM embedding.
 
-    ``embedding`` is the unit-length float32 vector (dim 384) of ``request_text(messages)``; the proxy computes
+    ``embedding`` is the unit-length float32 vector (dim 384) of ``last_user_text(messages)``; the proxy computes
     it once per request and shares it with the semantic cache, which is why it is passed in, not computed here.
     """
 
@@ -36,7 +36,7 @@ class RequestView:
 
     @cached_property
     def text(self) -> str:
-        return request_text(self.messages)
+        return last_user_text(self.messages)
 
 
 class TierClassifier(ABC):

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import sparse
 
-from costroute_plugins.routing.outcomes import Message, content_text
+from costroute_plugins.messages import Message, content_text
 
 _BASE = np.uint64(1000003)
 _BASE_INVERSE = np.uint64(pow(1000003, -1, 1 << 64))

@@ -28,7 +28,6 @@ from costroute_plugins.routing.feedback_store import (
     Served,
 )
 
-
 #: Seconds the request path stops writing to a store that just failed (reads already run once per refresh_s).
 WRITE_BACKOFF_S = 5.0
 
@@ -44,7 +43,7 @@ class FeedbackSettings(BaseModel):
                                   "routed answer keeps ~1 KB (its prompt's embedding) that long")
     max_responses: int = Field(20_000, ge=1, description="without Redis: answers remembered, oldest dropped first")
     escalation_ttl_s: float = Field(30 * 86_400, gt=0, description="how long an escalation lasts")
-    max_escalations: int = Field(2_000, ge=1, le=1_000_000, description="newest kept, across all tenants; each "
+    max_escalations: int = Field(2_000, ge=1, le=1_000_000, description="newest kept per tenant; each "
                                  "request compares its embedding with its tenant's (~0.2 ms per 1,000 on one core)")
     refresh_s: float = Field(1.0, ge=0.0, description="how often a replica checks Redis for new escalations")
     key_prefix: str = Field("costroute:feedback:", min_length=1, description="Redis key prefix")

@@ -2,8 +2,9 @@
 
 Two small records: ``Served`` (tenant, tier, prompt embedding) per response id, kept ``response_ttl_s`` so a
 rating can still find its prompt, and ``Escalation`` (tenant, tier floor, embedding), kept until it expires or
-``max_escalations`` newer ones push it out. ``MemoryFeedbackStore`` serves one replica; ``RedisFeedbackStore``
-shares both with every replica, and a version counter lets a replica reload escalations only when they changed.
+``max_escalations`` newer ones of the same tenant push it out. ``MemoryFeedbackStore`` serves one replica;
+``RedisFeedbackStore`` shares both with every replica, and a version counter lets a replica reload escalations
+only when they changed.
 Embeddings travel as float16 bytes: half the size, and far finer than any similarity threshold.
 """
 
@@ -117,8 +118,11 @@ class MemoryFeedbackStore(FeedbackStore):
     def add_escalation(self, escalation: Escalation, max_escalations: int) -> None:
         with self._lock:
             now = self.clock()
-            self._escalations = [e for e in self._escalations if e.expires_at > now][-(max_escalations - 1):]
-            self._escalations.append(escalation)
+            live = [e for e in self._escalations if e.expires_at > now]
+            # The bound is per tenant: one tenant's thumbs-downs never push out another's escalations.
+            own = [e for e in live if e.tenant == escalation.tenant][-(max_escalations - 1):] if max_escalations > 1 \
+                else []
+            self._escalations = [e for e in live if e.tenant != escalation.tenant] + own + [escalation]
             self._version += 1
 
     def version(self) -> int:
@@ -131,8 +135,8 @@ class MemoryFeedbackStore(FeedbackStore):
 
 
 class RedisFeedbackStore(FeedbackStore):
-    """Keys under ``prefix``: ``r:<response id>`` (expiring strings), ``esc`` (sorted set scored by expiry),
-    ``esc:version`` (counter)."""
+    """Keys under ``prefix``: ``r:<response id>`` (expiring strings), ``esc:t:<tenant>`` (a sorted set per tenant
+    scored by expiry), ``esc:tenants`` (the tenants that have one), ``esc:version`` (counter)."""
 
     def __init__(self, client, prefix: str = "costroute:feedback:", clock=time.time) -> None:
         self.client = client
@@ -150,18 +154,30 @@ class RedisFeedbackStore(FeedbackStore):
         value = self.client.get(f"{self.prefix}r:{response_id}")
         return Served.from_json(value) if value else None
 
+    def _tenant_key(self, tenant: str) -> str:
+        return f"{self.prefix}esc:t:{tenant}"
+
     def add_escalation(self, escalation: Escalation, max_escalations: int) -> None:
-        key = f"{self.prefix}esc"
+        """One sorted set per tenant, scored by expiry, bounded per tenant: one tenant's thumbs-downs never push
+        out another's escalations."""
+        key = self._tenant_key(escalation.tenant)
         with self.client.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(key, "-inf", self.clock())
             pipe.zadd(key, {escalation.to_json(): escalation.expires_at})
             pipe.zremrangebyrank(key, 0, -max_escalations - 1)  # keep the latest-expiring, i.e. the newest
-            pipe.incr(f"{key}:version")
+            pipe.sadd(f"{self.prefix}esc:tenants", escalation.tenant)
+            pipe.incr(f"{self.prefix}esc:version")
             pipe.execute()
 
     def version(self) -> int:
         return int(self.client.get(f"{self.prefix}esc:version") or 0)
 
     def escalations(self) -> list[Escalation]:
-        values = self.client.zrangebyscore(f"{self.prefix}esc", self.clock(), "+inf")
-        return [Escalation.from_json(value) for value in values]
+        tenants = sorted(t.decode() if isinstance(t, bytes) else t
+                         for t in self.client.smembers(f"{self.prefix}esc:tenants"))
+        now = self.clock()
+        with self.client.pipeline(transaction=False) as pipe:
+            for tenant in tenants:
+                pipe.zrangebyscore(self._tenant_key(tenant), now, "+inf")
+            found = pipe.execute()
+        return [Escalation.from_json(value) for values in found for value in values]

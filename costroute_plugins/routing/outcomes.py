@@ -16,31 +16,7 @@ from typing import Any
 
 import numpy as np
 
-Message = Mapping[str, Any]
-
-
-def content_text(content: Any) -> str:
-    """The text of an OpenAI message ``content``: a string, or the ``text`` parts of a content list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            part.get("text", "") for part in content if isinstance(part, Mapping) and part.get("type") == "text"
-        )
-    return ""
-
-
-def request_text(messages: Sequence[Message]) -> str:
-    """The text a request is judged by: its newest user message.
-
-    The newest ask is what the chosen model must answer; earlier turns are summarised by the structural
-    features (turn count, context length) instead, so a long chat history does not drown the ask. The
-    embedding handed to the router must be the embedding of this same string.
-    """
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            return content_text(message.get("content"))
-    return ""
+from costroute_plugins.messages import Message, last_user_text
 
 
 @dataclass(frozen=True)
@@ -54,7 +30,7 @@ class Outcome:
 
     @property
     def text(self) -> str:
-        return request_text(self.messages)
+        return last_user_text(self.messages)
 
 
 class OutcomesError(ValueError):

@@ -18,12 +18,12 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from costroute_plugins.messages import Message
 from costroute_plugins.routing.artifact import RouterArtifact, load_artifact
 from costroute_plugins.routing.base import RequestView, TierClassifier
 from costroute_plugins.routing.calibration import parse_target
 from costroute_plugins.routing.chitchat import ChitChatFloor, is_chit_chat
 from costroute_plugins.routing.logistic import LogisticClassifier
-from costroute_plugins.routing.outcomes import Message
 from costroute_plugins.routing.rules import RulesClassifier
 
 

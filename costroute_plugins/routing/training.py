@@ -19,9 +19,9 @@ from scipy import sparse
 from tqdm import tqdm
 
 from costroute_plugins.embedding import Embedder
+from costroute_plugins.embedding_disk import DiskCachedEmbedder
 from costroute_plugins.routing.artifact import RouterArtifact
 from costroute_plugins.routing.calibration import CalibrationEntry, calibrate
-from costroute_plugins.embedding_disk import DiskCachedEmbedder
 from costroute_plugins.routing.features import (
     STRUCTURAL_NAMES,
     HashingConfig,

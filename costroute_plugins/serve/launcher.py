@@ -94,8 +94,10 @@ def _master_key(env: dict[str, str], state_dir: Path, progress: Progress) -> str
     key_file = state_dir / "master_key"
     if not key_file.exists():
         key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.write_text("sk-" + secrets.token_hex(32) + "\n")
-        key_file.chmod(0o600)
+        # Created owner-only: a key written first and chmod-ed after is readable by others in between.
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write("sk-" + secrets.token_hex(32) + "\n")
         progress(f"LITELLM_MASTER_KEY not set: generated a development key in {key_file}")
     env["LITELLM_MASTER_KEY"] = key_file.read_text().strip()
     return env["LITELLM_MASTER_KEY"]

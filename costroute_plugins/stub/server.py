@@ -1,4 +1,4 @@
-"""An OpenAI-compatible stand-in for paid provider APIs, for tests, benchmarks and demos.
+"""A stand-in for paid provider APIs, for tests, benchmarks and demos.
 
 Real provider calls cost money and are not reachable from CI, so every test that needs a premium or balanced tier
 talks to this server instead. It answers deterministically, and its behaviour is steered over HTTP so a test in
@@ -6,7 +6,9 @@ another process (pytest, a benchmark) can change it while the proxy keeps runnin
 
 - ``POST /_control`` with any of ``latency_ms``, ``fail_status``, ``fail_rate``, ``fail_times``,
   ``prompt_tokens``, ``completion_tokens``, ``answer`` (``null`` restores the default answer) and ``reset``.
-- ``GET /_requests`` returns every request body received (chat completions only), ``DELETE /_requests`` clears.
+- ``GET /_requests`` returns every request received (path, body, headers), ``DELETE /_requests`` clears.
+- Every provider API a proxy route forwards to (``apis.py``): chat completions, completions, the Responses
+  API, Anthropic's Messages API and embeddings, streamed or not.
 - A request header ``x-stub-latency-ms`` / ``x-stub-fail-status`` overrides the setting for that one request.
 - Outcomes mode (``--outcomes FILE``, see ``outcomes.py``): known prompts get this tier's recorded answer, with
   its token usage and the tier's latency (time to first token, then per token, spread over the stream).
@@ -15,10 +17,8 @@ another process (pytest, a benchmark) can change it while the proxy keeps runnin
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from costroute_plugins.stub.apis import APIS, Answer
 from costroute_plugins.stub.outcomes import OutcomeBook, RecordedAnswer
 
 
@@ -49,17 +50,6 @@ class StubBehaviour:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""
-
-
 def _approx_tokens(text: str) -> int:
     """Roughly four characters a token: enough for realistic usage figures without a tokenizer."""
     return max(1, len(text) // 4)
@@ -75,8 +65,7 @@ class StubUpstream:
         self.received: list[dict[str, Any]] = []
         self.app = Starlette(
             routes=[
-                Route("/v1/chat/completions", self.chat, methods=["POST"]),
-                Route("/chat/completions", self.chat, methods=["POST"]),
+                *(Route(path, self.answer, methods=["POST"]) for path in APIS),
                 Route("/v1/models", self.models, methods=["GET"]),
                 Route("/health", self.health, methods=["GET"]),
                 Route("/_control", self.control, methods=["POST", "GET"]),
@@ -120,9 +109,12 @@ class StubUpstream:
             return behaviour.fail_status
         return None
 
-    async def chat(self, request: Request) -> Response:
+    async def answer(self, request: Request) -> Response:
+        """Any provider API's request: recorded, delayed or failed as told, answered in that API's shape."""
+        api = APIS[request.url.path]
         body = await request.json()
-        self.received.append({"body": body, "headers": dict(request.headers), "at": time.time()})
+        self.received.append({"path": request.url.path, "body": body, "headers": dict(request.headers),
+                              "at": time.time()})
         latency_ms = float(request.headers.get("x-stub-latency-ms", self.behaviour.latency_ms))
         if latency_ms > 0:
             await asyncio.sleep(latency_ms / 1000)
@@ -131,58 +123,36 @@ class StubUpstream:
             error = {"error": {"message": f"stub {self.behaviour.name} failing on purpose", "type": "stub_error"}}
             return JSONResponse(error, status_code=status)
 
-        messages = body.get("messages") or []
-        prompt_text = " ".join(str(m.get("content") or "") for m in messages)
-        recorded = self.book.answer(_last_user_text(messages)) if self.book is not None else None
+        last_user, prompt_text = api.prompt(body)
+        recorded = self.book.answer(last_user) if self.book is not None else None
         if recorded is not None:
-            answer = recorded.text
+            text = recorded.text
         else:
-            answer = self.behaviour.answer or f"[{self.behaviour.name}] answer to: {_last_user_text(messages)[:200]}"
-        usage = {
-            "prompt_tokens": self.behaviour.prompt_tokens or _approx_tokens(prompt_text),
-            "completion_tokens": self.behaviour.completion_tokens or (
-                recorded.completion_tokens if recorded is not None else _approx_tokens(answer)),
-        }
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        completion_id = f"chatcmpl-stub-{uuid.uuid4().hex[:16]}"
-        model = body.get("model", self.behaviour.name)
-        if body.get("stream"):
-            return StreamingResponse(
-                self._stream(completion_id, model, answer, usage, body, recorded), media_type="text/event-stream"
-            )
-        if recorded is not None:
-            await asyncio.sleep(recorded.timing.total_ms(usage["completion_tokens"]) / 1000)
-        return JSONResponse(
-            {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
-                ],
-                "usage": usage,
-            }
+            text = self.behaviour.answer or f"[{self.behaviour.name}] answer to: {last_user[:200]}"
+        answer = Answer(
+            text=text,
+            prompt_tokens=self.behaviour.prompt_tokens or _approx_tokens(prompt_text),
+            completion_tokens=self.behaviour.completion_tokens or (
+                recorded.completion_tokens if recorded is not None else _approx_tokens(text)),
+            model=str(body.get("model", self.behaviour.name)),
         )
-
-    async def _stream(self, completion_id: str, model: str, answer: str, usage: dict[str, int], body: dict,
-                      recorded: RecordedAnswer | None = None):
-        words = answer.split(" ")
-        base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-        # Recorded answers pace the stream like a real tier: the first token after ttft, the rest at its speed
-        # (slept every 16 words, not every word, so the pacing stays cheap).
+        if body.get("stream"):
+            return StreamingResponse(self._paced(api.stream(answer, body), answer, recorded),
+                                     media_type="text/event-stream")
         if recorded is not None:
-            await asyncio.sleep(recorded.timing.ttft_ms / 1000)
-            pause_s = recorded.timing.ms_per_token * usage["completion_tokens"] / 1000 / max(1, len(words)) * 16
-        for index, word in enumerate(words):
-            if recorded is not None and index and index % 16 == 0:
+            await asyncio.sleep(recorded.timing.total_ms(answer.completion_tokens) / 1000)
+        return JSONResponse(api.body(answer, body))
+
+    async def _paced(self, events, answer: Answer, recorded: RecordedAnswer | None):
+        """Recorded answers pace the stream like a real tier: the first token after ttft, the rest at its speed
+        (slept every 16 events, not every word, so the pacing stays cheap)."""
+        if recorded is None:
+            for event in events:
+                yield event
+            return
+        await asyncio.sleep(recorded.timing.ttft_ms / 1000)
+        pause_s = recorded.timing.ms_per_token * answer.completion_tokens / 1000 / max(1, len(answer.words)) * 16
+        for index, event in enumerate(events):
+            if index and index % 16 == 0:
                 await asyncio.sleep(pause_s)
-            piece = word if index == 0 else " " + word
-            delta = {"content": piece} if index else {"role": "assistant", "content": piece}
-            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-            yield f"data: {json.dumps(chunk)}\n\n"
-        final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-        if (body.get("stream_options") or {}).get("include_usage"):
-            final["usage"] = usage
-        yield f"data: {json.dumps(final)}\n\n"
-        yield "data: [DONE]\n\n"
+            yield event

@@ -106,20 +106,6 @@ async def test_with_redis_down_a_tenant_seen_at_its_cap_stays_capped_and_outage_
     await client.aclose()
 
 
-async def test_checking_the_same_request_twice_holds_its_reservation_once(redis_prefix):
-    config = budgets({"name": "acme", "scope": "tenant", "limit_usd": 1})
-    guard, client = replica(config, redis_prefix)
-    tenant = BudgetSubject(tenant="team:acme")
-    await guard.check(tenant, 0.3, request_id="call-1")
-    decision = await guard.check(tenant, 0.3, request_id="call-1")  # e.g. a hook that ran twice
-
-    await guard.settle(decision, 0.2)
-
-    (state,) = await guard.states(tenant)
-    assert state.reserved_usd == 0 and abs(state.spent_usd - 0.2) < 1e-9
-    await client.aclose()
-
-
 async def test_outage_spend_is_replayed_once_when_many_requests_arrive_together_after_the_outage(redis_prefix):
     config = budgets({"name": "acme", "scope": "tenant", "limit_usd": 10, "action": "throttle"})
     guard, client = replica(config, redis_prefix)

@@ -103,8 +103,25 @@ def test_escalations_are_shared_by_replicas_through_redis_and_bounded(vectors, r
     for i in range(3):
         replica_a.routed(f"more-{i}", Served("team:a", "cheap", vectors[UNRELATED]))
         replica_a.rate(f"more-{i}", "team:a", "down")
-    assert client.zcard(f"{redis_prefix}esc") == 2
+    assert client.zcard(f"{redis_prefix}esc:t:team:a") == 2
     assert replica_b.floor("team:a", vectors[PARAPHRASE]) is None  # the oldest escalation made way
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_one_tenants_thumbs_downs_never_push_out_another_tenants_escalation(vectors, redis_prefix, store) -> None:
+    import redis
+
+    backend = RedisFeedbackStore(redis.Redis.from_url(REDIS_URL), redis_prefix) if store == "redis" \
+        else MemoryFeedbackStore()
+    service = FeedbackService(FeedbackSettings(refresh_s=0.0, max_escalations=2), TIERS, backend)
+    service.routed("b-1", Served("team:b", "cheap", vectors[PROMPT]))
+    service.rate("b-1", "team:b", "down")
+
+    for i in range(10):  # team a floods its own escalations
+        service.routed(f"a-{i}", Served("team:a", "cheap", vectors[UNRELATED]))
+        service.rate(f"a-{i}", "team:a", "down")
+
+    assert service.floor("team:b", vectors[PARAPHRASE])[0] == "balanced"
 
 
 def test_an_unreachable_redis_fails_fast_once_then_routing_carries_on_without_it(vectors) -> None:

@@ -7,6 +7,6 @@ authenticated tenants without it, exactly as an operator's own auth would. The i
 
 from __future__ import annotations
 
-from costroute_plugins.replay.tenant_auth import PREFIX, user_api_key_auth
+from costroute_plugins.proxy.replay_auth import PREFIX, user_api_key_auth
 
 __all__ = ["PREFIX", "user_api_key_auth"]
