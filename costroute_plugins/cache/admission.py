@@ -3,95 +3,21 @@
 A cached answer is replayed to other requests, so anything personal or secret in a prompt or a response must
 never be stored; answers to time-sensitive questions go stale, so they get a short TTL or none; and broken
 responses (errors, truncated output, tool calls that only make sense mid-conversation) must not be replayed.
+
+The detectors live in ``pii``, the TTL rules and what they are judged on in ``freshness``; both search long
+texts in bounded windows (``scan``), so admitting a 1 MB paste costs time linear in its size.
+See docs/cache-admission.md for the decisions and the measured refusal rates.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Patterns whose match alone is proof enough.
-_SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
-    "email": re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
-    "openai_key": re.compile(r"\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_-]{20,}"),
-    "aws_access_key": re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b"),
-    "github_token": re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"),
-    "slack_token": re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
-    "google_api_key": re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
-    "jwt": re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-    "private_key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    "bearer_token": re.compile(
-        r"\b(?:bearer|token|api[_-]?key|secret|password)\s*[:=]?\s*['\"]?[A-Za-z0-9._~+/=-]{16,}", re.IGNORECASE
-    ),
-}
-# Candidates that need a checksum or shape test before they count, so ordinary numbers are not refused.
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,3}(?![\w-])")
-_DATE_LIKE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
-_TOKEN_CANDIDATE = re.compile(r"(?<![A-Za-z0-9_/.-])[A-Za-z0-9_+/=-]{32,}(?![A-Za-z0-9_/.-])")
-
-
-def luhn_valid(digits: str) -> bool:
-    """Card numbers carry a Luhn check digit; random digit runs pass only one time in ten."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
-def iban_valid(candidate: str) -> bool:
-    """ISO 13616: move the first four characters to the end, letters to numbers; the result mod 97 is 1."""
-    compact = candidate.replace(" ", "")
-    if not 15 <= len(compact) <= 34:
-        return False
-    rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
-
-
-def _entropy_bits_per_char(token: str) -> float:
-    counts = Counter(token)
-    return -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
-
-
-def _looks_like_token(token: str) -> bool:
-    """Long, mixed letters and digits, high entropy: a credential pasted into a prompt, not a word."""
-    has_digit = any(c.isdigit() for c in token)
-    has_alpha = any(c.isalpha() for c in token)
-    return has_digit and has_alpha and _entropy_bits_per_char(token) >= 3.5
-
-
-def _checked(pattern: re.Pattern[str], test: Callable[[str], bool]) -> Callable[[str], bool]:
-    return lambda text: any(test(match.group(0)) for match in pattern.finditer(text))
-
-
-def _phone(candidate: str) -> bool:
-    digits = re.sub(r"\D", "", candidate)
-    return 9 <= len(digits) <= 15 and not _DATE_LIKE.match(candidate.strip())
-
-
-_CHECKED_DETECTORS: dict[str, Callable[[str], bool]] = {
-    "card_number": _checked(_CARD, lambda m: luhn_valid(re.sub(r"\D", "", m))),
-    "iban": _checked(_IBAN, iban_valid),
-    "phone": _checked(_PHONE, _phone),
-    "high_entropy_token": _checked(_TOKEN_CANDIDATE, _looks_like_token),
-}
-
-# Questions whose answer depends on when they are asked. TTL 0 means: never cache.
-DEFAULT_TTL_RULES: tuple[tuple[str, float], ...] = (
-    (r"\b(?:now|today|tonight|currently|right now|at the moment|latest|breaking|live|"
-     r"current(?:ly)? (?:price|time|date|weather|status|news|score|rate|value|version|events?)|"
-     r"stock price|exchange rate|weather)\b", 0.0),
-    (r"\b(?:this (?:week|weekend|month|morning|afternoon|evening|year)|tomorrow|yesterday|recent(?:ly)?|"
-     r"news|upcoming|so far)\b", 3600.0),
-)
+from costroute_plugins.cache import freshness, pii
+from costroute_plugins.cache.freshness import DEFAULT_TTL_RULES
 
 
 @dataclass(frozen=True)
@@ -115,47 +41,52 @@ class AdmissionPolicy:
         cache_tool_calls: bool = False,
     ) -> None:
         self.default_ttl_s = default_ttl_s
-        self.ttl_rules = tuple((re.compile(pattern, re.IGNORECASE), ttl) for pattern, ttl in ttl_rules)
-        self.extra_patterns = {name: re.compile(p) for name, p in (extra_secret_patterns or {}).items()}
+        self.ttl_rules = freshness.compile_rules(ttl_rules)
+        extra = tuple((name, pii.Detector(re.compile(p))) for name, p in (extra_secret_patterns or {}).items())
+        replaced = {name for name, _detector in extra}  # an operator pattern of a built-in's name replaces it
+        self.detectors = tuple((n, d) for n, d in pii.DETECTORS if n not in replaced) + extra
         self.cache_errors = cache_errors
         self.cache_truncated = cache_truncated
         self.cache_tool_calls = cache_tool_calls
 
+    def secrets_in(self, text: str) -> Iterator[tuple[str, re.Match[str]]]:
+        """Each kind of personal data or credential found in ``text``, with what was found; lazily."""
+        return pii.found_in(text, self.detectors)
+
     def secret_in(self, text: str) -> str | None:
         """Name of the first kind of personal data or credential found in ``text``, else None."""
-        for name, pattern in (_SECRET_PATTERNS | self.extra_patterns).items():
-            if pattern.search(text):
-                return name
-        for name, detect in _CHECKED_DETECTORS.items():
-            if detect(text):
-                return name
-        return None
+        return next((name for name, _match in self.secrets_in(text)), None)
+
+    def time_rules_in(self, prompt: str) -> Iterator[tuple[re.Pattern[str], float, re.Match[str]]]:
+        """The TTL rules matching the prompt's own question (not its quotes, examples or options), with matches."""
+        return freshness.matching(self.ttl_rules, freshness.own_question(prompt))
 
     def ttl_for(self, prompt: str) -> float | None:
         """The shortest TTL of the rules the prompt matches; the default when none does. None: no expiry."""
-        matching = [ttl for pattern, ttl in self.ttl_rules if pattern.search(prompt)]
+        matching = [ttl for _pattern, ttl, _match in self.time_rules_in(prompt)]
         return min(matching) if matching else self.default_ttl_s
 
     def response_problem(self, response: Mapping[str, Any]) -> str | None:
-        """Why an OpenAI-shaped response must not be replayed; other shapes are judged by their text only."""
+        """Why a response must not be replayed: an error, a truncated or filtered answer, or a tool call, in
+        any API's shape the proxy caches (chat and text completions, Anthropic messages, the Responses API)."""
         if response.get("error") and not self.cache_errors:
             return "response is an error"
-        for choice in response.get("choices") or ():
-            finish = choice.get("finish_reason")
-            message = choice.get("message") or {}
+        for finish, calls_tool in answer_endings(response):
+            if finish == "unfinished" and not self.cache_errors:
+                return "response did not complete"
             if finish == "length" and not self.cache_truncated:
-                return "response was truncated (finish_reason length)"
-            calls_tool = finish in ("tool_calls", "function_call") or bool(
-                message.get("tool_calls") or message.get("function_call")
-            )
+                return "response was truncated (it hit its token limit)"
             if calls_tool and not self.cache_tool_calls:
                 return "response calls a tool"
             if finish == "content_filter" and not self.cache_errors:
                 return "response was filtered"
         return None
 
-    def admit(self, prompt: str, response: Mapping[str, Any], context: Iterable[str] = ()) -> Admission:
-        for label, text in (("prompt", prompt), *(("conversation", c) for c in context),
+    def admit(self, prompt: str, response: Mapping[str, Any],
+              context: Iterable[str | Mapping[str, Any]] = ()) -> Admission:
+        """``context``: the earlier turns, as text or as messages (their content and tool-call arguments)."""
+        earlier = (c if isinstance(c, str) else "\n".join(response_texts(c)) for c in context)
+        for label, text in (("prompt", prompt), *(("conversation", c) for c in earlier),
                             ("response", "\n".join(response_texts(response)))):
             found = self.secret_in(text)
             if found:
@@ -169,14 +100,23 @@ class AdmissionPolicy:
         return Admission(True, "admitted", ttl)
 
 
-_TEXT_KEYS = frozenset({"content", "text", "arguments", "refusal"})
+# Where a model's generated text sits in OpenAI chat (content, refusal, tool_calls, reasoning_content,
+# audio.transcript), OpenAI Responses (output[].content[].text, output[].summary[].text, arguments) and Anthropic
+# messages (content[].text, .thinking, tool_use .input): every string under these keys is scanned ...
+_TEXT_KEYS = frozenset({
+    "content", "text", "arguments", "refusal", "reasoning_content", "reasoning", "thinking", "transcript",
+    "input", "summary", "output", "output_text", "tool_calls", "function_call",
+})
+# ... except what is random or encoded by design (ids, signatures, audio, encrypted reasoning), which would
+# read as credentials.
+_OPAQUE_KEYS = frozenset({
+    "id", "call_id", "tool_use_id", "signature", "data", "encrypted_content", "system_fingerprint", "logprobs",
+    "type", "role", "status",
+})
 
 
 def response_texts(response: Mapping[str, Any]) -> list[str]:
-    """The generated text of a response (content, tool arguments), where a user's secret could be echoed.
-
-    Ids and fingerprints are skipped: they are random by design and would read as credentials.
-    """
+    """The generated text of a response or message, where a user's secret could be echoed; see _TEXT_KEYS."""
     found: list[str] = []
 
     def walk(value: Any, generated: bool) -> None:
@@ -185,10 +125,44 @@ def response_texts(response: Mapping[str, Any]) -> list[str]:
                 found.append(value)
         elif isinstance(value, Mapping):
             for key, item in value.items():
-                walk(item, generated or key in _TEXT_KEYS)
+                if not (generated and key in _OPAQUE_KEYS):
+                    walk(item, generated or key in _TEXT_KEYS)
         elif isinstance(value, (list, tuple)):
             for item in value:
                 walk(item, generated)
 
     walk(response, False)
     return found
+
+
+# How each API says an answer stopped, in chat completions' words.
+_ANTHROPIC_STOPS = {"max_tokens": "length", "tool_use": "tool_calls", "refusal": "content_filter",
+                    "pause_turn": "length", "model_context_window_exceeded": "length"}
+_RESPONSES_INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
+# Responses API output items that are an answer's text; any other item is a tool call of some kind.
+_RESPONSES_TEXT_ITEMS = frozenset({"message", "reasoning"})
+
+
+def answer_endings(response: Mapping[str, Any]) -> Iterator[tuple[str | None, bool]]:
+    """(why it stopped, whether it calls a tool) for each answer in ``response``; the stop reason uses chat
+    completions' words (``stop``, ``length``, ``tool_calls``, ``content_filter``) or ``unfinished``."""
+    for choice in response.get("choices") or ():  # chat and text completions
+        if isinstance(choice, Mapping):
+            message = choice.get("message") or {}
+            finish = choice.get("finish_reason")
+            yield finish, finish in ("tool_calls", "function_call") or bool(
+                isinstance(message, Mapping) and (message.get("tool_calls") or message.get("function_call")))
+    if response.get("type") == "message" and "stop_reason" in response:  # Anthropic messages
+        reason = response.get("stop_reason")
+        blocks = response.get("content") or ()
+        yield _ANTHROPIC_STOPS.get(reason, reason), reason == "tool_use" or any(
+            isinstance(block, Mapping) and str(block.get("type", "")).endswith("tool_use") for block in blocks)
+    if response.get("object") == "response":  # the Responses API
+        status = response.get("status")
+        details = response.get("incomplete_details") or {}
+        reason = details.get("reason") if isinstance(details, Mapping) else None
+        finish = "stop" if status == "completed" else (
+            _RESPONSES_INCOMPLETE.get(reason, "unfinished") if status == "incomplete" else "unfinished")
+        items = response.get("output") or ()
+        yield finish, any(isinstance(item, Mapping) and item.get("type") not in _RESPONSES_TEXT_ITEMS
+                          for item in items)

@@ -27,6 +27,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("eval-cache", "costroute_plugins.cache.cli_eval", "measure the semantic cache's precision/recall on pairs"),
     ("train-verifier", "costroute_plugins.cache.cli_train", "train the semantic cache's learned hit verifier"),
     ("import-pairs", "costroute_plugins.cache.cli_import", "convert MRPC .tsv / GPTCache .json to pairs JSONL"),
+    ("eval-admission", "costroute_plugins.cache.cli_admission", "share of prompts the cache refuses or expires early"),
     # routing commands
     ("import-routellm", "costroute_plugins.routing.cli_import", "convert RouteLLM outcome CSVs into outcomes JSONL"),
     ("train-router", "costroute_plugins.routing.cli_train", "train the small-model-sufficient router"),
