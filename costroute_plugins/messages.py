@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 Message = Mapping[str, Any]
+# Content part types that carry text: chat's ``text``, the Responses API's ``input_text`` and ``output_text``.
+TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
 
 
 def content_text(content: Any) -> str:
@@ -18,7 +20,8 @@ def content_text(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "\n".join(
-            str(part.get("text", "")) for part in content if isinstance(part, Mapping) and part.get("type") == "text"
+            str(part.get("text", "")) for part in content
+            if isinstance(part, Mapping) and part.get("type") in TEXT_PARTS
         )
     return ""
 

@@ -21,6 +21,7 @@ class Metrics:
     savings_usd: Counter
     plugin_degraded: Counter
     cache_lookups: Counter
+    cache_bypasses: Counter
     plugin_up: Gauge
     feedback: Counter
 
@@ -59,6 +60,13 @@ class Metrics:
                 "costroute_cache_lookups",
                 "Semantic cache lookups by result: hit, miss, or bypass (not cacheable, or the cache is degraded)",
                 ["result"],
+                registry=registry,
+            ),
+            cache_bypasses=Counter(
+                "costroute_cache_bypasses",
+                "Requests the semantic cache left alone (and semantic tiers skipped), by kind of reason: parameters, "
+                "sampled, too_long, beyond_window (exact matches only), shape, route, store, embedding, no_state",
+                ["reason"],
                 registry=registry,
             ),
             plugin_up=Gauge(

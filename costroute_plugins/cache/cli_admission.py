@@ -196,9 +196,7 @@ def _policy(config_path: str | None) -> AdmissionPolicy:
     from costroute_plugins.cache.config import SemanticCacheConfig
 
     config = SemanticCacheConfig.parse(json.loads(Path(config_path).read_text()) if config_path else {})
-    return AdmissionPolicy(default_ttl_s=config.default_ttl_s,
-                           ttl_rules=[(rule.pattern, rule.ttl_s) for rule in config.ttl_rules],
-                           extra_secret_patterns=config.pii_patterns)
+    return config.admission_policy()
 
 
 def run(args: argparse.Namespace) -> int:

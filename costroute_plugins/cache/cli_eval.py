@@ -40,14 +40,19 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from costroute_plugins.cache.config import SemanticCacheConfig, SemanticCacheConfigError
-    from costroute_plugins.embedding_disk import DiskCachedEmbedder
-    from costroute_plugins.cache.evaluate import embed_pairs, evaluation_config, run_pairwise, \
-        run_with_distractors, summarise
+    from costroute_plugins.cache.evaluate import (
+        embed_pairs,
+        evaluation_config,
+        run_pairwise,
+        run_with_distractors,
+        summarise,
+    )
     from costroute_plugins.cache.pairs import PairsFormatError, load_pairs_spec
     from costroute_plugins.cache.semantic_cache import SemanticCache
     from costroute_plugins.cache.store import MemoryStore
     from costroute_plugins.cache.verifier import ArtifactError
     from costroute_plugins.embedding import SentenceTransformerEmbedder
+    from costroute_plugins.embedding_disk import DiskCachedEmbedder
 
     try:
         settings = json.loads(Path(args.config).read_text()) if args.config else {}

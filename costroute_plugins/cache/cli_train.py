@@ -43,11 +43,11 @@ def _data_set(spec: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from costroute_plugins.cache.config import SemanticCacheConfig
-    from costroute_plugins.embedding_disk import DiskCachedEmbedder
     from costroute_plugins.cache.evaluate import embed_pairs
     from costroute_plugins.cache.pairs import PairsFormatError, load_pairs_spec
     from costroute_plugins.cache.train import fit_verifier
     from costroute_plugins.embedding import SentenceTransformerEmbedder
+    from costroute_plugins.embedding_disk import DiskCachedEmbedder
 
     try:
         sources = [(spec, load_pairs_spec(spec)) for spec in args.pairs]

@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from costroute_plugins.cache.admission import DEFAULT_TTL_RULES
+from costroute_plugins.cache.admission import DEFAULT_TTL_RULES, AdmissionPolicy
+from costroute_plugins.cache.scope import ANSWER_PARAMS, CONVERSATION_PARAMS, DEFAULT_MAX_PROMPT_CHARS
 from costroute_plugins.cache.verifier import RULES
 from costroute_plugins.config_errors import describe_errors
 
@@ -23,7 +24,8 @@ class SemanticCacheConfigError(ValueError):
 class TtlRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    pattern: str = Field(description="case-insensitive regex searched in the prompt")
+    pattern: str = Field(description="case-insensitive regex searched in the request's own question (quoted "
+                                     "passages, code, few-shot examples and answer options left out)")
     ttl_s: float = Field(ge=0, description="seconds to keep a matching prompt's answer; 0 never stores it")
 
     @field_validator("pattern")
@@ -67,6 +69,18 @@ class SemanticCacheConfig(BaseModel):
     cache_truncated: bool = False
     cache_tool_calls: bool = False
     cache_sampled: bool = Field(False, description="cache requests with an explicit temperature > 0")
+    key_params: tuple[str, ...] = Field(
+        (), description="request parameters, beyond the built-in ones, whose values join the cache key (a request "
+        "with a parameter that is neither known nor listed here or in ignored_params is not cached)"
+    )
+    ignored_params: tuple[str, ...] = Field(
+        (), description="request parameters, beyond the built-in ones, that never change the answer: left out of "
+        "the cache key"
+    )
+    max_prompt_chars: int = Field(
+        DEFAULT_MAX_PROMPT_CHARS, ge=1, description="prompts (the last user message) longer than this bypass the "
+        "cache instead of being hashed, tokenised and stored"
+    )
 
     @field_validator("verifier_rules")
     @classmethod
@@ -75,6 +89,21 @@ class SemanticCacheConfig(BaseModel):
         if unknown:
             raise ValueError(f"unknown rules {unknown}; use a subset of {sorted(RULES)}")
         return rules
+
+    @field_validator("ignored_params")
+    @classmethod
+    def _answer_params_stay_keyed(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        changing = sorted(set(names) & (ANSWER_PARAMS | {"temperature"} | set().union(*CONVERSATION_PARAMS.values())))
+        if changing:
+            raise ValueError(f"{changing} change the answer and always join the key; remove them from ignored_params")
+        return names
+
+    @model_validator(mode="after")
+    def _params_listed_once(self) -> SemanticCacheConfig:
+        both = sorted(set(self.key_params) & set(self.ignored_params))
+        if both:
+            raise ValueError(f"key_params, ignored_params: both list {both}; keep each name in one of them")
+        return self
 
     @field_validator("pii_patterns")
     @classmethod
@@ -91,6 +120,18 @@ class SemanticCacheConfig(BaseModel):
         if self.max_entries > 10_000_000:
             raise ValueError("max_entries: more than 10,000,000 entries will not fit in memory; lower max_entries")
         return self
+
+    def admission_policy(self) -> AdmissionPolicy:
+        """What may be stored and for how long under these settings: the one policy the cache, the admission
+        report and replays all judge by."""
+        return AdmissionPolicy(
+            default_ttl_s=self.default_ttl_s,
+            ttl_rules=[(rule.pattern, rule.ttl_s) for rule in self.ttl_rules],
+            extra_secret_patterns=self.pii_patterns,
+            cache_errors=self.cache_errors,
+            cache_truncated=self.cache_truncated,
+            cache_tool_calls=self.cache_tool_calls,
+        )
 
     @classmethod
     def parse(cls, values: dict[str, Any] | None, *, prefix: str = "cache") -> SemanticCacheConfig:

@@ -76,6 +76,17 @@ TEMPLATE_SHARED_WORDS = 12
 TEMPLATE_SHARED_SHARE = 0.5
 TEMPLATE_RUN = 4
 TEMPLATE_FILL_WORDS = 4
+# The pairwise comparisons below (difflib) take time quadratic in the prompts' length: two 20 KB prompts took 4.5 s.
+# Prompts up to this many characters are compared exactly as the shipped verifier was trained (its longest training
+# prompt, in MRPC, has 2,891); the verifiers refuse longer pairs without comparing them, and the features read no
+# further than this, so no caller can make a comparison run long (at this length: ~0.1 s for prose, ~1 s for a
+# repetitive text). The cache rarely gets that far: it matches by meaning only prompts its embedder reads whole.
+MAX_COMPARED_CHARS = 3000
+
+
+def comparable(a: str, b: str) -> bool:
+    """Whether both prompts are short enough to compare (see ``MAX_COMPARED_CHARS``)."""
+    return max(len(a), len(b)) <= MAX_COMPARED_CHARS
 
 
 @dataclass(frozen=True)
@@ -163,10 +174,26 @@ class PairDifference:
         return self.b.content - self.a.content
 
     @property
+    def operators_differ(self) -> bool:
+        """Another operator, or the same numbers in another order around one: "3 + 5" / "3 - 5", "5 - 3" / "3 - 5",
+        "x^2" / "x*2", "a && b" / "a || b", "C++" / "C#" / "C" (the number rule compares sets, so only this sees
+        order). Slashes and dashes between words count only when swapped, each prompt using one the other does not:
+        "a / b" / "a - b" differ, "a movie/show" / "a movie" and "e-commerce in/for India" / "e-commerce in India"
+        do not."""
+        if (self.a.operators or self.b.operators) and self.a.expression != self.b.expression:
+            return True
+        prose_a, prose_b = set(self.a.prose_symbols), set(self.b.prose_symbols)
+        return bool(prose_a - prose_b) and bool(prose_b - prose_a)
+
+    @property
     def template_fill_differs(self) -> bool:
         """Most of a long text kept word for word while one passage of it is replaced by an unrelated one: the same
         question template asked about other scenarios, documents or records. Rewordings change words here and
-        there; they do not keep most of the text verbatim and swap a whole passage on *both* sides."""
+        there; they do not keep most of the text verbatim and swap a whole passage on *both* sides.
+
+        Prompts too long to compare (``MAX_COMPARED_CHARS``) count as differing: a rule that cannot look refuses."""
+        if not comparable(self.a.text, self.b.text):
+            return True
         a, b = self.a.words, self.b.words
         blocks = difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
         anchors = [block for block in blocks if block.size >= TEMPLATE_RUN]
@@ -203,10 +230,16 @@ def _bigrams(words: tuple[str, ...]) -> set[tuple[str, str]]:
 
 
 def _variant(x: str, y: str) -> bool:
-    """An inflection ("learn"/"learning") or a spelling variant or typo ("colour"/"color") of one word."""
+    """An inflection ("learn"/"learning") or a spelling variant or typo ("colour"/"color") of one word.
+
+    difflib's two cheap upper bounds of the ratio (by length, then by letters shared) settle most pairs before the
+    quadratic comparison; the answer is the same as comparing every pair in full."""
     if min(len(x), len(y)) >= 4 and (x.startswith(y) or y.startswith(x)):
         return True
-    return difflib.SequenceMatcher(None, x, y, autojunk=False).ratio() >= 0.8
+    if 2.0 * min(len(x), len(y)) / (len(x) + len(y)) < 0.8:
+        return False
+    matcher = difflib.SequenceMatcher(None, x, y, autojunk=False)
+    return matcher.quick_ratio() >= 0.8 and matcher.ratio() >= 0.8
 
 
 def _spelling_variants(only_a: frozenset[str], only_b: frozenset[str]) -> float:
@@ -223,7 +256,9 @@ def _classes(words: Iterable[str], table: Mapping[str, str]) -> set[str]:
 
 
 def pair_features(a: str, b: str, similarity: float, idf: Idf = UNIFORM_IDF) -> list[float]:
-    """Values in the order of ``FEATURE_NAMES``."""
+    """Values in the order of ``FEATURE_NAMES``; of a prompt longer than ``MAX_COMPARED_CHARS``, only that many
+    characters are read (the verifiers refuse such pairs before asking)."""
+    a, b = a[:MAX_COMPARED_CHARS], b[:MAX_COMPARED_CHARS]
     diff = PairDifference(Facts(a), Facts(b))
     only_a, only_b = diff.only_a, diff.only_b
     words_a, words_b = set(diff.a.words), set(diff.b.words)

@@ -276,7 +276,7 @@ DETECTORS: tuple[tuple[str, Detector], ...] = (
         r"(?<![A-Za-z0-9])basic[ \t]{1,8}(?P<value>[A-Za-z0-9+/]{4,512}={0,2})(?![A-Za-z0-9+/=])", _I),
         _basic_auth, ("basic",))),
     ("password", Detector(re.compile(
-        r"(?=[Pp])(?<![A-Za-z0-9])(?:pass(?:word|wd|code|phrase)|pwd)s?(?![A-Za-z0-9])"
+        r"(?=[Pp])(?<![A-Za-z0-9])(?:pass(?:word|wd|code|phrase)|pwd)s?(?![A-Za-z0-9])['\"]?"
         r"(?:(?:[ \t]{1,4}[A-Za-z]{1,16}){0,4}[ \t]{0,8}(?:is|was|:=|=>|[:=])[ \t]{0,8}|[ \t]{1,8})"
         r"(?P<quote>['\"`]?)(?P<value>[^\s'\"`]{4,64})(?P=quote)", _I), _password, ("pass", "pwd"))),
     ("credential", Detector(re.compile(

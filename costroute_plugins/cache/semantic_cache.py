@@ -1,11 +1,15 @@
 """The semantic cache: exact tier, then vector search, then verification; admission on the way in.
 
 Lookup order and why:
-1. exact tier: a prompt equal after normalisation (case, whitespace, punctuation) to a stored one in the same
-   scope is served without embedding or verification, because nothing answer-changing can differ;
+1. exact tier: a prompt equal after normalisation (case, whitespace, quotes, sentence punctuation; never an
+   operator or a digit: ``text.exact_form``) to a stored one in the same scope is served without embedding or
+   verification, because nothing answer-changing can differ;
 2. vector search in the scope's own index (tenants, system prompts and conversations never share an index),
-   candidates above ``similarity_threshold`` only;
-3. each candidate must pass the verifier, which refuses pairs that differ in a number, entity, negation, ...
+   candidates above ``similarity_threshold`` only, and only when the embedder reads the whole query and the whole
+   candidate: all-MiniLM-L6-v2 stops after 256 word pieces, so two prompts sharing a long prefix (a runbook, a RAG
+   context, few-shot examples) embed alike however their endings differ. Such prompts get exact matches only,
+   and the lookup says so (``Lookup.skipped``) for the caller to count;
+3. each candidate must pass the verifier, which refuses pairs that differ in a number, operator, entity, ...
 
 Nothing here knows about LiteLLM: the proxy adapter turns a request into ``scope_for(...)`` and a response
 into a JSON-serialisable mapping (the OpenAI response body).
@@ -16,8 +20,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -25,15 +31,30 @@ import numpy as np
 from costroute_plugins.cache.admission import AdmissionPolicy
 from costroute_plugins.cache.config import SemanticCacheConfig
 from costroute_plugins.cache.index import FaissIndex, VectorIndex
-from costroute_plugins.cache.scope import Scope
+from costroute_plugins.cache.scope import CacheableRequest, Scope, scope_for
 from costroute_plugins.cache.store import Clock, Entry, EntryStore, MemoryStore
 from costroute_plugins.cache.text import text_hash
-from costroute_plugins.cache.verifier import DEFAULT_ARTIFACT, ChainVerifier, HitVerifier, LearnedVerifier, \
-    RuleVerifier
+from costroute_plugins.cache.verifier import (
+    DEFAULT_ARTIFACT,
+    ChainVerifier,
+    HitVerifier,
+    LearnedVerifier,
+    RuleVerifier,
+    SameWordsAccepted,
+)
 from costroute_plugins.embedding import Embedder
 
 # A query's embedding, a function that computes it when it is needed, or None to embed with the cache's embedder.
 VectorSource = np.ndarray | Callable[[], np.ndarray] | None
+# Whether the embedder reads all of a text: only then does its embedding stand for the whole text.
+Window = Callable[[str], bool]
+# For an embedder whose tokenizer cannot be found: texts up to this many characters count as read whole. Word-piece
+# and BPE tokenizers give Latin-script text at least a character a token, and sentence embedders read 128 or more.
+UNKNOWN_WINDOW_CHARS = 128
+
+# Why a lookup left a tier out (``Lookup.skipped``): worth counting, each is a prompt the cache could not judge.
+SKIPPED_TOO_LONG = "prompt longer than cache.max_prompt_chars"
+SKIPPED_BEYOND_WINDOW = "the embedder does not read the whole prompt: exact matches only"
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,65 @@ class Hit:
     kind: Literal["exact", "semantic"]
     entry_id: int
     reason: str
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A lookup's outcome: the hit (None on a miss) and, when a tier was left out, why (``SKIPPED_*``)."""
+
+    hit: Hit | None
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenWindow:
+    """Counts a text's tokens as the embedder's own tokenizer does, special tokens included: the text is read whole
+    when they fit in ``max_tokens`` and none is the unknown token (two prompts differing only in characters the
+    tokenizer cannot read, an emoji say, embed alike)."""
+
+    tokenizer: Any  # a ``tokenizers.Tokenizer`` with truncation and padding off
+    max_tokens: int
+    unknown_id: int | None
+
+    def __call__(self, text: str) -> bool:
+        ids = self.tokenizer.encode(text).ids
+        return len(ids) <= self.max_tokens and self.unknown_id not in ids
+
+
+def _model_folder(embedder: object) -> Path | None:
+    """The sentence-transformers folder behind an embedder (``model_path``), looking through wrappers (``inner``)."""
+    while embedder is not None:
+        path = getattr(embedder, "model_path", None)
+        if path is not None:
+            return Path(path)
+        embedder = getattr(embedder, "inner", None)
+    return None
+
+
+@lru_cache(maxsize=8)
+def _token_window(folder: Path) -> TokenWindow | None:
+    """The window of a sentence-transformers folder; None without ``tokenizer.json`` and ``sentence_bert_config.json``.
+
+    Memoised per folder: the files do not change while the process runs, and reading them costs tens of
+    milliseconds a cache."""
+    from tokenizers import Tokenizer
+
+    tokenizer_file, settings_file = folder / "tokenizer.json", folder / "sentence_bert_config.json"
+    if not (tokenizer_file.is_file() and settings_file.is_file()):
+        return None
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    max_tokens = int(json.loads(settings_file.read_text())["max_seq_length"])
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    unknown = getattr(tokenizer.model, "unk_token", None)
+    return TokenWindow(tokenizer, max_tokens, tokenizer.token_to_id(unknown) if unknown else None)
+
+
+def embedder_window(embedder: Embedder) -> Window:
+    """Whether ``embedder`` reads a text whole: by its tokenizer when its model folder has one, else by length."""
+    folder = _model_folder(embedder)
+    window = _token_window(folder) if folder is not None else None
+    return window if window is not None else (lambda text: len(text) <= UNKNOWN_WINDOW_CHARS)
 
 
 class SemanticCache:
@@ -59,6 +139,7 @@ class SemanticCache:
         config: SemanticCacheConfig,
         *,
         clock: Clock = time.time,
+        window: Window | None = None,
     ) -> None:
         self.embedder = embedder
         self.index_factory = index_factory
@@ -67,6 +148,7 @@ class SemanticCache:
         self.admission = admission
         self.config = config
         self.clock = clock
+        self.window = window if window is not None else embedder_window(embedder)
         self._indexes: dict[str, VectorIndex] = {}
         self._scope_of: dict[int, str] = {}
         self._lock = threading.RLock()
@@ -85,15 +167,8 @@ class SemanticCache:
         verifier: HitVerifier = rules
         if config.learned_verifier:
             artifact = config.verifier_artifact or DEFAULT_ARTIFACT
-            verifier = ChainVerifier(rules, LearnedVerifier.load(artifact, embedder=embedder.name))
-        admission = AdmissionPolicy(
-            default_ttl_s=config.default_ttl_s,
-            ttl_rules=[(rule.pattern, rule.ttl_s) for rule in config.ttl_rules],
-            extra_secret_patterns=config.pii_patterns,
-            cache_errors=config.cache_errors,
-            cache_truncated=config.cache_truncated,
-            cache_tool_calls=config.cache_tool_calls,
-        )
+            verifier = ChainVerifier(rules, SameWordsAccepted(LearnedVerifier.load(artifact, embedder=embedder.name)))
+        admission = config.admission_policy()
         cache = cls(
             embedder,
             lambda: FaissIndex(embedder.dim, ivf_at=config.ivf_at, nprobe=config.nprobe),
@@ -117,26 +192,53 @@ class SemanticCache:
             vector = vector()
         return np.asarray(vector, dtype=np.float32).reshape(-1)
 
+    def scope_for(
+        self,
+        messages: Sequence[Mapping[str, Any]] | None,
+        *,
+        tenant: str | None,
+        model: str,
+        params: Mapping[str, Any] | None = None,
+        call_type: str | None = None,
+    ) -> CacheableRequest:
+        """``scope.scope_for`` with this cache's settings (``cache_sampled``, ``key_params``, ``ignored_params``,
+        ``max_prompt_chars``); raises ``NotCacheable`` with the reason."""
+        return scope_for(
+            messages, tenant=tenant, model=model, params=params, cache_sampled=self.config.cache_sampled,
+            key_params=self.config.key_params, ignored_params=self.config.ignored_params,
+            max_prompt_chars=self.config.max_prompt_chars, call_type=call_type,
+        )
+
     def lookup(self, scope: Scope | str, text: str, vector: VectorSource = None) -> Hit | None:
-        """The cached answer for ``text`` in ``scope``, or None.
+        """The cached answer for ``text`` in ``scope``, or None; ``find`` also says which tiers were left out."""
+        return self.find(scope, text, vector).hit
+
+    def find(self, scope: Scope | str, text: str, vector: VectorSource = None) -> Lookup:
+        """The cached answer for ``text`` in ``scope``, if any, and why a tier was left out.
 
         ``vector`` is the query's embedding, or a function computing it: it is only called when the exact tier
-        misses and the scope has entries to search, so a repeated prompt is served without embedding at all.
+        misses, the embedder reads the whole prompt and the scope has entries to search, so a repeated prompt is
+        served without embedding at all.
         """
+        if len(text) > self.config.max_prompt_chars:
+            return Lookup(None, SKIPPED_TOO_LONG)
         key = scope.key if isinstance(scope, Scope) else scope
         with self._lock:
             self.sync()
             if self.config.exact_match:
                 hit = self._exact(key, text)
                 if hit is not None:
-                    return hit
-            if not self._indexes.get(key):
-                return None
+                    return Lookup(hit)
+            searchable = bool(self._indexes.get(key))
+        if not self.window(text):  # outside the lock, as tokenising a long prompt takes a while
+            return Lookup(None, SKIPPED_BEYOND_WINDOW)
+        if not searchable:
+            return Lookup(None)
         query = self._vector(text, vector)  # outside the lock: embedding is the slow part
         with self._lock:
             index = self._indexes.get(key)
             if not index:
-                return None
+                return Lookup(None)
             candidates = []
             for entry_id, similarity in index.search(query, self.config.top_k):
                 if similarity < self.config.similarity_threshold:
@@ -147,10 +249,12 @@ class SemanticCache:
                     continue
                 candidates.append((entry, similarity))
         for entry, similarity in candidates:  # verification needs no shared state: other lookups go on
+            if not self.window(entry.text):  # its embedding stands for a prefix of it only
+                continue
             verdict = self.verifier.verify(text, entry.text, similarity, vectors=(query, entry.vector))
             if verdict.accepted:
-                return Hit(entry.response, similarity, entry.text, "semantic", entry.id, verdict.reason)
-        return None
+                return Lookup(Hit(entry.response, similarity, entry.text, "semantic", entry.id, verdict.reason))
+        return Lookup(None)
 
     def _exact(self, key: str, text: str) -> Hit | None:
         entry_id = self.store.find_exact(key, text_hash(text))
@@ -158,7 +262,7 @@ class SemanticCache:
         if entry is None or entry.scope != key:
             return None
         if self.config.verify_exact:
-            # The query is not embedded on this tier; its text equals the entry's after normalisation, so the
+            # The query is not embedded on this tier; its text equals the entry's in ``exact_form``, so the
             # entry's vector stands in for it.
             verdict = self.verifier.verify(text, entry.text, 1.0, vectors=(entry.vector, entry.vector))
             if not verdict.accepted:
@@ -173,10 +277,13 @@ class SemanticCache:
         vector: VectorSource = None,
         ttl: float | None = None,
     ) -> bool:
-        """Stores ``response`` for ``text`` in ``scope``; False when the admission policy refuses it.
+        """Stores ``response`` for ``text`` in ``scope``; False when the admission policy refuses it or the prompt is
+        longer than ``max_prompt_chars``.
 
         ``ttl`` can only shorten the admission policy's TTL (a caller cannot keep a time-sensitive answer longer).
         """
+        if len(text) > self.config.max_prompt_chars:
+            return False
         scope = scope if isinstance(scope, Scope) else Scope(scope)
         admission = self.admission.admit(text, response, scope.context)
         if not admission.admitted:

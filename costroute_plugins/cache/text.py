@@ -18,6 +18,16 @@ _RAW_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*\.?")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?(?![\d])", re.IGNORECASE)
 # Letters then digits in one token (A380, iPhone15, order ORD1234): a code whose digits change the subject.
 _CODE = re.compile(r"\b[A-Za-z]+\d+[A-Za-z0-9]*\b(?!\.\d)")
+# Operators and the numbers they combine, in order: "3 - 5" is not "5 - 3", "x^2" is not "x*2", "C++" is not "C#",
+# "x := 1" is not "x = 1". A lone ":" or "?" is prose punctuation.
+_EXPRESSION = re.compile(r"(?<!\w)\d[\d,]*(?:\.\d+)?|:=|::|[-+*/^%=<>!~&|#\\@]+|[()\[\]{}]")
+_OPERATOR_CHARS = frozenset("-+*/^%=<>!~&|#\\@:")
+# Web addresses are names, not arithmetic: their "/", ":", "?" and "=" are left out of the expression.
+_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+_BRACKETS = frozenset("()[]{}")
+# A name (letters, maybe digits) written right against an operator, before or after it: "i" in "i++" and "++i".
+_GLUED_BEFORE = re.compile(r"(?<![\w])[^\W\d_]\w*$")
+_GLUED_AFTER = re.compile(r"[^\W\d_]\w*")
 # Dotted versions and addresses (v2.10, 2.10.0, 192.168.1.1) are compared verbatim: read as decimals, "2.10.0"
 # and "2.1.0" would both be 2.1. A version has a "v" before it or at least two dots; "3.10" stays a number.
 _DOTTED = re.compile(r"(?<![\w.])(v?)(\d+(?:\.\d+)+)(?!\.?\d)", re.IGNORECASE)
@@ -110,16 +120,57 @@ DIRECTIONAL = frozenset(
 
 
 def normalise(text: str) -> str:
-    """Case, width, punctuation and whitespace folded: prompts equal under this get the same answer."""
+    """A loose form for lexical similarity (the verifier's ``char_ratio`` feature, matching a hit to its pair):
+    case, width, punctuation and whitespace folded.
+
+    Loose on purpose and never a key: it drops operators ("3 + 5" and "3 - 5" both read "3 5"), so prompts equal
+    under it may need different answers. The shipped verifier was trained on this form; the exact tier keys on
+    ``exact_form``.
+    """
     text = unicodedata.normalize("NFKC", text).casefold()
     text = re.sub(r"[^\w\s%$€£¥₹.+-]", " ", text)
     text = re.sub(r"(?<!\d)[.+-]|[.+-](?!\d)", " ", text)  # keep 3.5, -2, +1 but drop sentence punctuation
     return " ".join(text.split())
 
 
+# A word or number ("3.5", "1,000", "v2.10" stay whole), or any other single character.
+_EXACT_TOKEN = re.compile(r"\w+(?:[.,]\d+)*|[^\w\s]")
+_QUOTES = frozenset("'\"`‘’‚“”„«»")
+# Sentence punctuation when it ends a word: before a space, the end, a quote or more of it ("Hello, world.", "Why?").
+# Before anything else it is code and kept: "a.b", "(,)", "x := 1", "a ? b : c".
+_STOPS = frozenset(".,;:?¿")
+_ENDS_A_STOP = _QUOTES | _STOPS
+
+
+def exact_form(text: str) -> str:
+    """The exact tier's key text: prompts equal under it are the same request written differently.
+
+    Folded: case, width (NFKC), whitespace (also next to symbols: "3+5" is "3 + 5"), quotes, sentence punctuation
+    (". , ; : ?" ending a word) and the hyphen inside a word ("low-budget" is "low budget"). Kept: every other
+    character, in order, so prompts differing in an operator ("3 + 5" / "3 - 5", "i++" / "++i", "C++" / "C#" / "C",
+    "a && b" / "a || b", "x^2" / "x*2", "x = 1" / "x := 1") or a digit never share a key.
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    tokens = []
+    for match in _EXACT_TOKEN.finditer(text):
+        token, end = match.group(0), match.end()
+        if token in _QUOTES or (token == "-" and _inside_word(text, match.start())):
+            continue
+        following = text[end : end + 1]
+        if token in _STOPS and (not following or following.isspace() or following in _ENDS_A_STOP):
+            continue
+        tokens.append(token)
+    return " ".join(tokens)
+
+
+def _inside_word(text: str, position: int) -> bool:
+    """Whether ``text[position]`` has a letter on both sides ("state-of-the-art", not "x-1" or "a - b")."""
+    return 0 < position < len(text) - 1 and text[position - 1].isalpha() and text[position + 1].isalpha()
+
+
 def text_hash(text: str) -> str:
     """Key of the exact-match tier."""
-    return hashlib.sha256(normalise(text).encode()).hexdigest()
+    return hashlib.sha256(exact_form(text).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _canonical_number(raw: str) -> str:
@@ -166,6 +217,50 @@ class Facts:
         return frozenset(found)
 
     @cached_property
+    def _symbols(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(expression, slashes and dashes): see ``expression`` and ``prose_symbols``."""
+        expression: list[str] = []
+        prose: list[str] = []
+        text = _URL.sub(lambda url: " " * len(url.group(0)), self.text)
+        for match in _EXPRESSION.finditer(text):
+            token = match.group(0)
+            if token[0].isdigit():
+                expression.append(_canonical_number(token))
+                continue
+            if token in _BRACKETS:  # they group operands: "(a+b)*c" is not "a+(b*c)"
+                expression.append(token)
+                continue
+            kind = _symbol_kind(text, match.start(), match.end())
+            if kind == "operator":
+                # One character each, so spacing between them never matters ("a & & b" is "a&&b"); a name written
+                # against the operator goes with it, so "i++" is not "++i".
+                before = _GLUED_BEFORE.search(text, max(0, match.start() - 32), match.start())
+                after = _GLUED_AFTER.match(text, match.end(), match.end() + 32)
+                expression.extend(([before.group(0).casefold()] if before else []) + list(token)
+                                  + ([after.group(0).casefold()] if after else []))
+            elif kind == "prose":
+                prose.append(token)
+        return tuple(expression), tuple(prose)
+
+    @property
+    def expression(self) -> tuple[str, ...]:
+        """Numbers, brackets, operator characters and the names written against them, in order: "x = -1" ->
+        ("=", "-", "1"), "C++" -> ("c", "+", "+"). Characters that only punctuate prose are left out
+        (``prose_symbols``, ``_symbol_kind``)."""
+        return self._symbols[0]
+
+    @property
+    def operators(self) -> tuple[str, ...]:
+        """The operator characters of ``expression``: without one, brackets and numbers are prose and numbers."""
+        return tuple(token for token in self.expression if token in _OPERATOR_CHARS)
+
+    @property
+    def prose_symbols(self) -> tuple[str, ...]:
+        """Slashes, ampersands and dashes used as words ("his/her", "R&D", "Grammar - usage"), which may also be
+        arithmetic between letters ("a / b", "a - b")."""
+        return self._symbols[1]
+
+    @cached_property
     def negations(self) -> int:
         return sum(1 for w in self.words if w in NEGATIONS or w.endswith("n't"))
 
@@ -204,6 +299,31 @@ class Facts:
     @cached_property
     def directional(self) -> bool:
         return any(w in DIRECTIONAL for w in self.words)
+
+
+def _symbol_kind(text: str, start: int, end: int) -> str:
+    """What the run of operator characters ``text[start:end]`` is:
+
+    - "ignored": the "!" ending "Hello!", the "%" of "50% of users" (a unit, compared by the unit rule);
+    - "prose": a lone "-" not before a number ("state-of-the-art", "an 18-year -old", "Grammar - usage"), a dash
+      written as hyphens between spaces ("debut -- 20 years"), a lone "/" or "&" not between numbers ("his/her",
+      "F1/OPT", "R&D"): usually a word, but "a / b" and "a-b" are arithmetic;
+    - "operator": everything else ("3 - 5", "-5", "1/2", "x^2", "a && b", "C++", "C#", "!x", "7 % 3", "5%y").
+    """
+    symbol = text[start:end]
+    previous, following = text[start - 1 : start] or " ", text[end : end + 1] or " "
+    # The nearest characters on either side past a few spaces (bounded, so a long text stays linear).
+    before = text[max(0, start - 8) : start].rstrip()[-1:]
+    after = text[end : end + 8].lstrip()[:1]
+    if symbol == "!" and previous.isalpha() and not (following.isalnum() or following in "=(_"):
+        return "ignored"
+    if symbol == "%" and previous.isdigit() and not (following.isalnum() or after.isdigit()):
+        return "ignored"
+    if (symbol == "-" and not after.isdigit()) or (symbol in ("/", "&") and not (before.isdigit() and after.isdigit())):
+        return "prose"
+    if set(symbol) == {"-"} and len(symbol) > 1 and previous.isspace() and following.isspace():
+        return "prose"
+    return "operator"
 
 
 _TIME_UNITS = frozenset({"second", "minute", "hour", "day", "week", "month", "year"})

@@ -24,8 +24,15 @@ from sklearn.model_selection import StratifiedKFold
 from costroute_plugins.cache.features import Idf, embedding_inputs, pair_features
 from costroute_plugins.cache.pairs import Pair
 from costroute_plugins.cache.text import normalise
-from costroute_plugins.cache.verifier import BoostedTrees, EmbeddingScorer, LearnedVerifier, LogisticModel, \
-    PairScorer, RuleVerifier, Tree
+from costroute_plugins.cache.verifier import (
+    BoostedTrees,
+    EmbeddingScorer,
+    LearnedVerifier,
+    LogisticModel,
+    PairScorer,
+    RuleVerifier,
+    Tree,
+)
 
 ModelKind = Literal["logistic", "boosted"]
 

@@ -1,11 +1,12 @@
 """Second opinion on a semantic candidate: serving a wrong cached answer is worse than a miss.
 
 Embedding similarity says two prompts are *about* the same thing; it does not say they need the same answer.
-``RuleVerifier`` refuses pairs that differ in a detail that changes the answer (a number, a unit, a named
-entity, a negation, the direction of a comparison, a dotted version, a template's filled-in passage);
+``RuleVerifier`` refuses pairs that differ in a detail that changes the answer (a number, an operator, a unit, a
+named entity, a negation, the direction of a comparison, a dotted version, a template's filled-in passage);
 ``LearnedVerifier`` scores the remaining pairs with a learned model (logistic regression or boosted trees) over
 pair features, whose parameters and word weights ship as a versioned JSON artifact (no pickle: the file is data,
-never code). ``ChainVerifier`` accepts only when every verifier does.
+never code). ``ChainVerifier`` accepts only when every verifier does; ``SameWordsAccepted``, chained after the
+rules, spares the learned model pairs that differ only in case or punctuation.
 
 A schema-3 artifact may also read the two prompts' embeddings, not only their cosine: a logistic regression over
 the per-dimension products and distances of the two vectors (``EmbeddingScorer``), whose logit is one more feature
@@ -27,9 +28,18 @@ from typing import Any
 
 import numpy as np
 
-from costroute_plugins.cache.features import EMBEDDING_FEATURE, FEATURE_NAMES, UNIFORM_IDF, Idf, PairDifference, \
-    embedding_inputs, pair_features
-from costroute_plugins.cache.text import Facts
+from costroute_plugins.cache.features import (
+    EMBEDDING_FEATURE,
+    FEATURE_NAMES,
+    MAX_COMPARED_CHARS,
+    UNIFORM_IDF,
+    Idf,
+    PairDifference,
+    comparable,
+    embedding_inputs,
+    pair_features,
+)
+from costroute_plugins.cache.text import Facts, normalise
 
 ARTIFACT_SCHEMA_VERSION = 3
 # Schema 2 artifacts (lexical features only) still load: they need no embeddings and keep working as trained.
@@ -56,9 +66,13 @@ class HitVerifier(ABC):
         """
 
 
+# Either prompt longer than the verifiers compare: refused unread (features.MAX_COMPARED_CHARS says why).
+TOO_LONG = Verdict(False, f"prompt longer than {MAX_COMPARED_CHARS} characters: too long to compare")
+
 # Each rule names a detail that, when it differs, makes the cached answer wrong for the query.
 RULES: dict[str, Callable[[PairDifference], bool]] = {
     "number": lambda d: d.numbers_differ,
+    "operator": lambda d: d.operators_differ,
     "negation": lambda d: d.negation_differs,
     "unit": lambda d: d.units_differ,
     "entity": lambda d: d.entities_swapped,
@@ -77,6 +91,8 @@ class RuleVerifier(HitVerifier):
         self.rules = tuple(rules)
 
     def verify(self, query: str, cached: str, similarity: float, vectors: PairVectors | None = None) -> Verdict:
+        if not comparable(query, cached):
+            return TOO_LONG
         difference = PairDifference(Facts(query), Facts(cached))
         for rule in self.rules:
             if RULES[rule](difference):
@@ -256,6 +272,8 @@ class LearnedVerifier(HitVerifier):
     def verify(self, query: str, cached: str, similarity: float, vectors: PairVectors | None = None) -> Verdict:
         if similarity < self.floor:
             return Verdict(False, f"similarity {similarity:.3f} below the verifier's trained floor {self.floor:.3f}")
+        if not comparable(query, cached):
+            return TOO_LONG
         if self.embedding is not None and vectors is None:
             return Verdict(False, "no embeddings to verify with")
         p = self.probability(query, cached, similarity, vectors)
@@ -324,6 +342,25 @@ class LearnedVerifier(HitVerifier):
 
     def save(self, path: str | os.PathLike[str], **provenance: Any) -> None:
         Path(path).write_text(json.dumps(self.to_artifact(**provenance), indent=1) + "\n")
+
+
+class SameWordsAccepted(HitVerifier):
+    """Accepts prompts with the same words in the same order (equal under ``text.normalise``: they differ only in
+    case, spacing, quotes, brackets or other symbols) and asks ``verifier`` about the rest.
+
+    Only ever chained after the rules, which refuse such pairs when a symbol that changes the answer differs (an
+    operator, a number's sign, a unit). Then the answer is the same, but the learned model, trained on pairs worded
+    differently, refuses some of these for their punctuation alone ("Make in INDIA" / "“Make in India”"); the exact
+    tier served them before it stopped folding operators.
+    """
+
+    def __init__(self, verifier: HitVerifier) -> None:
+        self.verifier = verifier
+
+    def verify(self, query: str, cached: str, similarity: float, vectors: PairVectors | None = None) -> Verdict:
+        if comparable(query, cached) and normalise(query) == normalise(cached):
+            return Verdict(True, "same words as the cached prompt")
+        return self.verifier.verify(query, cached, similarity, vectors)
 
 
 class ChainVerifier(HitVerifier):

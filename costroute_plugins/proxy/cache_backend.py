@@ -20,9 +20,9 @@ import numpy as np
 from litellm.caching.base_cache import BaseCache
 from litellm.caching.caching import Cache
 
-from costroute_plugins.cache import MemoryStore, NotCacheable, SemanticCache, scope_for
+from costroute_plugins.cache import MemoryStore, NotCacheable, SemanticCache
 from costroute_plugins.cache.scope import CacheableRequest
-from costroute_plugins.cache.semantic_cache import Hit
+from costroute_plugins.cache.semantic_cache import SKIPPED_BEYOND_WINDOW, Lookup
 from costroute_plugins.proxy.request import CacheOutcome, RequestState, model_group, state_in
 from costroute_plugins.proxy.runtime import Runtime, log
 
@@ -35,6 +35,15 @@ class _NotEmbeddedYet(Exception):
 
 class _EmbeddingFailed(Exception):
     """The model could not embed this prompt: a problem of this request, not of the cache store."""
+
+
+def _nested_responses_call(kwargs: dict[str, Any]) -> bool:
+    """LiteLLM serves ``/v1/messages`` on an ``openai/`` model through the Responses API and consults the cache
+    again for that inner call, under the outer call type but with Responses ``input`` instead of ``messages``."""
+    call_type = getattr(kwargs.get("litellm_logging_obj"), "call_type", None)
+    call_type = getattr(call_type, "value", call_type)
+    return call_type in ("anthropic_messages", "aanthropic_messages") and kwargs.get("messages") is None \
+        and kwargs.get("input") is not None
 
 
 class SemanticLiteLLMCache(Cache):
@@ -62,20 +71,21 @@ class CostrouteCacheBackend(BaseCache):
         if request is None or not self._available(state):
             return None
         try:
-            hit = await self._lookup(request, state.tenant)
+            found = await self._lookup(request, state.tenant)
         except _EmbeddingFailed as failed:  # this prompt only: the cache stays on for every other request
             log.warning("semantic cache: embedding failed, request bypasses the cache (%s)", failed)
             self.runtime.metrics.plugin_degraded.labels("cache", "embed").inc()
-            self.runtime.metrics.cache_lookups.labels("bypass").inc()
-            state.cache = CacheOutcome("bypass", reason="embedding failed")
+            self._bypass(state, "embedding failed", "embedding")
             return None
         except Exception as error:
             self._failed("lookup", error, state)
             self.runtime.metrics.cache_lookups.labels("bypass").inc()
             return None
         metrics = self.runtime.metrics
-        if hit is None:
-            state.cache = CacheOutcome("miss")
+        if found.skipped == SKIPPED_BEYOND_WINDOW:  # exact matches only: the embedder cannot see the whole prompt
+            metrics.cache_bypasses.labels("beyond_window").inc()
+        if found.hit is None:
+            state.cache = CacheOutcome("miss", reason=found.skipped)
             metrics.cache_lookups.labels("miss").inc()
             # The answer is stored right after it is sent and the caller may repeat the prompt at once: embed
             # now (storing needs the embedding anyway) so the entry is in place before a repeat can arrive.
@@ -84,6 +94,7 @@ class CostrouteCacheBackend(BaseCache):
             except Exception as error:  # the store will try again; a lookup that missed stays a miss
                 log.warning("semantic cache: embedding a missed prompt failed (%s: %s)", type(error).__name__, error)
             return None
+        hit = found.hit
         state.cache = CacheOutcome("hit", similarity=round(hit.similarity, 4), kind=hit.kind)
         metrics.cache_lookups.labels("hit").inc()
         return {"timestamp": time.time(), "response": json.dumps(hit.response)}
@@ -143,22 +154,29 @@ class CostrouteCacheBackend(BaseCache):
             if count:
                 self.runtime.metrics.plugin_degraded.labels("cache", "no_state").inc()
                 self.runtime.metrics.cache_lookups.labels("bypass").inc()
+                self.runtime.metrics.cache_bypasses.labels("no_state").inc()
             return None
+        if _nested_responses_call(kwargs):
+            return None  # the outer /v1/messages call is the one cached; its outcome stays what it was
         try:
-            return scope_for(
-                kwargs.get("messages") or [],
+            return self.cache.scope_for(
+                kwargs.get("messages"),
                 tenant=state.tenant,
                 model=model_group(kwargs) or str(kwargs.get("model") or ""),
                 params=kwargs,
-                cache_sampled=self.cache.config.cache_sampled,
             )
         except NotCacheable as why:
-            state.cache = CacheOutcome("bypass", reason=str(why))
-            if count:
-                self.runtime.metrics.cache_lookups.labels("bypass").inc()
+            self._bypass(state, str(why), why.kind, count)
             return None
 
-    async def _lookup(self, request: CacheableRequest, tenant: str) -> Hit | None:
+    def _bypass(self, state: RequestState, reason: str, kind: str, count: bool = True) -> None:
+        """Record why the cache left this request alone (the header shows it) and count it by kind."""
+        state.cache = CacheOutcome("bypass", reason=reason)
+        if count:
+            self.runtime.metrics.cache_lookups.labels("bypass").inc()
+            self.runtime.metrics.cache_bypasses.labels(kind).inc()
+
+    async def _lookup(self, request: CacheableRequest, tenant: str) -> Lookup:
         """The cache's lookup on a worker thread. The embedding is needed only if the exact tier misses; when the
         router has not computed it yet, the thread is given back and the embedding awaited on the event loop, so
         no worker thread sits waiting for the model (the router's decisions run on those threads too)."""
@@ -171,22 +189,20 @@ class CostrouteCacheBackend(BaseCache):
             return vector
 
         try:
-            return await asyncio.to_thread(self.cache.lookup, request.scope, request.text, computed_vector)
+            return await asyncio.to_thread(self.cache.find, request.scope, request.text, computed_vector)
         except _NotEmbeddedYet:
             try:
                 vector = await memo.avector(tenant, request.text)
             except Exception as error:
                 raise _EmbeddingFailed(f"{type(error).__name__}: {error}") from error
-            return await asyncio.to_thread(self.cache.lookup, request.scope, request.text, vector)
+            return await asyncio.to_thread(self.cache.find, request.scope, request.text, vector)
 
     def _available(self, state: RequestState, count: bool = True) -> bool:
         """After a failure, bypass for a moment, then rebuild the index from the store before using it again."""
         if self._stale_since is None:
             return True
         if time.monotonic() - self._stale_since < RETRY_AFTER_FAILURE_S or not self.rebuild():
-            state.cache = CacheOutcome("bypass", reason="cache store unavailable")
-            if count:
-                self.runtime.metrics.cache_lookups.labels("bypass").inc()
+            self._bypass(state, "cache store unavailable", "store", count)
             return False
         return True
 

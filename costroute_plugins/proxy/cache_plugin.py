@@ -1,6 +1,7 @@
 """LiteLLM side of the semantic cache: installs it as LiteLLM's cache and reports each request's outcome.
 
-Response headers: ``x-costroute-cache: hit|miss|bypass`` and, on a hit, ``x-costroute-cache-similarity``.
+Response headers: ``x-costroute-cache: hit|miss|bypass``; on a hit ``x-costroute-cache-similarity``, on a bypass
+``x-costroute-cache-reason`` (why the request was not looked up: parameters, size, a store outage, ...).
 """
 
 from __future__ import annotations
@@ -97,4 +98,13 @@ class CachePlugin(CustomLogger):
             return headers
         # No outcome: LiteLLM did not consult the cache (e.g. `cache: {no-cache: true}`).
         status = outcome.status if outcome is not None else "bypass"
-        return {"x-costroute-cache": "miss" if status == "hit" else status}
+        headers = {"x-costroute-cache": "miss" if status == "hit" else status}
+        if status == "bypass":
+            reason = outcome.reason if outcome is not None and outcome.reason else "the cache was not consulted"
+            headers["x-costroute-cache-reason"] = _header_text(reason)
+        return headers
+
+
+def _header_text(text: str, limit: int = 200) -> str:
+    """A reason as a header value: printable ASCII on one line (a reason may quote a client's parameter)."""
+    return "".join(char if " " <= char <= "~" else "?" for char in text)[:limit]

@@ -116,9 +116,10 @@ class RequestContextPlugin(CustomLogger):
     ) -> dict[str, str]:
         headers = {"x-costroute-version": __version__}
         try:
-            model_id = (litellm_call_info or {}).get("model_id") or (
-                getattr(response, "_hidden_params", None) or {}
-            ).get("model_id")
+            info = litellm_call_info or {}
+            # /v1/messages answers are plain dicts: the deployment is only named in the call info's model_info.
+            model_id = info.get("model_id") or (getattr(response, "_hidden_params", None) or {}).get("model_id") \
+                or (info.get("model_info") or {}).get("id")
             routing_decision = authenticated_metadata(data).get("routing_decision")
             headers["x-costroute-tier"] = tier_of(served_group(model_id), routing_decision, self.runtime.config.tiers)
             state = state_in(data)

@@ -40,3 +40,20 @@ def test_an_operator_may_choose_to_cache_truncated_answers():
     truncated = {**ANTHROPIC_OK, "stop_reason": "max_tokens"}
 
     assert AdmissionPolicy(cache_truncated=True).admit("Write a long story", truncated).admitted
+
+
+def test_a_secret_in_an_earlier_assistant_tool_call_keeps_the_answer_out_of_the_cache():
+    from costroute_plugins.cache.scope import scope_for
+
+    conversation = [
+        {"role": "user", "content": "Log in to the billing API for me"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+            "name": "login", "arguments": '{"password": "Tr0ub4dor&3xK9"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+        {"role": "user", "content": "What is my balance?"},
+    ]
+    request = scope_for(conversation, tenant="team:a", model="premium")
+
+    admission = AdmissionPolicy().admit(request.text, OPENAI_OK, request.scope.context)
+
+    assert not admission.admitted and admission.reason.startswith("conversation contains")

@@ -40,7 +40,7 @@ def test_every_earlier_turn_counts_not_only_the_last_few():
     changed_first = [{"role": "user", "content": "a different opening"}, *history[1:]]
     question = {"role": "user", "content": "And why?"}
     assert _scope([*history, question]).scope != _scope([*changed_first, question]).scope
-    assert _scope([*history, question]).scope.context[0] == "turn 0"
+    assert _scope([*history, question]).scope.context[0]["content"] == "turn 0"
 
 
 def test_images_in_the_last_message_join_the_key():
