@@ -11,7 +11,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Replay a workload (costroute make-workload) through the real LiteLLM proxy started from "
                           "CONFIG, its tiers answered by stubs replaying recorded outcomes, every plugin on. "
                           "Reports cost and quality against always-premium, the saving by cache / routing / "
-                          "budget, latency and tier shares.")
+                          "budget, latency and tier shares, and why re-asked questions missed the cache.")
     parser.add_argument("--workload", required=True, help="workload JSONL from costroute make-workload")
     parser.add_argument("--config", default="proxy_config.yaml", help="proxy config to replay (%(default)s)")
     parser.add_argument("--plot", help="write a PNG chart here")
@@ -24,7 +24,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         "(%(default)s)")
     parser.add_argument("--limit", type=int, help="replay only the first N requests")
     parser.add_argument("--work-dir", help="keep the derived config, stub answers and logs here")
-    parser.add_argument("--details", help="write one JSON line per scored request here")
+    parser.add_argument("--details", help="write one JSON line per scored request here (a re-asked request that "
+                        "missed the cache says why: repeat_miss, repeat_miss_detail)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.set_defaults(func=run)
 
@@ -49,12 +50,20 @@ def _summary(report: dict) -> str:
         f"latency: p50 {latency['p50']} s, p95 {latency['p95']} s; streamed first token p50 "
         f"{latency['streamed_ttft_p50']} s",
         "served by: " + ", ".join(f"{name} {share:.1%}" for name, share in report["tier_shares"].items()),
+        _repeat_line(report["cache"]),
     ]
     fallbacks = report["router"]["classifier_fallbacks"]
     if fallbacks:
         lines.append(f"warning: {fallbacks} requests got LiteLLM's fallback tier, not the classifier's "
                      f"({report['router']['fallback_reasons']}); an overloaded machine makes the router time out")
     return "\n".join(lines)
+
+
+def _repeat_line(cache: dict) -> str:
+    """Re-asked requests the cache did not serve, by why: a recall leak visible in one run."""
+    reasons = ", ".join(f"{count} {reason}" for reason, count in cache["repeat_misses_by_reason"].items())
+    return (f"re-asked: {cache['reasked']} requests, {cache['reasked_hits']} served from the cache, "
+            f"{cache['repeat_misses']} missed" + (f": {reasons}" if reasons else ""))
 
 
 def run(args: argparse.Namespace) -> int:

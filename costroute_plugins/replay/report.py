@@ -16,18 +16,21 @@
   unconstrained minus the tier served), ``failed``. A cheaper tier can beat premium on a prompt, so a cause can
   be negative. The same loss is also split by slice: prompts with recorded outcomes, and pair questions, whose
   scores are not their own (``recipe.py``), so routing them shows no skill either way.
+- Cache recall on re-asked questions: a request whose tenant sent the same prompt before could have been served
+  from the cache; each one that was not is counted by why (``misses.py``), and the counts add up to them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from costroute_plugins.replay.client import Served
+from costroute_plugins.replay.misses import Reask
 from costroute_plugins.replay.workload import Request, has_recorded_outcome
 from costroute_plugins.stub.outcomes import parse_marker, qid_tag
 
@@ -57,6 +60,10 @@ class Scored:
     ttft_s: float | None
     budget_state: str | None
     router_fallback: str | None  # why LiteLLM served its fallback tier instead of the classifier's (e.g. timeout)
+    sent_s: float = 0.0  # seconds from the replay's start to sending it
+    first_ask: int | None = None  # a re-asked request: the first request of its tenant with the same prompt
+    repeat_miss: str | None = None  # a re-asked request the cache did not serve: why, as a label to count
+    repeat_miss_detail: str | None = None  # ... and the facts behind the label (the proxy's bypass reason, times)
 
 
 def cost_at(rates: Rates, tier: str, request: Request) -> float:
@@ -87,7 +94,7 @@ def score_request(request: Request, served: Served, capture: Mapping[str, Any] |
     premium_usd = cost_at(rates, premium, request)
     common = {"n": request.n, "tenant": request.tenant, "kind": request.kind, "stream": request.stream,
               "premium_score": request.scores[premium], "latency_s": served.latency_s, "ttft_s": served.ttft_s,
-              "budget_state": fields.get("costroute_budget_state")}
+              "budget_state": fields.get("costroute_budget_state"), "sent_s": served.sent_s}
     if served.status != 200:
         return Scored(**common, served_by="failed", cache_status=None, cache_similarity=None, cost_usd=0.0,
                       cost_source="none", premium_usd=premium_usd, score=0.0, answer_qid=None, answer_tier=None,
@@ -150,6 +157,23 @@ def quality_loss_split(requests: Sequence[Request], scored: Sequence[Scored],
     }
 
 
+def with_reask(s: Scored, reask: Reask | None) -> Scored:
+    """A scored request with what ``misses.reasked`` found when it was re-asked (unchanged when it was not)."""
+    if reask is None:
+        return s
+    miss = reask.miss
+    return replace(s, first_ask=reask.first, repeat_miss=miss.label if miss else None,
+                   repeat_miss_detail=miss.detail if miss else None)
+
+
+def repeat_recall(scored: Sequence[Scored]) -> dict[str, Any]:
+    """Re-asked requests, how many the cache served, and the others counted by why, most frequent first."""
+    reasked = [s for s in scored if s.first_ask is not None]
+    misses = Counter(s.repeat_miss for s in reasked if s.served_by != "cache")
+    return {"reasked": len(reasked), "reasked_hits": len(reasked) - misses.total(),
+            "repeat_misses": misses.total(), "repeat_misses_by_reason": dict(misses.most_common())}
+
+
 def _percentile(values: Sequence[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 4) if values else None
 
@@ -206,6 +230,7 @@ def build_report(requests: Sequence[Request], scored: Sequence[Scored], rates: R
                           for name in sorted(shares) for v in [[s.latency_s for s in scored if s.served_by == name]]},
         },
         "tier_shares": {name: round(count / n, 4) for name, count in sorted(shares.items())},
+        "cache": repeat_recall(scored),
         "by_kind": {kind: {"requests": len(rows), "cache_hit_share": round(sum(r.served_by == "cache" for r in rows)
                                                                           / len(rows), 4),
                            "quality_vs_premium": round(sum(r.score for r in rows) / max(1e-12, sum(

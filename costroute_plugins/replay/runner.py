@@ -1,7 +1,9 @@
 """One replay end to end: stub tiers, the real proxy from a derived config, the workload, the report.
 
 Nothing here stands in for the proxy: requests go through LiteLLM with every costroute plugin loaded, and the
-report's costs are the proxy's own. Only the paid providers are stubs, answering with recorded outcomes.
+report's costs are the proxy's own. Only the paid providers are stubs, answering with recorded outcomes. The one
+thing judged offline is what the proxy does not tell a client, whether an answer was admitted to the cache; it
+is judged by the replayed config's own admission policy (``misses.py``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from costroute_plugins.proxy.tier_prices import config_tier_rates
 from costroute_plugins.replay.client import Served, send_all
 from costroute_plugins.replay.counterfactual import unconstrained_tiers
 from costroute_plugins.replay.derive import CAPTURE_ENV, derive
+from costroute_plugins.replay.misses import ask_of, reasked
 from costroute_plugins.replay.processes import Child, new_master_key, start_proxy, start_stub
-from costroute_plugins.replay.report import Rates, Scored, build_report, cost_at, score_request
+from costroute_plugins.replay.report import Rates, Scored, build_report, cost_at, score_request, with_reask
 from costroute_plugins.replay.workload import Workload
 from costroute_plugins.stub.outcomes import SCHEMA_VERSION, qid_tag
 
@@ -134,6 +137,11 @@ def replay(workload: Workload, config_path: str | Path, *, concurrency: int = 8,
     qids = {qid_tag(request.qid): request.qid for request in workload.requests}
     scored = [score_request(request, result, captured[request.n], rates, premium, unconstrained, qids)
               for request, result in zip(workload.requests, served)]
+    policy = parse_config(derived.document[SECTION], source=str(derived_path)).cache.admission_policy()
+    asks = {request.n: ask_of(request, result, s.served_by == "cache", policy)
+            for request, result, s in zip(workload.requests, served, scored)}
+    reasks = reasked(workload.requests, asks)
+    scored = [with_reask(s, reasks.get(s.n)) for s in scored]
     report = build_report(workload.requests, scored, rates, premium, unconstrained)
     report["run"] = {
         "config": str(config_path), "derived_config": str(derived_path), "config_changes": derived.changes,
