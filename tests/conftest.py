@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# LiteLLM's remote price list is unreachable here: tests that import LiteLLM read its bundled copy at once.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 from tests.harness import PROXY_CONFIG, Proxy, Stub, start_proxy, start_stub, tier_env
 
 TIERS = ("cheap", "balanced", "premium")

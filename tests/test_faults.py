@@ -146,13 +146,13 @@ def assert_served_through(answers: list[Answer], fleet: Fleet, prefix: str, reco
                  a.status) for a in capped]
     assert sum(spent) <= CAP_USD + max(spent), f"capped tenant (start, end, replica, status): {timeline}"
 
-    answered = {a.call_id for a in answers if a.status == 200} if answered_ids is None else answered_ids
+    answered = {a.request_id for a in answers if a.status == 200} if answered_ids is None else answered_ids
     assert None not in answered
     rows = ledger(fleet, prefix, answered)
     missing = answered - set(rows)
     assert not missing, f"{len(missing)} answered requests have no ledger row"
-    priced = [a for a in answers if a.call_id in rows and a.cache != "hit"]
-    assert abs(sum(float(rows[a.call_id][1]) for a in priced) - sum(a.cost for a in priced)) < 1e-6
+    priced = [a for a in answers if a.request_id in rows and a.cache != "hit"]
+    assert abs(sum(float(rows[a.request_id][1]) for a in priced) - sum(a.cost for a in priced)) < 1e-6
 
     later = [a for a in answers if a.started > recovered_at + 3.0]
     assert any(a.cache == "hit" for a in later), "the cache serves hits again after the fault"
@@ -220,8 +220,8 @@ def test_a_tier_answering_500s_and_timing_out_falls_back_under_load(fleet: Fleet
     assert_served_through(answers, fleet, "tier", moments["back"])
     rescued = [a for a in answers if moments["failing"] < a.started < moments["back"] - 1 and a.tier == "balanced"]
     assert rescued, "requests for the failing cheap tier were answered by the next tier up"
-    rows = ledger(fleet, "tier", {a.call_id for a in rescued})
-    assert {rows[a.call_id][2] for a in rescued if a.cache != "hit"} == {"balanced"}
+    rows = ledger(fleet, "tier", {a.request_id for a in rescued})
+    assert {rows[a.request_id][2] for a in rescued if a.cache != "hit"} == {"balanced"}
 
 
 def test_one_replica_killed_mid_load_clients_retry_on_the_other(fleet: Fleet):
@@ -239,6 +239,6 @@ def test_one_replica_killed_mid_load_clients_retry_on_the_other(fleet: Fleet):
     assert retried and all(a.replica == 0 for a in retried)
     # Rows of the killed replica still in its memory (the last flush interval, ~0.2 s) die with it: every
     # answer it gave up to a second before the kill, and every answer of the survivor, is in the ledger.
-    kept = {a.call_id for a in answers if a.status == 200 and (a.replica == 0 or a.finished < moments["killed"] - 1)}
+    kept = {a.request_id for a in answers if a.status == 200 and (a.replica == 0 or a.finished < moments["killed"] - 1)}
     assert_served_through(answers, fleet, "kill", moments["killed"], answered_ids=kept)
     assert victim.managed.process.poll() is not None

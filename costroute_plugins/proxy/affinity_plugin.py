@@ -16,6 +16,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from costroute_plugins.config import CostrouteConfigError, read_document
+from costroute_plugins.proxy.request import state_in
 from costroute_plugins.proxy.runtime import Runtime
 from costroute_plugins.vllm_affinity.blocks import load_tokenizer
 from costroute_plugins.vllm_affinity.config import affinity_problems
@@ -44,6 +45,13 @@ def _target(deployment: Mapping[str, Any]) -> Target | None:
 def _metadata(kwargs: Mapping[str, Any] | None) -> Mapping[str, Any]:
     kwargs = kwargs or {}
     return kwargs.get("litellm_metadata") or kwargs.get("metadata") or {}
+
+
+def _request_key(kwargs: Mapping[str, Any] | None) -> str | None:
+    """What a request in flight is counted under: costroute's generated request id, not LiteLLM's call id, which
+    a client may set (40 requests sharing one would count as one in flight)."""
+    state = state_in(kwargs)
+    return state.request_id if state is not None else (kwargs or {}).get("litellm_call_id")
 
 
 def _tried_deployments(request_kwargs: Mapping[str, Any] | None) -> list[str]:
@@ -100,7 +108,7 @@ class AffinityPlugin(CustomLogger):
                     raise ValueError(f"deployment {deployment.get('model_info', {}).get('id')} of {model} has no "
                                      "http api_base")
                 targets[target] = deployment
-            selection = group.select(list(targets), messages, (request_kwargs or {}).get("litellm_call_id"),
+            selection = group.select(list(targets), messages, _request_key(request_kwargs),
                                      _tried_deployments(request_kwargs))
         except Exception as error:
             log.warning("vllm_affinity: selection failed for %s (%s); LiteLLM picks among all replicas",
@@ -108,8 +116,8 @@ class AffinityPlugin(CustomLogger):
             self.runtime.metrics.plugin_degraded.labels("affinity", type(error).__name__).inc()
             self.metrics.decisions.labels(model, "bypass").inc()
             return healthy_deployments
-        log.debug("vllm_affinity: %s call %s -> %s (%s, %d blocks matched, skipped %s, in flight %s)", model,
-                  (request_kwargs or {}).get("litellm_call_id"), selection.target.api_base, selection.choice.reason,
+        log.debug("vllm_affinity: %s request %s -> %s (%s, %d blocks matched, skipped %s, in flight %s)", model,
+                  _request_key(request_kwargs), selection.target.api_base, selection.choice.reason,
                   selection.choice.matched_blocks, list(selection.skipped),
                   {key: replica.inflight for key, replica in group.book.replicas.items()})
         self.metrics.decisions.labels(model, selection.choice.reason).inc()
@@ -124,7 +132,7 @@ class AffinityPlugin(CustomLogger):
             self.metrics.replica_usable.labels(group.name, key).set(0)
 
     def _settle(self, kwargs: Mapping[str, Any], failed: bool) -> None:
-        call_id = kwargs.get("litellm_call_id")
+        call_id = _request_key(kwargs)
         params = kwargs.get("litellm_params") or {}
         group = self.groups.get(_metadata(params).get("model_group") or _metadata(kwargs).get("model_group"))
         if group is None:

@@ -123,6 +123,8 @@ class RequestContextPlugin(CustomLogger):
             routing_decision = authenticated_metadata(data).get("routing_decision")
             headers["x-costroute-tier"] = tier_of(served_group(model_id), routing_decision, self.runtime.config.tiers)
             state = state_in(data)
+            if state is not None:  # the ledger's key for this request: what an operator looks a row up by
+                headers["x-costroute-request-id"] = state.request_id
             routing = state.routing if state is not None else None
             # shadow: nothing the client sees changes
             if routing is not None and routing.score is not None and routing.mode != "shadow":

@@ -11,8 +11,6 @@ from redis.asyncio import Redis
 from costroute_plugins.budget import BudgetGuard, BudgetsConfig, RedisBudgetStore
 
 REDIS_URL = os.environ.get("COSTROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-# The adapter tests import LiteLLM in this process: offline, it reads its bundled cost map instead of fetching it.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 class Clock:

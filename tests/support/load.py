@@ -57,8 +57,9 @@ class Answer:
         return self.finished - self.started
 
     @property
-    def call_id(self) -> str | None:
-        return self.headers.get("x-litellm-call-id")
+    def request_id(self) -> str | None:
+        """costroute's own id for the request: the ledger's key (the client-chosen call id is not)."""
+        return self.headers.get("x-costroute-request-id")
 
     @property
     def cost(self) -> float:
