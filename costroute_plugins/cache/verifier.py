@@ -12,7 +12,7 @@ A schema-3 artifact may also read the two prompts' embeddings, not only their co
 the per-dimension products and distances of the two vectors (``EmbeddingScorer``), whose logit is one more feature
 of the model. The cache holds both vectors (the query's, and the entry's stored with it), so this costs a dot
 product per candidate. It is opt-in (``train-verifier --read-embeddings``): on QQP it has not beaten the cosine
-yet (README, "The cache's hit verifier").
+yet (docs/cache-verifier.md).
 """
 
 from __future__ import annotations
