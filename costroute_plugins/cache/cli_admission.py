@@ -12,7 +12,6 @@ import argparse
 import csv
 import json
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from typing import Any
 
 from costroute_plugins.cache.admission import AdmissionPolicy
 from costroute_plugins.cache.freshness import rule_label
+from costroute_plugins.cli.errors import CliError
+from costroute_plugins.cli.options import add_json_flag
 
 # Fields tried in order when --field is not given; "a"/"b" (a pairs file) are both prompts.
 AUTO_FIELDS: tuple[str, ...] = ("prompt", "question", "messages", "turns", "a", "b", "text", "query", "input")
@@ -42,7 +43,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="read only the first N rows")
     parser.add_argument("--config", help="JSON file of semantic cache settings whose admission to use "
                                          "(default: built-in defaults)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    add_json_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -195,22 +196,18 @@ def _policy(config_path: str | None) -> AdmissionPolicy:
     """The admission policy the cache would build from this config (or the defaults)."""
     from costroute_plugins.cache.config import SemanticCacheConfig
 
-    config = SemanticCacheConfig.parse(json.loads(Path(config_path).read_text()) if config_path else {})
-    return config.admission_policy()
+    if not config_path:
+        return SemanticCacheConfig.parse({}).admission_policy()
+    try:
+        settings = json.loads(Path(config_path).read_text())
+    except json.JSONDecodeError as error:
+        raise CliError(f"--config {config_path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    return SemanticCacheConfig.parse(settings).admission_policy()
 
 
 def run(args: argparse.Namespace) -> int:
-    from costroute_plugins.cache.config import SemanticCacheConfigError
-
-    try:
-        policy = _policy(args.config)
-        prompts = load_prompts(Path(args.file), args.field, args.limit)
-    except (PromptsFileError, SemanticCacheConfigError) as error:
-        print(f"costroute eval-admission: {error}", file=sys.stderr)
-        return 1
-    except (OSError, json.JSONDecodeError) as error:
-        print(f"costroute eval-admission: {args.config}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
-        return 1
+    policy = _policy(args.config)
+    prompts = load_prompts(Path(args.file), args.field, args.limit)
     summary = evaluate(prompts, policy, args.examples)
     print(json.dumps(summary, indent=2, ensure_ascii=False) if args.json else render(summary, args.file))
     return 0

@@ -1,23 +1,24 @@
 """``costroute train-verifier``: fit the learned hit verifier and write its JSON artifact.
 
-``--pairs`` may be given several times and may select a part, ``FILE@START:END[:STEP]``, so the rest of a data
-set stays unseen for evaluation (e.g. train on ``qqp.jsonl@0::4`` and evaluate on ``qqp.jsonl@2::4``).
+``--pairs`` takes several files (``--pairs A B`` or ``--pairs A --pairs B``) and may select a part,
+``FILE@START:END[:STEP]``, so the rest of a data set stays unseen for evaluation (e.g. train on
+``qqp.jsonl@0::4`` and evaluate on ``qqp.jsonl@2::4``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from datetime import datetime, timezone
+
+from costroute_plugins.cli.options import add_files_flag, add_json_flag
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = "Train the semantic cache's learned verifier on labelled pairs."
-    parser.add_argument("--pairs", action="append", required=True,
-                        help="pairs file (.jsonl, MRPC .tsv, GPTCache .json), or a part FILE@START:END[:STEP]; "
-                             "repeatable")
+    add_files_flag(parser, "--pairs",
+                   "pairs files (.jsonl, MRPC .tsv, GPTCache .json), or parts of them, FILE@START:END[:STEP]")
     parser.add_argument("--out", required=True, help="artifact path to write (JSON)")
     parser.add_argument("--floor", type=float, default=None,
                         help="lowest similarity the verifier is asked about (default: the cache's threshold)")
@@ -32,6 +33,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "distances) under the model; off by default: on QQP it did not beat the cosine yet")
     parser.add_argument("--embedding-c", type=float, default=3.0,
                         help="inverse L2 regularisation strength of the embedding scorer (768 weights)")
+    add_json_flag(parser, always=True)
     parser.set_defaults(func=run)
 
 
@@ -44,28 +46,20 @@ def _data_set(spec: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from costroute_plugins.cache.config import SemanticCacheConfig
     from costroute_plugins.cache.evaluate import embed_pairs
-    from costroute_plugins.cache.pairs import PairsFormatError, load_pairs_spec
+    from costroute_plugins.cache.pairs import load_pairs_spec
     from costroute_plugins.cache.train import fit_verifier
     from costroute_plugins.embedding import SentenceTransformerEmbedder
     from costroute_plugins.embedding_disk import DiskCachedEmbedder
 
-    try:
-        sources = [(spec, load_pairs_spec(spec)) for spec in args.pairs]
-    except (PairsFormatError, ValueError) as error:
-        print(error, file=sys.stderr)
-        return 2
+    sources = [(spec, load_pairs_spec(spec)) for spec in args.pairs]
     pairs = [pair for _spec, part in sources for pair in part]
     embedder = DiskCachedEmbedder(SentenceTransformerEmbedder())
     vectors_a, vectors_b = embed_pairs(embedder, pairs, progress=True)
     floor = args.floor if args.floor is not None else SemanticCacheConfig().similarity_threshold
-    try:
-        verifier, report = fit_verifier(pairs, vectors_a, vectors_b, embedder=embedder.name, floor=floor,
-                                        sources=[_data_set(spec) for spec, part in sources for _pair in part],
-                                        target_precision=args.target_precision, model=args.model, c=args.c,
-                                        read_embeddings=args.read_embeddings, embedding_c=args.embedding_c)
-    except ValueError as error:
-        print(error, file=sys.stderr)
-        return 2
+    verifier, report = fit_verifier(pairs, vectors_a, vectors_b, embedder=embedder.name, floor=floor,
+                                    sources=[_data_set(spec) for spec, part in sources for _pair in part],
+                                    target_precision=args.target_precision, model=args.model, c=args.c,
+                                    read_embeddings=args.read_embeddings, embedding_c=args.embedding_c)
     verifier.save(
         args.out,
         trained_on=[{"pairs": spec, "n": len(part)} for spec, part in sources],

@@ -4,17 +4,22 @@ Sub-commands live next to the part they serve (``cache/``, ``routing/``, ...) an
 each module exposes ``register(subparsers)`` which adds its parser and sets ``func`` to a callable taking the
 parsed arguments and returning an exit code. Imports happen only for the command that runs, so
 ``costroute --help`` stays fast and does not load torch or LiteLLM.
+
+Every command runs through one error path (``errors``): a bad flag, or an input file that is missing,
+unreadable or malformed, prints ``costroute <command>: error: <one line>`` and exits 1. The flag conventions
+the commands share are in ``options`` and docs/cli.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from costroute_plugins import __version__
+from costroute_plugins.cli.errors import EXPECTED, CliError, debugging, report
+from costroute_plugins.cli.options import CommandParser
 
 # (name, module, one-line help). The module is imported only when its command runs or shows help.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -22,7 +27,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("check-config", "costroute_plugins.cli.check_config", "validate the costroute section of a proxy config"),
     ("stub-upstream", "costroute_plugins.cli.stub_upstream", "run the OpenAI-compatible stub provider"),
     ("price-gpu", "costroute_plugins.spend.cli_price_gpu", "per-token USD rates of a self-hosted GPU tier"),
-    ("report", "costroute_plugins.spend.cli_report", "spend, savings and tier mix per tenant/feature/tier/day"),
+    ("report", "costroute_plugins.spend.cli_report",
+     "spend, savings and tier mix per tenant, team, key, feature, experiment, variant, tier, model or day"),
     # semantic cache commands
     ("eval-cache", "costroute_plugins.cache.cli_eval", "measure the semantic cache's precision/recall on pairs"),
     ("train-verifier", "costroute_plugins.cache.cli_train", "train the semantic cache's learned hit verifier"),
@@ -42,10 +48,12 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="costroute",
         description="Cost layer for a LiteLLM proxy: semantic cache, tier routing, budgets, spend attribution.",
+        epilog="A bad flag or input file is one line on stderr and exit 1; COSTROUTE_DEBUG=1 adds the traceback. "
+               "Conventions: docs/cli.md.",
     )
     parser.add_argument("--version", action="version", version=f"costroute {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -64,12 +72,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not argv:
             parser.print_help()
             return 0
-        parser.parse_args(argv)  # prints usage / help / version and exits
-        return 2
-    command = argparse.ArgumentParser(prog=f"costroute {argv[0]}")
+        try:
+            parser.parse_args(argv)  # --help and --version print and exit 0
+        except CliError as error:  # an unknown command or flag
+            return report(parser.prog, error)
+        parser.print_usage(sys.stderr)
+        return 1
+    command = CommandParser(prog=f"costroute {argv[0]}")
     importlib.import_module(known[argv[0]]).register(command)
-    args = command.parse_args(argv[1:])
-    return int(args.func(args) or 0)
+    return _run(command, argv[1:])
+
+
+def _run(parser: CommandParser, argv: Sequence[str]) -> int:
+    """Parse and run; an expected error (bad flag, bad input file) becomes one line on stderr and exit 1."""
+    try:
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except EXPECTED as error:
+        if debugging():
+            raise
+        return report(parser.prog, error)
 
 
 if __name__ == "__main__":

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import json
 
-from costroute_plugins.replay.recipe import Recipe, RecipeError, build
+from costroute_plugins.cli.options import add_files_flag, add_json_flag
+from costroute_plugins.replay.recipe import Recipe, build
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Build a replay workload: held-out outcome prompts, exact repeats and paraphrase pairs "
                           "from several tenants with budgets, streamed and not. Defaults are documented in "
-                          "costroute_plugins/replay/recipe.py and the README.")
+                          "costroute_plugins/replay/recipe.py and docs/savings-replay.md.")
     defaults = Recipe()
-    parser.add_argument("--outcomes", nargs="+", required=True, help="outcomes JSONL (costroute import-routellm)")
-    parser.add_argument("--pairs", nargs="+", required=True, help="pairs JSONL (costroute import-pairs), .tsv, .json")
+    add_files_flag(parser, "--outcomes", "outcomes JSONL (costroute import-routellm)")
+    add_files_flag(parser, "--pairs", "pairs JSONL (costroute import-pairs), .tsv, .json")
     parser.add_argument("--out", required=True, help="workload JSONL to write")
     parser.add_argument("--n", type=int, default=defaults.n, help="requests (default %(default)s)")
     parser.add_argument("--tenants", type=int, default=defaults.tenants, help="tenants, Zipf volumes (%(default)s)")
@@ -40,31 +41,34 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget-fraction", type=float, default=defaults.budget_fraction,
                         help="each tenant's daily cap as a share of its always-premium cost; 0: no budgets "
                         "(%(default)s)")
+    add_json_flag(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from costroute_plugins.cache.pairs import PairsFormatError, load_pairs
+    from costroute_plugins.cache.pairs import load_pairs
     from costroute_plugins.replay.workload import write_workload
-    from costroute_plugins.routing.artifact import ArtifactError, load_artifact
-    from costroute_plugins.routing.outcomes import OutcomesError, read_outcomes
+    from costroute_plugins.routing.artifact import load_artifact
+    from costroute_plugins.routing.outcomes import read_outcomes
 
     recipe = Recipe(n=args.n, tenants=args.tenants, repeat_share=args.repeat_share,
                     paraphrase_share=args.paraphrase_share, stream_share=args.stream_share, seed=args.seed,
                     split=args.split, cheap_model=args.cheap_model, premium_model=args.premium_model,
                     balanced_gap=args.balanced_gap, answer_tokens=args.answer_tokens,
                     budget_fraction=args.budget_fraction)
-    try:
-        rule = load_artifact(args.router_artifact).split
-        outcomes = [row for path in args.outcomes for row in read_outcomes(path)]
-        pairs = [pair for path in args.pairs for pair in load_pairs(path)]
-        header, requests = build(outcomes, pairs, recipe, rule)
-    except (OutcomesError, PairsFormatError, ArtifactError, RecipeError, OSError) as error:
-        print(f"make-workload: {error}", file=sys.stderr)
-        return 1
+    rule = load_artifact(args.router_artifact).split
+    outcomes = [row for path in args.outcomes for row in read_outcomes(path)]
+    pairs = [pair for path in args.pairs for pair in load_pairs(path)]
+    header, requests = build(outcomes, pairs, recipe, rule)
     header["inputs"] = {"outcomes": list(args.outcomes), "pairs": list(args.pairs)}
     count = write_workload(args.out, header, requests)
-    counts = ", ".join(f"{kind} {value}" for kind, value in header["counts"].items())
-    print(f"{args.out}: {count} requests ({counts}); {len(header['tenants'])} tenants; "
-          f"{sum(r.stream for r in requests)} streamed")
+    summary = {"out": args.out, "requests": count, "counts": header["counts"], "tenants": len(header["tenants"]),
+               "streamed": sum(r.stream for r in requests)}
+    print(json.dumps(summary) if args.json else _describe(summary))
     return 0
+
+
+def _describe(summary: dict) -> str:
+    counts = ", ".join(f"{kind} {value}" for kind, value in summary["counts"].items())
+    return (f"{summary['out']}: {summary['requests']} requests ({counts}); {summary['tenants']} tenants; "
+            f"{summary['streamed']} streamed")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+
+from costroute_plugins.cli.errors import CliError
+from costroute_plugins.cli.options import add_json_flag
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +28,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-dir", help="keep the derived config, stub answers and logs here")
     parser.add_argument("--details", help="write one JSON line per scored request here (a re-asked request that "
                         "missed the cache says why: repeat_miss, repeat_miss_detail)")
-    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    add_json_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -67,25 +69,19 @@ def _repeat_line(cache: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from costroute_plugins.config import CostrouteConfigError
     from costroute_plugins.replay.report import scored_rows
     from costroute_plugins.replay.runner import replay
-    from costroute_plugins.replay.workload import WorkloadError, read_workload
+    from costroute_plugins.replay.workload import read_workload
 
-    try:
-        workload = read_workload(args.workload)
-    except WorkloadError as error:
-        print(f"replay: {error}", file=sys.stderr)
-        return 1
+    workload = read_workload(args.workload)
     if args.limit:
         workload.requests = workload.requests[: args.limit]
     try:
         result = replay(workload, args.config, concurrency=args.concurrency, latency_scale=args.latency_scale,
                         router_timeout_ms=args.router_timeout_ms or None, work_dir=args.work_dir,
                         progress=not args.json)
-    except (CostrouteConfigError, ValueError, RuntimeError, TimeoutError) as error:
-        print(f"replay: {error}", file=sys.stderr)
-        return 1
+    except RuntimeError as error:  # the proxy or a stub did not start: its message names the log to read
+        raise CliError(str(error)) from error
     report = result.report
     if args.plot:
         from costroute_plugins.replay.plot import plot_replay

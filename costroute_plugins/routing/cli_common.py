@@ -1,11 +1,17 @@
-"""Helpers the routing commands share: reading a split of an outcomes file and embedding it (cached)."""
+"""Helpers the routing commands share: their common flags, reading a split of outcomes files, embedding it.
+
+The flags are spelled as everywhere else in the CLI (docs/cli.md): ``--outcomes``, ``--cheap-model``,
+``--premium-model`` and ``--router-artifact`` as ``make-workload`` names them; the routing commands' older
+``--data``, ``--cheap``, ``--premium`` and ``--artifact`` still work, with a deprecation note.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
+from costroute_plugins.cli.errors import CliError
+from costroute_plugins.cli.options import CommandParser, add_files_flag
 from costroute_plugins.routing.base import RequestView
 from costroute_plugins.routing.outcomes import SPLITS, Outcome, SplitRule, read_outcomes
 
@@ -17,13 +23,30 @@ def add_split_argument(parser: argparse.ArgumentParser, default: str) -> None:
     )
 
 
-def read_split(path: str, split: str, rule: SplitRule) -> list[Outcome]:
-    """Rows of ``path`` in ``split`` (all rows for ``all``); exits with a message when none are left."""
-    rows = read_outcomes(path)
+def add_outcomes_argument(parser: CommandParser, help_text: str) -> None:
+    add_files_flag(parser, "--outcomes", help_text)
+    parser.deprecate("--data", "--outcomes")
+
+
+def add_model_arguments(parser: CommandParser, required: bool, help_suffix: str) -> None:
+    """``--cheap-model`` / ``--premium-model``: the two models compared, as named in the outcomes' scores."""
+    parser.add_argument("--cheap-model", required=required, help=f"cheap model, {help_suffix}")
+    parser.add_argument("--premium-model", required=required, help=f"premium model, {help_suffix}")
+    parser.deprecate("--cheap", "--cheap-model")
+    parser.deprecate("--premium", "--premium-model")
+
+
+def add_router_artifact_argument(parser: CommandParser, help_text: str) -> None:
+    parser.add_argument("--router-artifact", help=help_text)
+    parser.deprecate("--artifact", "--router-artifact")
+
+
+def read_split(paths: Sequence[str], split: str, rule: SplitRule) -> list[Outcome]:
+    """Rows of all ``paths``, in order, that fall in ``split`` (every row for ``all``); none left is an error."""
+    rows = [row for path in paths for row in read_outcomes(path)]
     selected = rows if split == "all" else rule.select(rows, split)
     if not selected:
-        print(f"{path}: no rows in split {split!r}", file=sys.stderr)
-        raise SystemExit(1)
+        raise CliError(f"{' '.join(paths)}: no rows in split {split!r}; choose another --split")
     return selected
 
 

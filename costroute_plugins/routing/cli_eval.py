@@ -8,23 +8,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import numpy as np
 from tqdm import tqdm
 
+from costroute_plugins.cli.options import CommandParser, add_json_flag
 from costroute_plugins.routing.base import TierClassifier
-from costroute_plugins.routing.cli_common import add_split_argument, read_split, request_views
+from costroute_plugins.routing.cli_common import (
+    add_model_arguments,
+    add_outcomes_argument,
+    add_router_artifact_argument,
+    add_split_argument,
+    read_split,
+    request_views,
+)
 
 BASELINES = ("litellm-heuristic", "litellm-heuristic-v2", "random", "length", "rules")
 
 
-def register(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Evaluate routers on an outcomes file: one line per method with n, apgr, cpt50, cpt80."
-    parser.add_argument("--data", required=True, help="outcomes JSONL file")
-    parser.add_argument("--cheap", required=True, help="cheap model, as named in the file's scores")
-    parser.add_argument("--premium", required=True, help="premium model, as named in the file's scores")
-    parser.add_argument("--artifact", help="trained router artifact (.json); default: the shipped one")
+def register(parser: CommandParser) -> None:
+    parser.description = "Evaluate routers on outcomes files: one line per method with n, apgr, cpt50, cpt80."
+    add_outcomes_argument(parser, "outcomes JSONL, scored together as one set")
+    add_model_arguments(parser, required=True, help_suffix="as named in the outcomes' scores")
+    add_router_artifact_argument(parser, "trained router artifact (.json); default: the shipped one")
     parser.add_argument("--baseline", action="append", default=[], choices=BASELINES, help="repeatable")
     parser.add_argument("--baselines-only", action="store_true", help="skip the trained router")
     add_split_argument(parser, default="all")
@@ -33,7 +39,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-chit-chat-rule", action="store_true",
                         help="score the trained router without the greeting/thanks floor the proxy applies")
     parser.add_argument("--plot", help="write PGR-vs-premium-share curves to this PNG")
-    parser.add_argument("--json", action="store_true", help="JSON lines (default: a table)")
+    add_json_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -66,19 +72,15 @@ def _plot(path: str, curves: dict[str, np.ndarray]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from costroute_plugins.routing.artifact import ArtifactError, load_artifact
-    from costroute_plugins.routing.logistic import LogisticClassifier
-    from costroute_plugins.routing.metrics import MetricsError, mean_pgr_curve, routing_metrics
-    from costroute_plugins.routing.outcomes import OutcomesError, SplitRule, pair_qualities
-
-    try:
-        artifact = None if args.baselines_only else load_artifact(args.artifact)
-        rows = read_split(args.data, args.split, artifact.split if artifact else SplitRule())
-        qualities = pair_qualities(rows, args.cheap, args.premium)
-    except (ArtifactError, OutcomesError) as error:
-        print(f"eval-router: {error}", file=sys.stderr)
-        return 1
+    from costroute_plugins.routing.artifact import load_artifact
     from costroute_plugins.routing.chitchat import ChitChatFloor
+    from costroute_plugins.routing.logistic import LogisticClassifier
+    from costroute_plugins.routing.metrics import mean_pgr_curve, routing_metrics
+    from costroute_plugins.routing.outcomes import SplitRule, pair_qualities
+
+    artifact = None if args.baselines_only else load_artifact(args.router_artifact)
+    rows = read_split(args.outcomes, args.split, artifact.split if artifact else SplitRule())
+    qualities = pair_qualities(rows, args.cheap_model, args.premium_model)
 
     # The trained router is scored as the proxy serves it: with the chit-chat floor unless told otherwise.
     shipped = LogisticClassifier(artifact) if artifact else None
@@ -93,13 +95,9 @@ def run(args: argparse.Namespace) -> int:
             scores = method.premium_need_batch(views)
         else:
             scores = np.array([method.premium_need(v) for v in tqdm(views, desc=method.name, leave=False)])
-        try:
-            result = routing_metrics(scores, qualities.cheap, qualities.premium, seeds=args.seeds)
-        except MetricsError as error:
-            print(f"eval-router: {error}", file=sys.stderr)
-            return 1
+        result = routing_metrics(scores, qualities.cheap, qualities.premium, seeds=args.seeds)
         line = {"method": method.name, "n": result.n, "apgr": round(result.apgr, 4), "cpt50": round(result.cpt50, 4),
-                "cpt80": round(result.cpt80, 4), "split": args.split, "data": args.data}
+                "cpt80": round(result.cpt80, 4), "split": args.split, "data": args.outcomes}
         print(json.dumps(line) if args.json else
               f"{method.name:24s} n={result.n:6d}  APGR={result.apgr:.3f}  CPT50={result.cpt50:.3f}  "
               f"CPT80={result.cpt80:.3f}")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from costroute_plugins.cli.errors import CliError
+from costroute_plugins.cli.options import add_json_flag
 from costroute_plugins.routing.outcomes import write_outcomes
 
 
@@ -26,6 +27,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-contaminated", action="store_true", help="keep prompts listed in *_contaminated_prompts.jsonl"
     )
+    add_json_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -63,15 +65,14 @@ def _dataset_rows(src: Path, dataset: str, drop: set[str]) -> Iterator[dict[str,
 
 def run(args: argparse.Namespace) -> int:
     src, out_dir = Path(args.src), Path(args.out_dir)
-    written = 0
-    for dataset, marker in (("gsm8k", src / "gsm8k_responses.csv"), ("mmlu", src / "mmlu")):
-        if not marker.exists():
-            continue
+    markers = {"gsm8k": src / "gsm8k_responses.csv", "mmlu": src / "mmlu"}
+    found = [dataset for dataset, marker in markers.items() if marker.exists()]
+    if not found:
+        raise CliError(f"{src}: no gsm8k_responses.csv or mmlu/ folder found; give RouteLLM's data folder")
+    for dataset in found:
         drop = set() if args.keep_contaminated else _contaminated(src, dataset)
-        count = write_outcomes(out_dir / f"{dataset}.jsonl", _dataset_rows(src, dataset, drop))
-        print(f"{out_dir / f'{dataset}.jsonl'}: {count} rows ({len(drop)} contaminated prompts dropped)")
-        written += 1
-    if not written:
-        print(f"{src}: no gsm8k_responses.csv or mmlu/ folder found", file=sys.stderr)
-        return 1
+        out = out_dir / f"{dataset}.jsonl"
+        count = write_outcomes(out, _dataset_rows(src, dataset, drop))
+        print(json.dumps({"dataset": dataset, "out": str(out), "rows": count, "contaminated_dropped": len(drop)})
+              if args.json else f"{out}: {count} rows ({len(drop)} contaminated prompts dropped)")
     return 0

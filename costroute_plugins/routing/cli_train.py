@@ -1,4 +1,8 @@
-"""``costroute train-router``: fit the logistic router on outcome files and write a calibrated artifact."""
+"""``costroute train-router``: fit the logistic router on outcome files and write a calibrated artifact.
+
+Stdout holds only JSON lines (the training summary, then one per calibration entry), so ``--json`` changes
+nothing; where the artifact went is a note on stderr.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +10,35 @@ import argparse
 import json
 import sys
 
+from costroute_plugins.cli.options import CommandParser, add_json_flag
+from costroute_plugins.routing.cli_common import add_model_arguments, add_outcomes_argument
 from costroute_plugins.routing.training import TrainingOptions, train_router
 
 
-def register(parser: argparse.ArgumentParser) -> None:
+def register(parser: CommandParser) -> None:
     parser.description = (
         "Train the small-model-sufficient router. Rows are split by text hash into train/validation/test; "
         "train fits, validation selects and calibrates, test is left for `costroute eval-router --split test`."
     )
-    parser.add_argument("--data", nargs="+", required=True, help="outcomes JSONL files (one per dataset)")
-    parser.add_argument("--cheap", required=True, help="cheap model, as named in the files' scores")
-    parser.add_argument("--premium", required=True, help="premium model, as named in the files' scores")
+    add_outcomes_argument(parser, "outcomes JSONL, one per dataset")
+    add_model_arguments(parser, required=True, help_suffix="as named in the outcomes' scores")
     parser.add_argument("--out", required=True, help="artifact path (.json; weights go beside it as .npz)")
     parser.add_argument("--no-balance", action="store_true", help="weight rows equally instead of datasets")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_json_flag(parser, always=True)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from costroute_plugins.embedding import SentenceTransformerEmbedder
     from costroute_plugins.routing.artifact import save_artifact
-    from costroute_plugins.routing.outcomes import OutcomesError
 
-    try:
-        artifact = train_router(
-            args.data, args.cheap, args.premium, SentenceTransformerEmbedder(),
-            TrainingOptions(balance_datasets=not args.no_balance), progress=not args.quiet,
-        )
-    except (OutcomesError, ValueError) as error:
-        print(f"train-router: {error}", file=sys.stderr)
-        return 1
+    artifact = train_router(
+        args.outcomes, args.cheap_model, args.premium_model, SentenceTransformerEmbedder(),
+        TrainingOptions(balance_datasets=not args.no_balance), progress=not args.quiet,
+    )
     path = save_artifact(artifact, args.out)
-    print(f"wrote {path} and {path.with_suffix('.npz')}")
+    print(f"wrote {path} and {path.with_suffix('.npz')}", file=sys.stderr)
     print(json.dumps({"rows": artifact.training["rows"], "validation_apgr": artifact.training["validation_apgr"],
                       "C": artifact.training["regularisation_C"],
                       "embedding_weight": artifact.training["embedding_weight"]}))

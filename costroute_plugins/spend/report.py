@@ -12,14 +12,16 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 import psycopg
 from psycopg import sql
 
 from costroute_plugins.spend.schema import table_name
 
-GroupBy = Literal["tenant", "feature", "tier", "day"]
+# Every attribution column a report can group by (see ``schema``), plus the calendar day in ``tz``.
+GroupBy = Literal["tenant", "team", "key", "feature", "experiment", "variant", "tier", "model", "day"]
+GROUPS: tuple[GroupBy, ...] = get_args(GroupBy)
 CENT = Decimal("0.01")
 
 

@@ -13,7 +13,7 @@ from costroute_plugins.routing.artifact import load_artifact
 from costroute_plugins.routing.router import load_router
 from tests.routing.conftest import CHEAP, PREMIUM, SAMPLE
 
-MODELS = ["--cheap", CHEAP, "--premium", PREMIUM]
+MODELS = ["--cheap-model", CHEAP, "--premium-model", PREMIUM]
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
@@ -43,7 +43,7 @@ def test_import_routellm_writes_outcomes_and_drops_contaminated_prompts(tmp_path
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("router") / "router.json"
-    assert main(["train-router", "--data", str(SAMPLE), *MODELS, "--out", str(out), "--quiet"]) == 0
+    assert main(["train-router", "--outcomes", str(SAMPLE), *MODELS, "--out", str(out), "--quiet"]) == 0
     return out
 
 
@@ -55,8 +55,9 @@ def test_train_router_writes_a_calibrated_artifact(trained: Path) -> None:
 
 def test_eval_router_prints_one_json_line_per_method(trained: Path, tmp_path: Path, capsys) -> None:
     plot = tmp_path / "pgr.png"
-    code = main(["eval-router", "--data", str(SAMPLE), *MODELS, "--artifact", str(trained), "--baseline", "random",
-                 "--baseline", "length", "--baseline", "litellm-heuristic", "--plot", str(plot), "--json"])
+    code = main(["eval-router", "--outcomes", str(SAMPLE), *MODELS, "--router-artifact", str(trained),
+                 "--baseline", "random", "--baseline", "length", "--baseline", "litellm-heuristic", "--plot", str(plot),
+                 "--json"])
     assert code == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["method"] for line in lines] == ["costroute-logistic", "random", "length", "litellm-heuristic"]
@@ -68,7 +69,7 @@ def test_eval_router_prints_one_json_line_per_method(trained: Path, tmp_path: Pa
 def test_calibrate_prints_the_threshold_and_stores_it_for_the_router(trained: Path, tmp_path: Path,
                                                                      capsys) -> None:
     out = tmp_path / "calibrated.json"
-    code = main(["calibrate", "--artifact", str(trained), "--data", str(SAMPLE), "--split", "all",
+    code = main(["calibrate", "--router-artifact", str(trained), "--outcomes", str(SAMPLE), "--split", "all",
                  "--quality-target", "0.97", "--cheap-cost", "0.24", "--premium-cost", "10", "--out", str(out)])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
@@ -80,6 +81,7 @@ def test_calibrate_prints_the_threshold_and_stores_it_for_the_router(trained: Pa
 
 
 def test_commands_report_bad_input_without_a_traceback(tmp_path: Path, capsys) -> None:
-    assert main(["eval-router", "--data", str(SAMPLE), "--cheap", "nobody", "--premium", PREMIUM,
-                 "--artifact", str(tmp_path / "missing.json")]) == 1
-    assert "does not exist" in capsys.readouterr().err
+    assert main(["eval-router", "--outcomes", str(SAMPLE), "--cheap-model", "nobody", "--premium-model", PREMIUM,
+                 "--router-artifact", str(tmp_path / "missing.json")]) == 1
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err and len(err.splitlines()) == 1

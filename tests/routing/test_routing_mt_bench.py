@@ -18,7 +18,7 @@ MT_BENCH = DATA / "mt_bench_outcomes.jsonl"
 
 
 def _eval_router(capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
-    code = main(["eval-router", "--data", str(MT_BENCH), "--cheap", CHEAP, "--premium", PREMIUM,
+    code = main(["eval-router", "--outcomes", str(MT_BENCH), "--cheap-model", CHEAP, "--premium-model", PREMIUM,
                  "--baseline", "litellm-heuristic", "--baseline", "random", "--json"])
     assert code == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
