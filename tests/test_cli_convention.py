@@ -63,8 +63,6 @@ READERS = {
     "eval-admission": ["{file}"],
     "make-workload": ["--outcomes", "{file}", "--pairs", str(PAIRS), "--out", "{tmp}/workload.jsonl"],
 }
-# eval-cache's module catches its input errors itself and exits 2 without the prefix (see docs/cli.md).
-EVAL_CACHE_OWN_ERRORS = pytest.mark.xfail(strict=True, reason="cache/cli_eval.py prints its own error, exit 2")
 
 
 def _argv(command: str, file: Path, tmp: Path) -> list[str]:
@@ -72,7 +70,7 @@ def _argv(command: str, file: Path, tmp: Path) -> list[str]:
 
 
 def _reader_params() -> list:
-    return [pytest.param(name, marks=EVAL_CACHE_OWN_ERRORS) if name == "eval-cache" else name for name in READERS]
+    return list(READERS)
 
 
 @pytest.mark.parametrize("command", _reader_params())

@@ -11,6 +11,7 @@ import sys
 
 import httpx
 
+from costroute_plugins.cli.errors import CliError
 from costroute_plugins.spend.pricing import GpuPricing, gpu_token_rates
 from costroute_plugins.spend.throughput import measure_tokens_per_second
 
@@ -65,12 +66,8 @@ def run(args: argparse.Namespace) -> int:
                   f"{args.window_s:g} s", file=sys.stderr)
         pricing = gpu_token_rates(args.gpu_hourly_usd, args.power_w, args.usd_per_kwh, args.utilization,
                                   tokens_per_second, args.prefill_speedup)
-    except httpx.HTTPError as error:
-        print(f"costroute price-gpu: cannot read {args.vllm_metrics}: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:
-        print(f"costroute price-gpu: {error}", file=sys.stderr)
-        return 2
+    except httpx.HTTPError as error:  # impossible values raise ValueError: the CLI's one error path prints it
+        raise CliError(f"cannot read {args.vllm_metrics}: {error}; check the worker's metrics URL") from error
     if args.json:
         print(json.dumps({
             "hourly_usd": pricing.total_hourly_usd, "energy_hourly_usd": pricing.energy_hourly_usd,

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from costroute_plugins.cli.errors import CliError
 from costroute_plugins.vllm_affinity import workload
 from costroute_plugins.vllm_affinity.blocks import load_tokenizer
 from costroute_plugins.vllm_affinity.policy import make_policy
@@ -65,14 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.requests} requests over {args.families} shared system prompts to {args.make_workload}")
         return 0
     if not args.workload or not args.replicas:
-        print("costroute simulate-affinity: --replicas N and --workload FILE are required (or --make-workload FILE)",
-              file=sys.stderr)
-        return 2
-    try:
-        rows = list(workload.read(args.workload))
-    except (OSError, ValueError) as error:
-        print(f"costroute simulate-affinity: {error}", file=sys.stderr)
-        return 2
+        raise CliError("--replicas N and --workload FILE are required (or --make-workload FILE)")
+    rows = list(workload.read(args.workload))  # a missing or malformed file: the CLI's one error path prints it
     tokenizer = load_tokenizer(args.tokenizer, args.chars_per_token)
     units = [tokenizer.units(row["messages"]) for row in rows]
     outputs = [args.output_tokens if args.output_tokens is not None else int(row.get("max_tokens", 16))

@@ -29,16 +29,21 @@ def test_eval_cache_prints_one_json_summary_with_a_threshold_sweep(capsys, tmp_p
     assert "embedding" in captured.err  # the progress bar goes to stderr, never into the JSON
 
 
-def test_eval_cache_with_distractors_counts_only_the_pairs_own_answer(capsys):
+def test_eval_cache_with_distractors_sorts_every_hit_into_one_class(capsys):
     assert main(["eval-cache", "--pairs", str(SAMPLE), "--distractors", "--limit", "50", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["mode"] == "distractors" and summary["n"] == 50
+    for row in [summary, *summary["sweep"]]:
+        classes = ("identical_hits", "duplicate_hits", "wrong_hits", "unlabelled_hits")
+        assert sum(row[key] for key in classes) == row["hits"]
+        if row["precision"] is not None:
+            assert row["precision_lower"] <= row["precision"] <= row["precision_upper"]
 
 
 def test_eval_cache_explains_a_bad_pairs_file(capsys, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"a": "x"}\n')
-    assert main(["eval-cache", "--pairs", str(bad)]) == 2
+    assert main(["eval-cache", "--pairs", str(bad)]) == 1
     assert "bad.jsonl:1: expected a JSON object with keys a, b, duplicate" in capsys.readouterr().err
 
 
@@ -65,7 +70,7 @@ def test_import_pairs_turns_mrpc_tsv_into_pairs_jsonl(capsys, tmp_path):
     tsv = tmp_path / "mrpc.tsv"
     tsv.write_text("\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
                    '1\t1\t2\tHe said "yes".\tHe agreed.\n0\t3\t4\tShares rose 5%.\tShares fell 5%.\n')
-    assert main(["import-pairs", str(tsv), str(tmp_path / "out.jsonl")]) == 0
+    assert main(["import-pairs", str(tsv), "--out", str(tmp_path / "out.jsonl")]) == 0
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert rows == [{"a": 'He said "yes".', "b": "He agreed.", "duplicate": True},
                     {"a": "Shares rose 5%.", "b": "Shares fell 5%.", "duplicate": False}]

@@ -45,7 +45,7 @@ def test_price_gpu_json(capsys):
 
 
 def test_price_gpu_rejects_an_impossible_utilization(capsys):
-    assert main(["price-gpu", *EXAMPLE[:6], "--utilization", "1.5", *EXAMPLE[8:]]) == 2
+    assert main(["price-gpu", *EXAMPLE[:6], "--utilization", "1.5", *EXAMPLE[8:]]) == 1
     assert "utilization must be in (0, 1]" in capsys.readouterr().err
 
 

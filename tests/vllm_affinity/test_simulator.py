@@ -64,5 +64,5 @@ def test_a_bad_workload_line_is_named_with_its_number(tmp_path, capsys) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"messages": []}\n{"prompt": "no messages"}\n')
 
-    assert costroute(["simulate-affinity", "--replicas", "2", "--workload", str(path)]) == 2
+    assert costroute(["simulate-affinity", "--replicas", "2", "--workload", str(path)]) == 1
     assert "bad.jsonl:2" in capsys.readouterr().err
