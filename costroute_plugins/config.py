@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from costroute_plugins.budget.config import BudgetsConfig
 from costroute_plugins.cache.config import SemanticCacheConfig
-from costroute_plugins.config_errors import describe_errors
+from costroute_plugins.config_errors import error_lines, redact_tree
 from costroute_plugins.routing.policy import RoutePolicy, policy_problems
 from costroute_plugins.routing.router import RouterSettings, TierSpec
 from costroute_plugins.spend.config import SpendAttributionConfig
@@ -112,6 +112,10 @@ class CostrouteConfig(_Section):
     spend: SpendAttributionConfig = Field(default_factory=SpendAttributionConfig)
     vllm_affinity: AffinityConfig = Field(default_factory=AffinityConfig)
 
+    def redacted(self) -> dict[str, Any]:
+        """The effective values as JSON-ready data with passwords and tokens masked: what may be printed."""
+        return redact_tree(self.model_dump(mode="json"))
+
     @field_validator("tenant_from")
     @classmethod
     def _known_sources(cls, sources: list[str]) -> list[str]:
@@ -168,21 +172,27 @@ def default_cascade(tiers: list[str]) -> list[TierSpec]:
     return [TierSpec(name=tiers[0]), *middle, TierSpec(name=tiers[-1], enter_at="quality>=0.95")]
 
 
-def parse_config(section: dict[str, Any] | None, source: str = "<dict>") -> CostrouteConfig:
-    """Validate a ``costroute:`` mapping; ``None`` (section absent) gives the embedded defaults."""
+def section_problems(section: Any) -> tuple[CostrouteConfig | None, list[str]]:
+    """The validated ``costroute:`` mapping (``None``, the section absent, gives the embedded defaults), or
+    ``None`` and one line per problem naming the dotted key and the fix, for callers that report every
+    problem of a file at once."""
     if section is None:
         section = {}
     if not isinstance(section, dict):
-        raise CostrouteConfigError(
-            f"invalid costroute configuration in {source}:\n  {SECTION}: must be a mapping of settings "
-            f"(got {type(section).__name__}). Fix: write `{SECTION}:` followed by indented keys, or remove it"
-        )
+        return None, [f"{SECTION}: must be a mapping of settings (got {type(section).__name__}). Fix: write "
+                      f"`{SECTION}:` followed by indented keys, or remove it"]
     try:
-        return CostrouteConfig.model_validate(section)
+        return CostrouteConfig.model_validate(section), []
     except ValidationError as error:
-        raise CostrouteConfigError(
-            describe_errors(error, f"invalid costroute configuration in {source}:", SECTION, CostrouteConfig)
-        ) from None
+        return None, error_lines(error, SECTION, CostrouteConfig)
+
+
+def parse_config(section: dict[str, Any] | None, source: str = "<dict>") -> CostrouteConfig:
+    """Validate a ``costroute:`` mapping; ``None`` (section absent) gives the embedded defaults."""
+    config, problems = section_problems(section)
+    if config is None:
+        raise CostrouteConfigError(f"invalid costroute configuration in {source}:\n  " + "\n  ".join(problems))
+    return config
 
 
 def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -156,7 +156,9 @@ def test_the_proxy_deployment_scales_with_an_hpa_and_reads_credentials_only_from
 
 
 # -- the config and the image ----------------------------------------------------------------------------------------
-def test_the_deployed_proxy_config_is_a_valid_costroute_config_with_ledger_and_cache_on():
+def test_the_deployed_proxy_config_is_a_valid_costroute_config_with_ledger_and_cache_on(monkeypatch):
+    # The ledger's DSN comes from the environment compose and Kubernetes give the proxy.
+    monkeypatch.setenv("COSTROUTE_LEDGER_DSN", "postgresql://costroute:password@postgres:5432/costroute")
     config = load_checked(str(DEPLOY / "config" / "proxy_config.yaml"))
 
     assert config.cache.enabled and config.spend.ledger.enabled

@@ -71,9 +71,12 @@ def test_shadow_mode_decides_but_changes_nothing_the_client_sees(stubs, fresh_st
     # Exactly what the client gets without costroute (the top tier), with the same costroute headers: no score,
     # no other tier; only the log says the router would have served a cheaper one.
     assert easy.parse().choices[0].message.content == direct.parse().choices[0].message.content
-    costroute_headers = {name: value for name, value in easy.headers.items() if name.startswith("x-costroute")}
-    assert costroute_headers == {name: value for name, value in direct.headers.items()
-                                 if name.startswith("x-costroute")}
+    def decision_headers(response) -> dict[str, str]:  # the request id is new on every request, as LiteLLM's is
+        return {name: value for name, value in response.headers.items()
+                if name.startswith("x-costroute") and name != "x-costroute-request-id"}
+
+    costroute_headers = decision_headers(easy)
+    assert costroute_headers == decision_headers(direct)
     assert costroute_headers["x-costroute-tier"] == "premium"
     assert "router shadow: would serve" in shadow.log() and "serving premium" in shadow.log()
 

@@ -24,7 +24,7 @@ from costroute_plugins.cli.options import CommandParser
 # (name, module, one-line help). The module is imported only when its command runs or shows help.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("serve", "costroute_plugins.cli.serve", "run the LiteLLM proxy with costroute, serving missing tiers locally"),
-    ("check-config", "costroute_plugins.cli.check_config", "validate the costroute section of a proxy config"),
+    ("check-config", "costroute_plugins.cli.check_config", "check a whole proxy config as proxy start does"),
     ("stub-upstream", "costroute_plugins.cli.stub_upstream", "run the OpenAI-compatible stub provider"),
     ("price-gpu", "costroute_plugins.spend.cli_price_gpu", "per-token USD rates of a self-hosted GPU tier"),
     ("report", "costroute_plugins.spend.cli_report",

@@ -15,11 +15,9 @@ from typing import Any
 from litellm.integrations.custom_logger import CustomLogger
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from costroute_plugins.config import CostrouteConfigError, read_document
 from costroute_plugins.proxy.request import state_in
 from costroute_plugins.proxy.runtime import Runtime
 from costroute_plugins.vllm_affinity.blocks import load_tokenizer
-from costroute_plugins.vllm_affinity.config import affinity_problems
 from costroute_plugins.vllm_affinity.group import AffinityGroup, Target
 from costroute_plugins.vllm_affinity.metrics import AffinityMetrics
 from costroute_plugins.vllm_affinity.policy import make_policy
@@ -72,11 +70,6 @@ class AffinityPlugin(CustomLogger):
         self.pollers: list[MetricsPoller] = []
         if not settings.model_groups:
             return
-        if runtime.config_path:
-            problems = affinity_problems(read_document(runtime.config_path), settings)
-            if problems:
-                raise CostrouteConfigError(f"invalid costroute configuration in {runtime.config_path}:\n  "
-                                           + "\n  ".join(problems))
         self.metrics = AffinityMetrics.create(registry)
         tokenizer = load_tokenizer(settings.tokenizer, settings.chars_per_token)
         for name in settings.model_groups:

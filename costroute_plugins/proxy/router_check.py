@@ -32,11 +32,12 @@ def classifier_timeout_ms(document: Mapping[str, Any]) -> float:
 
     default = float(ComplexityRouterConfig.model_fields["classifier_plugin_timeout_ms"].default)
     timeouts = [float(router.get("classifier_plugin_timeout_ms") or default)
-                for router in _our_router_entries(document)]
+                for router in our_router_entries(document)]
     return min(timeouts, default=default)
 
 
-def _our_router_entries(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def our_router_entries(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The ``complexity_router_config`` of every ``model_list`` entry whose classifier is costroute's."""
     routers = []
     for deployment in document.get("model_list") or []:
         params = (deployment.get("litellm_params") or {}) if isinstance(deployment, Mapping) else {}
@@ -54,7 +55,9 @@ def router_problems(document: Mapping[str, Any], config: CostrouteConfig) -> lis
     groups = {d.get("model_name") for d in deployments if isinstance(d, Mapping)}
     problems: list[str] = []
     for index, deployment in enumerate(deployments):
-        params = (deployment or {}).get("litellm_params") or {}
+        if not isinstance(deployment, Mapping):
+            continue
+        params = deployment.get("litellm_params") or {}
         router = params.get("complexity_router_config") or {}
         plugin = router.get("classifier_plugin")
         if params.get("model") != ROUTER_MODEL or not str(plugin or "").startswith(OUR_CLASSIFIER):

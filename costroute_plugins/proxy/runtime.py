@@ -12,7 +12,8 @@ from costroute_plugins import __version__
 from costroute_plugins.budget.factory import build_guard
 from costroute_plugins.budget.guard import BudgetGuard
 from costroute_plugins.budget.metrics import BudgetMetrics
-from costroute_plugins.config import SECTION, CostrouteConfig, CostrouteConfigError, parse_config, read_document
+from costroute_plugins.config import CostrouteConfig, parse_config
+from costroute_plugins.config_errors import redact_url
 from costroute_plugins.embedding import EmbeddingMemo, SentenceTransformerEmbedder
 from costroute_plugins.labels import LabelBounds
 from costroute_plugins.metrics import Metrics
@@ -47,24 +48,31 @@ def proxy_config_path() -> str | None:
 
 
 def load_checked(path: str | None) -> CostrouteConfig:
-    """The costroute section plus the router entries that use it, checked together (see ``router_check``)."""
-    from costroute_plugins.proxy.router_check import router_problems
+    """The config the proxy starts with, after every check ``costroute check-config`` runs (``config_check``):
+    errors stop the start with one message listing them all, warnings are logged and the start goes on."""
+    from costroute_plugins.proxy.config_check import check_file
 
     if path is None:
         return parse_config(None)
-    document = read_document(path)
-    config = parse_config(document.get(SECTION), source=path)
-    problems = router_problems(document, config)
-    if problems:
-        raise CostrouteConfigError(f"invalid costroute configuration in {path}:\n  " + "\n  ".join(problems))
-    return config
+    check = check_file(path)
+    for warning in check.warnings:
+        log.warning("%s", warning)
+    return check.checked_config()
 
 
-def has_master_key(path: str | None) -> bool:
-    """Whether the proxy authenticates callers: a master key in the config or ``LITELLM_MASTER_KEY``."""
-    document = read_document(path) if path else {}
-    settings = document.get("general_settings") or {}
-    return bool(os.environ.get("LITELLM_MASTER_KEY") or (isinstance(settings, dict) and settings.get("master_key")))
+def startup_summary(config: CostrouteConfig, path: str | None) -> list[str]:
+    """The start-up log lines saying what the proxy runs with; endpoints are named with passwords masked."""
+    ledger = config.spend.ledger
+    redis = f"redis {redact_url(config.redis_url)}" if config.redis_url else "redis not configured (in-process state)"
+    budgets = f"{len(config.budget.budgets)} configured" if config.budget.enabled and config.budget.budgets else "none"
+    spend = f"PostgreSQL {redact_url(ledger.dsn or '')} table {ledger.db_schema}.{ledger.table}" if ledger.enabled \
+        else "off"
+    return [
+        f"costroute {__version__} loaded from {path or 'embedded defaults'}: tiers {' < '.join(config.tiers)}, "
+        f"routing {config.routing.mode} (baseline tier {config.routing.baseline_tier}), cache "
+        f"{'on' if config.cache.enabled else 'off'}, {redis}",
+        f"budgets: {budgets}; spend ledger: {spend}",
+    ]
 
 
 @dataclass
@@ -92,7 +100,8 @@ class Runtime:
 
     @classmethod
     def from_proxy(cls) -> Runtime:
-        """Load config from the proxy's YAML; a bad section raises here and stops the proxy start."""
+        """Load config from the proxy's YAML, checked whole (``load_checked``): an error raises here and stops the
+        proxy start."""
         _ensure_log_handler()
         path = proxy_config_path()
         config = load_checked(path)
@@ -112,23 +121,6 @@ class Runtime:
             ledger=ledger,
             config_path=path,
         )
-        log.info(
-            "costroute %s loaded from %s: tiers %s, routing %s (baseline tier %s), cache %s, redis %s",
-            __version__,
-            path or "embedded defaults",
-            " < ".join(config.tiers),
-            config.routing.mode,
-            config.routing.baseline_tier,
-            "on" if config.cache.enabled else "off",
-            "configured" if config.redis_url else "not configured (in-process state)",
-        )
-        if not has_master_key(path):
-            log.warning("no master key: the proxy serves unauthenticated callers, so every request is tenant "
-                        "'anonymous' and shares one cache scope and one budget. Set general_settings.master_key "
-                        "(or LITELLM_MASTER_KEY) and give each team its own key to isolate them")
-        log.info(
-            "budgets: %s; spend ledger: %s",
-            f"{len(config.budget.budgets)} configured" if config.budget.enabled and config.budget.budgets else "none",
-            f"PostgreSQL {config.spend.ledger.db_schema}.{config.spend.ledger.table}" if ledger else "off",
-        )
+        for line in startup_summary(config, path):
+            log.info("%s", line)
         return runtime
