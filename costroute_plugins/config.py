@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from costroute_plugins.budget.config import BudgetsConfig
 from costroute_plugins.cache.config import SemanticCacheConfig
 from costroute_plugins.config_errors import error_lines, redact_tree
+from costroute_plugins.quality.config import QualityConfig
 from costroute_plugins.routing.policy import RoutePolicy, policy_problems
 from costroute_plugins.routing.router import RouterSettings, TierSpec
 from costroute_plugins.spend.config import SpendAttributionConfig
@@ -111,6 +112,7 @@ class CostrouteConfig(_Section):
     budget: BudgetsConfig = Field(default_factory=BudgetsConfig)
     spend: SpendAttributionConfig = Field(default_factory=SpendAttributionConfig)
     vllm_affinity: AffinityConfig = Field(default_factory=AffinityConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
 
     def redacted(self) -> dict[str, Any]:
         """The effective values as JSON-ready data with passwords and tokens masked: what may be printed."""

@@ -147,7 +147,8 @@ def test_a_plugin_registered_without_the_context_plugin_fails(tmp_path, capsys):
     assert_fails_with(check(changed(tmp_path, no_context), capsys),
                       "ERROR litellm_settings.callbacks: costroute_plugins.proxy.plugins.budget, "
                       "costroute_plugins.proxy.plugins.cache, costroute_plugins.proxy.plugins.affinity, "
-                      "costroute_plugins.proxy.plugins.spend, the `auto` router's classifier need "
+                      "costroute_plugins.proxy.plugins.spend, costroute_plugins.proxy.plugins.quality, the `auto` "
+                      "router's classifier need "
                       f"{CONTEXT}, which builds the per-request state",
                       f"Fix: add {CONTEXT} to litellm_settings.callbacks, before the other costroute plugins")
 
@@ -366,3 +367,22 @@ def test_a_proxy_started_with_passwords_in_its_config_never_logs_them(tmp_path: 
     assert "redis redis://:***@127.0.0.1:6379/0" in proxy.log()
     assert "spend ledger: PostgreSQL postgresql://u:***@127.0.0.1/test" in proxy.log()
     assert SECRET not in proxy.log()
+
+
+def test_audits_with_a_judge_that_is_not_a_model_group_fail(tmp_path, capsys):
+    def unknown_judge(document):
+        document["costroute"]["quality"] = {"enabled": True, "judge": "gpt-judge"}
+
+    assert_fails_with(check(changed(tmp_path, unknown_judge), capsys),
+                      "ERROR costroute.quality.judge: 'gpt-judge' is not a model_name in model_list",
+                      "Fix: use one of ['auto', 'balanced', 'cheap', 'premium']")
+
+
+def test_audits_without_their_callback_fail(tmp_path, capsys):
+    def no_quality_callback(document):
+        document["costroute"]["quality"] = {"enabled": True}
+        document["litellm_settings"]["callbacks"].remove("costroute_plugins.proxy.plugins.quality")
+
+    assert_fails_with(check(changed(tmp_path, no_quality_callback), capsys),
+                      "ERROR costroute.quality.enabled: true, but costroute_plugins.proxy.plugins.quality is not in "
+                      "litellm_settings.callbacks", "Fix: add costroute_plugins.proxy.plugins.quality")

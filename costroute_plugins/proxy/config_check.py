@@ -32,7 +32,7 @@ from costroute_plugins.vllm_affinity.config import affinity_problems
 PLUGINS = "costroute_plugins.proxy.plugins."
 CONTEXT = PLUGINS + "context"
 #: The callbacks ``proxy/plugins.py`` exports (its classifier is named in ``model_list``, never as a callback).
-CALLBACKS = ("context", "budget", "cache", "affinity", "spend")
+CALLBACKS = ("context", "budget", "cache", "affinity", "spend", "quality")
 CLASSIFIER = "classifier"
 
 
@@ -92,6 +92,7 @@ def check_document(document: Mapping[str, Any], source: str = "<document>") -> C
         problems += _router_cascade(config.routing)
         problems += _ledger(config.spend.ledger) + _redis(config.redis_url)
         problems += _affinity(document, config, registered) + _prices(document, config)
+        problems += _quality(document, config, registered)
         problems += _embedding_and_cache(config)
     problems += _master_key(document)
     return ConfigCheck(source, config, problems)
@@ -305,6 +306,26 @@ def _affinity(document: Mapping[str, Any], config: CostrouteConfig, registered: 
         problems.append(Problem(f"{SECTION}.vllm_affinity.model_groups: set, but {PLUGINS}affinity is not in "
                                 "litellm_settings.callbacks, so no request is placed by prefix. Fix: add it, or "
                                 "remove model_groups", warning=True))
+    return problems
+
+
+def _quality(document: Mapping[str, Any], config: CostrouteConfig, registered: list[str]) -> list[Problem]:
+    """Audits need their callback, a judge that is a model group, and the spend plugin (whose savings cap them)."""
+    settings = config.quality
+    if not settings.enabled:
+        return []
+    key = f"{SECTION}.quality"
+    groups = sorted({str(entry.get("model_name")) for entry in document.get("model_list") or []
+                     if isinstance(entry, Mapping)})
+    problems = []
+    if settings.judge not in groups:
+        problems.append(Problem(f"{key}.judge: {settings.judge!r} is not a model_name in model_list, so no audit "
+                                f"could be graded. Fix: use one of {groups}"))
+    for plugin in ("quality", "spend"):
+        if plugin not in registered:
+            problems.append(Problem(f"{key}.enabled: true, but {PLUGINS}{plugin} is not in litellm_settings."
+                                    f"callbacks, so no audit would run. Fix: add {PLUGINS}{plugin}, or set "
+                                    f"{key}.enabled: false"))
     return problems
 
 

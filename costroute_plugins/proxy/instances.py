@@ -12,6 +12,7 @@ from costroute_plugins.proxy.cache_plugin import CachePlugin
 from costroute_plugins.proxy.classifier import TierClassifier
 from costroute_plugins.proxy.context_plugin import RequestContextPlugin
 from costroute_plugins.proxy.feedback_route import mount_feedback_route
+from costroute_plugins.proxy.quality_plugin import QualityPlugin
 from costroute_plugins.proxy.runtime import Runtime
 from costroute_plugins.proxy.spend_plugin import SpendPlugin
 
@@ -23,4 +24,5 @@ budget = BudgetPlugin(runtime)
 spend = SpendPlugin(runtime)
 affinity = AffinityPlugin(runtime)
 classifier = TierClassifier(runtime)
+quality = QualityPlugin(runtime)
 mount_feedback_route(runtime)

@@ -5,6 +5,6 @@ executes this file afresh for every path instead of importing it. So this file o
 live in ``instances.py``, imported normally and therefore created once per proxy process.
 """
 
-from costroute_plugins.proxy.instances import affinity, budget, cache, classifier, context, spend
+from costroute_plugins.proxy.instances import affinity, budget, cache, classifier, context, quality, spend
 
-__all__ = ["affinity", "budget", "cache", "classifier", "context", "spend"]
+__all__ = ["affinity", "budget", "cache", "classifier", "context", "quality", "spend"]

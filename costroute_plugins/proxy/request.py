@@ -101,6 +101,33 @@ class RequestState:
         return reservation
 
 
+#: Where a call costroute makes itself carries its ``AuditTag``, and the ledger ``decision`` its spend is filed as.
+AUDIT_KEY = "costroute_audit"
+AUDIT_DECISION = "audit"
+
+
+@dataclass(frozen=True)
+class AuditTag:
+    """Marks a call costroute makes to audit an answer (the reference answer or a judge call): the spend plugin
+    bills it to the audited tenant as audit spend, the cache leaves it alone. An object, not a string, so a client
+    cannot forge it through JSON metadata."""
+
+    request_id: str
+    tenant: str
+
+    def __deepcopy__(self, memo: dict) -> AuditTag:
+        return self
+
+
+def audit_in(container: Mapping[str, Any] | None) -> AuditTag | None:
+    """The audit tag of one of costroute's own calls, from a hook's ``kwargs``; None for a client's request."""
+    for candidate in _candidates(container or {}):
+        tag = candidate.get(AUDIT_KEY)
+        if isinstance(tag, AuditTag):
+            return tag
+    return None
+
+
 def _route_of(data: Mapping[str, Any]) -> str:
     request = data.get("proxy_server_request")
     url = request.get("url") if isinstance(request, Mapping) else None

@@ -17,6 +17,7 @@ from costroute_plugins.config_errors import redact_url
 from costroute_plugins.embedding import EmbeddingMemo, SentenceTransformerEmbedder
 from costroute_plugins.labels import LabelBounds
 from costroute_plugins.metrics import Metrics
+from costroute_plugins.quality.daily import DailyTotal
 from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.latency import TierLatency
 from costroute_plugins.spend.anomaly import AnomalyDetector
@@ -88,6 +89,8 @@ class Runtime:
     ledger: SpendLedger | None = None
     # Set by the router's classifier at start (issue 4): observed tier latency and thumbs-down feedback.
     latency: TierLatency = field(default_factory=TierLatency)
+    # Today's gross savings on this replica (the spend plugin adds them): what audit spend is capped against.
+    savings_today: DailyTotal = field(default_factory=DailyTotal)
     feedback: FeedbackService | None = None
     config_path: str | None = None
     started_at: float = field(default_factory=time.monotonic)

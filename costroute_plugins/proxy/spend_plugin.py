@@ -18,7 +18,7 @@ from typing import Any
 from litellm.integrations.custom_logger import CustomLogger
 
 from costroute_plugins.identity import Identity, tier_of
-from costroute_plugins.proxy.request import RequestState, served_group, state_in
+from costroute_plugins.proxy.request import AUDIT_DECISION, RequestState, audit_in, served_group, state_in
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.spend.record import AttributionRecord, token_count
 from costroute_plugins.spend.webhook import post_event
@@ -82,6 +82,11 @@ class SpendPlugin(CustomLogger):
         identity = state.identity if state is not None else Identity()
         tags = state.tags if state is not None else {}
         decision = "cache_hit" if cache_hit else routing_decision.get("cause") or "requested"
+        audit = audit_in(kwargs)
+        if audit is not None:  # costroute's own call (a quality audit): its spend, saving nothing, own category
+            tenant, decision, cache_saving, routing_saving = audit.tenant, AUDIT_DECISION, 0.0, 0.0
+        else:  # what the audits' share-of-savings cap is measured against
+            runtime.savings_today.add(cache_saving + routing_saving)
 
         budget = state.take_reservation() if state is not None else None
         if budget is not None:

@@ -1,4 +1,4 @@
-"""Settings of the quality audits (the future ``costroute.quality`` section), validated once at load.
+"""Settings of the quality audits (the ``costroute.quality`` section), validated once at load.
 
 Audits spend money to measure what routing and the cache cost in quality, so every knob that decides how much
 is sampled, how much may be spent and when an alert fires is checked here, and a wrong value stops the start
@@ -41,6 +41,9 @@ class QualityConfig(BaseModel):
         "single", description="single: each answer graded 1-10 on its own; pairwise: served vs reference, both "
                               "orders (see quality/judge.py)")
     max_prompt_chars: int = Field(16_000, description="requests with a longer prompt are never audited")
+    target: float = Field(
+        0.95, description="share of the top tier's quality to keep (the routing quality target): estimates are "
+                          "compared with it in costroute_quality_standing")
     alert_drop: float = Field(
         0.05, description="how far below the quality target an estimate's bound must fall before it alerts")
     min_audits: int = Field(20, description="judged audits a key needs before its estimate is reported")
@@ -49,7 +52,7 @@ class QualityConfig(BaseModel):
                         "metric labels)")
     key_prefix: str = Field("costroute:quality:", min_length=1, description="Redis key prefix of the shared state")
 
-    @field_validator("routed_sample_rate", "cache_sample_rate", "max_share_of_savings")
+    @field_validator("routed_sample_rate", "cache_sample_rate", "max_share_of_savings", "target")
     @classmethod
     def _share(cls, value: float, info: ValidationInfo) -> float:
         if not 0.0 <= value <= 1.0:

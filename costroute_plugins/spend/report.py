@@ -34,11 +34,18 @@ class ReportRow:
     routing_saving_usd: Decimal
     cache_hits: int
     tier_share: dict[str, float] = field(default_factory=dict)  # share of this group's requests per tier
+    # costroute's own spend (quality audits: reference answers and judge calls), part of ``cost_usd``
+    audit_usd: Decimal = Decimal(0)
 
     @property
     def premium_counterfactual_usd(self) -> Decimal:
-        """Cost had every request gone to premium with no cache."""
-        return self.cost_usd + self.cache_saving_usd + self.routing_saving_usd
+        """Cost had every request gone to premium with no cache (and costroute spent nothing of its own)."""
+        return self.cost_usd - self.audit_usd + self.cache_saving_usd + self.routing_saving_usd
+
+    @property
+    def net_saving_usd(self) -> Decimal:
+        """What costroute saved after paying for its own audits."""
+        return self.cache_saving_usd + self.routing_saving_usd - self.audit_usd
 
     @property
     def cache_hit_rate(self) -> float:
@@ -58,32 +65,35 @@ def build_report(connection: psycopg.Connection, schema: str, table: str, by: Gr
     group = _group_expression(by)
     source = table_name(schema, table)
     totals = connection.execute(sql.SQL(
-        "SELECT {g} AS grp, count(*), sum(cost_usd), sum(cache_saving_usd), sum(routing_saving_usd), "
-        "count(*) FILTER (WHERE cache_hit) FROM {t} WHERE timestamp >= %(since)s GROUP BY grp"
+        "SELECT {g} AS grp, count(*) FILTER (WHERE decision IS DISTINCT FROM 'audit'), sum(cost_usd), "
+        "sum(cache_saving_usd), sum(routing_saving_usd), count(*) FILTER (WHERE cache_hit), "
+        "coalesce(sum(cost_usd) FILTER (WHERE decision = 'audit'), 0) FROM {t} WHERE timestamp >= %(since)s "
+        "GROUP BY grp"
     ).format(g=group, t=source), params).fetchall()
     tiers = connection.execute(sql.SQL(
         "SELECT {g} AS grp, coalesce(tier, '(none)'), count(*) FROM {t} WHERE timestamp >= %(since)s "
-        "GROUP BY grp, 2"
+        "AND decision IS DISTINCT FROM 'audit' GROUP BY grp, 2"
     ).format(g=group, t=source), params).fetchall()
     counts = {name: requests for name, requests, *_ in totals}
     shares: dict[str, dict[str, float]] = {}
     for name, tier, requests in tiers:
         shares.setdefault(name, {})[tier] = requests / counts[name]
-    rows = [ReportRow(name, requests, cost, cache, routing, hits, dict(sorted(shares.get(name, {}).items())))
-            for name, requests, cost, cache, routing, hits in totals]
+    rows = [ReportRow(name, requests, cost, cache, routing, hits, dict(sorted(shares.get(name, {}).items())), audit)
+            for name, requests, cost, cache, routing, hits, audit in totals]
     if by == "day":
         return sorted(rows, key=lambda r: r.group)
     return sorted(rows, key=lambda r: (-r.cost_usd, r.group))
 
 
-HEADERS = ("group", "requests", "cost_usd", "cache_saving_usd", "routing_saving_usd", "premium_counterfactual_usd",
-           "cache_hit_rate", "tier_share")
+HEADERS = ("group", "requests", "cost_usd", "cache_saving_usd", "routing_saving_usd", "audit_usd", "net_saving_usd",
+           "premium_counterfactual_usd", "cache_hit_rate", "tier_share")
 
 
 def _cells(row: ReportRow) -> list[str]:
     tiers = " ".join(f"{tier}:{share:.0%}" for tier, share in row.tier_share.items())
     return [row.group, str(row.requests), *(f"{v.quantize(CENT)}" for v in (
-        row.cost_usd, row.cache_saving_usd, row.routing_saving_usd, row.premium_counterfactual_usd)),
+        row.cost_usd, row.cache_saving_usd, row.routing_saving_usd, row.audit_usd, row.net_saving_usd,
+        row.premium_counterfactual_usd)),
         f"{row.cache_hit_rate:.1%}", tiers]
 
 
@@ -96,7 +106,7 @@ def _total(rows: list[ReportRow]) -> ReportRow:
     return ReportRow("TOTAL", requests, sum((r.cost_usd for r in rows), Decimal(0)),
                      sum((r.cache_saving_usd for r in rows), Decimal(0)),
                      sum((r.routing_saving_usd for r in rows), Decimal(0)), sum(r.cache_hits for r in rows),
-                     dict(sorted(tiers.items())))
+                     dict(sorted(tiers.items())), sum((r.audit_usd for r in rows), Decimal(0)))
 
 
 def format_report(rows: list[ReportRow], by: GroupBy, fmt: Literal["table", "csv", "json"]) -> str:
@@ -105,6 +115,7 @@ def format_report(rows: list[ReportRow], by: GroupBy, fmt: Literal["table", "csv
         return json.dumps([{
             by: r.group, "requests": r.requests, "cost_usd": str(r.cost_usd),
             "cache_saving_usd": str(r.cache_saving_usd), "routing_saving_usd": str(r.routing_saving_usd),
+            "audit_usd": str(r.audit_usd), "net_saving_usd": str(r.net_saving_usd),
             "premium_counterfactual_usd": str(r.premium_counterfactual_usd),
             "cache_hit_rate": round(r.cache_hit_rate, 4),
             "tier_share": {tier: round(share, 4) for tier, share in r.tier_share.items()},
@@ -115,13 +126,13 @@ def format_report(rows: list[ReportRow], by: GroupBy, fmt: Literal["table", "csv
         writer.writerow([by, *HEADERS[1:]])
         for r in rows:
             writer.writerow([r.group, r.requests, r.cost_usd, r.cache_saving_usd, r.routing_saving_usd,
-                             r.premium_counterfactual_usd, f"{r.cache_hit_rate:.4f}",
+                             r.audit_usd, r.net_saving_usd, r.premium_counterfactual_usd, f"{r.cache_hit_rate:.4f}",
                              " ".join(f"{t}:{s:.4f}" for t, s in r.tier_share.items())])
         return out.getvalue()
     table = [[by, *HEADERS[1:]], *(_cells(r) for r in rows)]
     if rows:
         table.append(_cells(_total(rows)))
     widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
-    return "\n".join("  ".join(cell.ljust(width) if i in (0, 7) else cell.rjust(width)
+    return "\n".join("  ".join(cell.ljust(width) if i in (0, len(HEADERS) - 1) else cell.rjust(width)
                                for i, (cell, width) in enumerate(zip(line, widths))).rstrip()
                      for line in table)

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from costroute_plugins.stub.apis import APIS, Answer
+from costroute_plugins.stub.judge import judge_reply
 from costroute_plugins.stub.outcomes import OutcomeBook, RecordedAnswer
 
 
@@ -43,6 +44,8 @@ class StubBehaviour:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     answer: str | None = None
+    # As a judge: the rating given to an answer written by each tier (stub/judge.py); unset: the defaults.
+    judge_ratings: dict[str, float] | None = None
     seed: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -125,7 +128,10 @@ class StubUpstream:
 
         last_user, prompt_text = api.prompt(body)
         recorded = self.book.answer(last_user) if self.book is not None else None
-        if recorded is not None:
+        verdict = judge_reply(prompt_text, self.behaviour.judge_ratings)
+        if verdict is not None:
+            text = verdict
+        elif recorded is not None:
             text = recorded.text
         else:
             text = self.behaviour.answer or f"[{self.behaviour.name}] answer to: {last_user[:200]}"

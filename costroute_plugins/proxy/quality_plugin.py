@@ -1,0 +1,136 @@
+"""Quality audits, wired into LiteLLM: after a sampled answer has gone to the client, fetch the top tier's answer
+and have the judge grade both (``costroute_plugins/quality/``).
+
+The success event only decides and starts a background task; the client's response never waits for it. Calls
+go through LiteLLM's own router (``llm_router.acompletion``), so each is priced and logged like any call, and
+carry an ``AuditTag``: the spend plugin files them as audit spend of the audited tenant (ledger ``decision``
+``audit``), the cache neither serves nor stores them. Audits never count against the tenant's budgets.
+
+Per replica: estimates live in this process (each replica publishes its own ``costroute_quality_*`` series;
+sum ``count`` and average in Prometheus across replicas); the daily audit spend cap is shared through the
+budget store (Redis when configured).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from litellm.integrations.custom_logger import CustomLogger
+
+from costroute_plugins.budget.factory import build_store
+from costroute_plugins.identity import tier_of
+from costroute_plugins.messages import Message, content_text
+from costroute_plugins.proxy.request import AUDIT_KEY, AuditTag, served_group, state_in
+from costroute_plugins.proxy.runtime import Runtime, log
+from costroute_plugins.proxy.tier_prices import group_rates
+from costroute_plugins.quality.audit import Audit
+from costroute_plugins.quality.estimate import QualityEstimates
+from costroute_plugins.quality.metrics import QualityMetrics
+from costroute_plugins.quality.runner import AuditRunner, Reply
+from costroute_plugins.quality.sampler import AuditSampler
+from costroute_plugins.quality.spend_cap import AuditSpendGovernor
+
+#: Audits in flight per replica at most; beyond it a sampled answer is skipped (counted ``busy``).
+MAX_IN_FLIGHT = 8
+#: LiteLLM call types of chat completions (``RequestState.route``): the only requests audited.
+CHAT_CALLS = ("completion", "acompletion")
+#: Never served from or stored in LiteLLM's cache (costroute's backend): an audit needs a fresh answer.
+NO_CACHE = {"no-cache": True, "no-store": True}
+
+
+def _answer_text(response: Any) -> str:
+    """The first choice's text of a chat completion, as an object or a dict; empty when there is none."""
+    choices = response.get("choices") if isinstance(response, dict) else getattr(response, "choices", None)
+    if not choices:
+        return ""
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice, dict) else getattr(choice, "message", None)
+    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
+    return content_text(content)
+
+
+class QualityPlugin(CustomLogger):
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime
+        config = runtime.config.quality
+        self.sampler = AuditSampler(config, runtime.config.tiers)
+        self.estimates = QualityEstimates.from_config(config)
+        self.metrics = QualityMetrics.create()
+        governor = AuditSpendGovernor(config, build_store(runtime.config.redis_url, config.key_prefix))
+        self.runner = AuditRunner(config, governor, self.estimates, runtime.savings_today, self.metrics,
+                                  self._ask, self._price)
+        self._tasks: set[asyncio.Task] = set()
+
+    async def async_log_success_event(self, kwargs: dict[str, Any], response_obj, start_time, end_time) -> None:
+        try:
+            self._consider(kwargs, response_obj)
+        except Exception as error:  # an audit is never worth a failed request or a lost log line
+            log.warning("quality: could not consider an answer for audit (%s: %s)", type(error).__name__, error)
+            self.runtime.metrics.plugin_degraded.labels("quality", "sample").inc()
+
+    def _consider(self, kwargs: dict[str, Any], response_obj: Any) -> None:
+        state = state_in(kwargs)
+        if state is None or not self.runtime.config.quality.enabled:
+            return
+        messages = kwargs.get("messages")
+        if state.route not in CHAT_CALLS or not isinstance(messages, list):
+            return  # chat only: the judge's prompt is a conversation
+        payload = kwargs.get("standard_logging_object") or {}
+        # A tier the client named is its own choice, not a cost of costroute's: only its cache hits are audited.
+        routed = state.routing is not None and state.routing.mode != "explicit"
+        served = self._served_tier(kwargs, payload) if routed else None
+        hit = state.cache.kind if state.cache is not None and state.cache.status == "hit" else None
+        holdout = state.routing is not None and state.routing.mode == "holdout"
+        decision = self.sampler.decide(state.request_id, served_tier=served, cache_hit=hit, holdout=holdout,
+                                       messages=messages)
+        self.metrics.decisions.labels(decision.reason).inc()
+        if not decision.audit or decision.kind is None or decision.reference_tier is None:
+            return
+        if len(self._tasks) >= MAX_IN_FLIGHT:
+            self.metrics.audits.labels(decision.kind, "busy").inc()
+            return
+        answer = _answer_text(kwargs.get("complete_streaming_response") or response_obj)
+        audit = Audit(state.request_id, state.tenant, decision.kind, served or self._served_tier(kwargs, payload),
+                      decision.reference_tier, tuple(messages), answer)
+        task = asyncio.get_running_loop().create_task(self._run(audit))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _served_tier(self, kwargs: dict[str, Any], payload: dict[str, Any]) -> str:
+        routing_decision = (payload.get("metadata") or {}).get("routing_decision") or \
+            ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("routing_decision") or {}
+        return tier_of(served_group(payload.get("model_id")), routing_decision, self.runtime.config.tiers)
+
+    async def _run(self, audit: Audit) -> None:
+        try:
+            outcome = await self.runner.run(audit)
+        except Exception as error:
+            log.warning("quality: audit of %s failed (%s: %s)", audit.request_id, type(error).__name__, error)
+            self.runtime.metrics.plugin_degraded.labels("quality", "audit").inc()
+            return
+        if outcome is not None:
+            log.info("quality audit %s (%s, tenant %s, served %s): %s, cost $%.6f", audit.request_id, audit.kind,
+                     audit.tenant, audit.served_tier, outcome.verdict if outcome.verdict else outcome.problem,
+                     outcome.cost_usd)
+
+    async def _ask(self, audit: Audit, group: str, messages: Sequence[Message], max_tokens: int,
+                   temperature: float | None) -> Reply:
+        """One call of an audit through LiteLLM's router, tagged so spend and cache treat it as costroute's own."""
+        from litellm.proxy import proxy_server
+
+        router = proxy_server.llm_router
+        if router is None:
+            raise RuntimeError("LiteLLM's router is not set up")
+        extra = {} if temperature is None else {"temperature": temperature}
+        response = await router.acompletion(model=group, messages=list(messages), max_tokens=max_tokens,
+                                            metadata={AUDIT_KEY: AuditTag(audit.request_id, audit.tenant)},
+                                            cache=NO_CACHE, **extra)
+        cost = float((getattr(response, "_hidden_params", None) or {}).get("response_cost") or 0.0)
+        return Reply(_answer_text(response) or None, cost)
+
+    def _price(self, group: str, prompt_tokens: int, completion_tokens: int) -> float:
+        rates = group_rates([group], self.runtime.prices)
+        return prompt_tokens * rates.input_usd_per_token + completion_tokens * rates.output_usd_per_token
