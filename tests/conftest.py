@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 # LiteLLM's remote price list is unreachable here: tests that import LiteLLM read its bundled copy at once.
@@ -21,6 +22,15 @@ from tests.harness import PROXY_CONFIG, Proxy, Stub, start_proxy, start_stub, ti
 TIERS = ("cheap", "balanced", "premium")
 REDIS_URL = os.environ.get("COSTROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_DSN = os.environ.get("COSTROUTE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="module")
+def ledger_schema() -> Iterator[str]:
+    """A PostgreSQL schema of the module's own for the ledger table, dropped afterwards."""
+    schema = f"costroute_test_{uuid.uuid4().hex[:12]}"
+    yield schema
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(scope="session")

@@ -92,6 +92,19 @@ class Stub:
         self.control(reset=True)
 
 
+def refused_start(config: Path, log_path: Path) -> ManagedProcess:
+    """Start the proxy on ``config`` and wait for it to exit (a config it refuses); the caller reads its log."""
+    proxy = spawn(
+        [str(Path(sys.executable).parent / "litellm"), "--config", str(config), "--port", str(free_port())],
+        log_path, env={"LITELLM_MASTER_KEY": "sk-" + "a1" * 32, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
+    try:
+        proxy.process.wait(timeout=120)
+    finally:
+        proxy.stop()
+    return proxy
+
+
 def start_stub(name: str, log_dir: Path, **behaviour: Any) -> Stub:
     port = free_port()
     managed = spawn(

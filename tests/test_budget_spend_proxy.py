@@ -4,7 +4,6 @@ in the PostgreSQL ledger, self-hosted tiers priced by their GPU cost rather than
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,14 +19,6 @@ from tests.harness import REPO, Proxy, start_proxy, tier_env, write_config
 # Each premium request below costs 1000 x $2/M + 1000 x $8/M = $0.01 (gpt-4.1 list prices).
 PREMIUM_USAGE = {"prompt_tokens": 1000, "completion_tokens": 1000}
 CHEAP_RATES = {"input_usd_per_token": 1e-7, "output_usd_per_token": 4e-7}
-
-
-@pytest.fixture(scope="module")
-def ledger_schema() -> Iterator[str]:
-    schema = f"costroute_test_{uuid.uuid4().hex[:12]}"
-    yield schema
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from costroute_plugins.cli import main
 from costroute_plugins.config import parse_config
 from costroute_plugins.proxy.config_check import CALLBACKS, check_document
 from costroute_plugins.proxy.runtime import load_checked, startup_summary
-from tests.harness import PROXY_CONFIG, REPO, free_port, spawn, write_config
+from tests.harness import PROXY_CONFIG, REPO, refused_start, write_config
 
 SECRET = "s3cret"
 REDIS_WITH_PASSWORD = f"redis://:{SECRET}@127.0.0.1:6379/0"
@@ -338,15 +338,7 @@ def test_the_proxy_refuses_to_start_on_what_check_config_fails(tmp_path: Path):
         document["costroute"]["routing"]["tiers"][2]["enter_at"] = "quality>=0.77"
         document["costroute"]["redis_url"] = REDIS_WITH_PASSWORD
 
-    proxy = spawn(
-        [str(Path(sys.executable).parent / "litellm"), "--config", str(changed(tmp_path, target)),
-         "--port", str(free_port())],
-        tmp_path / "proxy.log", env={"LITELLM_MASTER_KEY": "sk-" + "a1" * 32, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
-    )
-    try:
-        proxy.process.wait(timeout=120)
-    finally:
-        proxy.stop()
+    proxy = refused_start(changed(tmp_path, target), tmp_path / "proxy.log")
 
     assert proxy.process.returncode != 0
     assert "costroute.routing.tiers[2].enter_at: 'quality>=0.77' (tier premium) has no calibrated threshold" \

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from costroute_plugins.config import CostrouteConfigError, load_config, parse_config
-from tests.harness import PROXY_CONFIG, spawn, write_config, free_port
+from tests.harness import PROXY_CONFIG, refused_start, write_config
 
 
 def test_no_section_gives_working_defaults():
@@ -95,14 +95,7 @@ def test_check_config_command_prints_effective_values_or_the_error(tmp_path: Pat
 
 def test_proxy_refuses_to_start_on_a_bad_section_and_says_why(tmp_path: Path):
     config = write_config(tmp_path / "bad.yaml", costroute={"routing": {"mode": "sometimes"}})
-    proxy = spawn(
-        [str(Path(sys.executable).parent / "litellm"), "--config", str(config), "--port", str(free_port())],
-        tmp_path / "proxy.log", env={"LITELLM_MASTER_KEY": "sk-" + "a1" * 32, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
-    )
-    try:
-        proxy.process.wait(timeout=120)
-    finally:
-        proxy.stop()
+    proxy = refused_start(config, tmp_path / "proxy.log")
 
     assert proxy.process.returncode != 0
     assert "costroute.routing.mode: Input should be 'enforce', 'shadow' or 'off'" in proxy.log()

@@ -54,14 +54,6 @@ def arrivals(stubs: dict[str, Stub], text: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def ledger_schema() -> Iterator[str]:
-    schema = f"costroute_test_{uuid.uuid4().hex[:12]}"
-    yield schema
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-@pytest.fixture(scope="module")
 def replicas(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str) -> Iterator[tuple[Proxy, Proxy]]:
     cache_prefix = isolated_redis_prefix("cache:")
     budget_prefix = isolated_redis_prefix("budget:")

@@ -8,11 +8,13 @@ as costroute's own spend, subtracted from the savings ``costroute report`` print
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
@@ -25,7 +27,7 @@ from tests.conftest import POSTGRES_DSN
 from tests.harness import REPO, Proxy, start_proxy, tier_env, write_config
 
 EASY = "Translate 'good morning' into Spanish, variant {n}."  # routed below the top tier
-AUDITS = 4
+AUDITS = 6  # two tiers below the top: at least one of them gets min_audits (3)
 # Long answers from the cheaper tiers: each routed request then saves more than an audit can cost, so the cap on
 # audit spend (a share of the day's savings) admits every audit.
 LONG_ANSWER = {"prompt_tokens": 1000, "completion_tokens": 100_000}
@@ -40,16 +42,30 @@ def long_answers(fresh_stubs):
         fresh_stubs[tier].control(reset=True)
 
 
-@pytest.fixture(scope="module")
-def ledger_schema() -> Iterator[str]:
-    schema = f"costroute_test_{uuid.uuid4().hex[:12]}"
-    yield schema
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+class Alerts(BaseHTTPRequestHandler):
+    """A webhook receiver: keeps every JSON document posted to it."""
+
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        Alerts.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
 
 
 @pytest.fixture(scope="module")
-def audited(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str) -> Iterator[Proxy]:
+def webhook() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Alerts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/alerts"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def audited(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str, webhook: str) -> Iterator[Proxy]:
     folder = tmp_path_factory.mktemp("quality")
     config = write_config(folder / "config.yaml", costroute={
         # Targets pinned so that easy prompts go to the cheap tier (the shipped ones keep most traffic above it).
@@ -57,7 +73,7 @@ def audited(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str) -> 
                               {"name": "balanced", "cost_per_mtok": 1.0, "enter_at": "quality>=0.98"},
                               {"name": "premium", "cost_per_mtok": 10.0, "enter_at": "quality>=0.95"}]},
         "quality": {"enabled": True, "judge": "premium", "routed_sample_rate": 1.0, "cache_sample_rate": 1.0,
-                    "min_audits": 3, "max_usd_per_day": 10.0, "max_share_of_savings": 1.0},
+                    "min_audits": 3, "max_usd_per_day": 10.0, "max_share_of_savings": 1.0, "webhook_url": webhook},
         "spend": {"ledger": {"enabled": True, "dsn": POSTGRES_DSN, "db_schema": ledger_schema,
                              "flush_interval_s": 0.2, "spool_path": str(folder / "spool.jsonl")}},
     })
@@ -111,6 +127,16 @@ def test_cheaper_answers_are_audited_and_the_quality_they_cost_is_published(audi
                 pytest.approx(DEFAULT_RATINGS[tier] / DEFAULT_RATINGS["premium"])
             assert metric(text, "costroute_quality_standing", key=f"tier:{tier}") >= 1  # under the 0.95 target
     assert metric(text, "costroute_quality_audit_spend_usd_total") > 0
+    # Below the target's floor even at the interval's upper bound: one alert per tier, to the webhook.
+    below = {f"tier:{tier}" for tier, count in served.items() if count >= 3}
+    assert below
+    deadline = time.monotonic() + 10
+    while not below <= {alert["key"] for alert in Alerts.received} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alerts = [alert for alert in Alerts.received if alert["key"].startswith("tier:")]
+    assert {alert["key"] for alert in alerts} == below and len(alerts) == len(below)
+    assert all(alert["type"] == "costroute.quality_below_target" and "top tier's quality" in alert["text"]
+               for alert in alerts)
     # The top tier answered each question once more, and the judge graded both answers.
     premium = [received["body"] for received in long_answers["premium"].received()]
     assert sum(any(EASY.format(n=n) in str(m.get("content")) for m in body["messages"])

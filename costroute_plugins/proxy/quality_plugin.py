@@ -25,12 +25,14 @@ from costroute_plugins.messages import Message, content_text
 from costroute_plugins.proxy.request import AUDIT_KEY, AuditTag, served_group, state_in
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.proxy.tier_prices import group_rates
+from costroute_plugins.quality.alerts import StandingWatch
 from costroute_plugins.quality.audit import Audit
 from costroute_plugins.quality.estimate import QualityEstimates
 from costroute_plugins.quality.metrics import QualityMetrics
 from costroute_plugins.quality.runner import AuditRunner, Reply
 from costroute_plugins.quality.sampler import AuditSampler
 from costroute_plugins.quality.spend_cap import AuditSpendGovernor
+from costroute_plugins.spend.webhook import post_json
 
 #: Audits in flight per replica at most; beyond it a sampled answer is skipped (counted ``busy``).
 MAX_IN_FLIGHT = 8
@@ -62,6 +64,7 @@ class QualityPlugin(CustomLogger):
         governor = AuditSpendGovernor(config, build_store(runtime.config.redis_url, config.key_prefix))
         self.runner = AuditRunner(config, governor, self.estimates, runtime.savings_today, self.metrics,
                                   self._ask, self._price)
+        self.watch = StandingWatch(config)
         self._tasks: set[asyncio.Task] = set()
 
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj, start_time, end_time) -> None:
@@ -112,9 +115,21 @@ class QualityPlugin(CustomLogger):
             self.runtime.metrics.plugin_degraded.labels("quality", "audit").inc()
             return
         if outcome is not None:
+            self._alert()
             log.info("quality audit %s (%s, tenant %s, served %s): %s, cost $%.6f", audit.request_id, audit.kind,
                      audit.tenant, audit.served_tier, outcome.verdict if outcome.verdict else outcome.problem,
                      outcome.cost_usd)
+
+    def _alert(self) -> None:
+        """Log, and post to the webhook, each key that fell below the quality floor (once per incident)."""
+        config = self.runtime.config.quality
+        for alert in self.watch.alerts(self.estimates):
+            log.warning("quality below target: %s", alert.to_json()["text"])
+            if config.webhook_url is not None:
+                task = asyncio.get_running_loop().create_task(
+                    post_json(str(config.webhook_url), alert.to_json(), config.webhook_timeout_s, "quality alert"))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _ask(self, audit: Audit, group: str, messages: Sequence[Message], max_tokens: int,
                    temperature: float | None) -> Reply:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator, model_validator
 
 JudgeMethod = Literal["single", "pairwise"]
 
@@ -51,6 +51,10 @@ class QualityConfig(BaseModel):
         50, description="tenants with their own estimate; the rest share one 'other' estimate (bounded memory and "
                         "metric labels)")
     key_prefix: str = Field("costroute:quality:", min_length=1, description="Redis key prefix of the shared state")
+    webhook_url: HttpUrl | None = Field(
+        None, description="POST a JSON alert here (Slack-compatible `text`) when a tier, tenant or the cache falls "
+                          "below target - alert_drop; failures are logged")
+    webhook_timeout_s: float = Field(3.0, gt=0, description="how long one alert POST may take")
 
     @field_validator("routed_sample_rate", "cache_sample_rate", "max_share_of_savings", "target")
     @classmethod

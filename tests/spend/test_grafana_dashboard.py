@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from costroute_plugins.budget import BudgetMetrics
 from costroute_plugins.metrics import Metrics
+from costroute_plugins.quality.metrics import QualityMetrics
 from costroute_plugins.spend import LedgerConfig, SpendLedger, SpendMetrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "costroute.json"
@@ -26,7 +27,8 @@ def exported_series(tmp_path: Path) -> dict[str, set[str]]:
     registry = CollectorRegistry()
     series: dict[str, set[str]] = {}
     ledger = SpendLedger(LedgerConfig(enabled=True, dsn="postgresql://unused", spool_path=str(tmp_path / "spool")))
-    for group in (Metrics.create(registry), BudgetMetrics.create(registry), SpendMetrics.create(registry, ledger)):
+    for group in (Metrics.create(registry), BudgetMetrics.create(registry), SpendMetrics.create(registry, ledger),
+                  QualityMetrics.create(registry)):
         for item in fields(group):
             metric = getattr(group, item.name)
             name = metric._name + ("_total" if isinstance(metric, Counter) else "")
@@ -66,11 +68,13 @@ def test_every_query_uses_only_exported_series_and_their_labels(tmp_path: Path):
         assert set(LEGEND_LABEL.findall(target.get("legendFormat", ""))) <= labels, f"{title}: legend label"
 
 
-def test_the_dashboard_covers_spend_savings_tiers_budgets_and_anomalies():
+def test_the_dashboard_covers_spend_savings_tiers_budgets_anomalies_and_quality():
     used = {name for _, target in queries() for name in SERIES.findall(target["expr"])}
     assert {
         "costroute_spend_usd_total", "costroute_feature_spend_usd_total", "costroute_savings_usd_total",
         "costroute_requests_total", "costroute_budget_remaining_usd", "costroute_budget_projected_usd",
         "costroute_budget_limit_usd", "costroute_spend_anomalies_total", "costroute_ledger_up",
-        "costroute_ledger_rows_total", "costroute_ledger_spool_bytes",
+        "costroute_ledger_rows_total", "costroute_ledger_spool_bytes", "costroute_quality_estimate",
+        "costroute_quality_standing", "costroute_quality_wrong_cache_hit_rate", "costroute_quality_audits_total",
+        "costroute_quality_audit_spend_usd_total",
     } <= used
