@@ -54,6 +54,10 @@ class RoutingConfig(RouterSettings, RoutePolicy):
         None, description="what clients get without costroute: served in shadow and off mode and whenever the router "
                           "cannot load or decide; unset means the top (last) tier"
     )
+    allow_degraded_start: bool = Field(
+        False, description="start even when the router artifact cannot load (every `auto` request then gets "
+                           "baseline_tier); off: such a start is refused with the fix"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -17,7 +17,7 @@ import pytest
 # LiteLLM's remote price list is unreachable here: tests that import LiteLLM read its bundled copy at once.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from tests.harness import PROXY_CONFIG, Proxy, Stub, start_proxy, start_stub, tier_env
+from tests.harness import Proxy, Stub, start_proxy, start_stub, tier_env, write_config
 
 TIERS = ("cheap", "balanced", "premium")
 REDIS_URL = os.environ.get("COSTROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -56,9 +56,13 @@ def fresh_stubs(stubs: dict[str, Stub]) -> dict[str, Stub]:
 
 
 @pytest.fixture(scope="session")
-def proxy(stubs: dict[str, Stub], process_logs: Path) -> Iterator[Proxy]:
-    """The repo's proxy_config.yaml, unchanged, served by the real LiteLLM proxy with tiers on stubs."""
-    running = start_proxy(PROXY_CONFIG, process_logs, env=tier_env(stubs))
+def proxy(stubs: dict[str, Stub], process_logs: Path, tmp_path_factory) -> Iterator[Proxy]:
+    """The repo's proxy_config.yaml served by the real LiteLLM proxy with tiers on stubs, its semantic cache off:
+    these tests ask one question more than once to watch routing and fallbacks (``test_cache_proxy`` covers the
+    cache)."""
+    config = write_config(tmp_path_factory.mktemp("shipped") / "proxy_config.yaml",
+                          costroute={"cache": {"enabled": False}})
+    running = start_proxy(config, process_logs, env=tier_env(stubs))
     yield running
     running.stop()
 

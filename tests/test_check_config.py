@@ -214,17 +214,20 @@ def test_the_check_list_knows_every_callback_plugins_py_exports():
 
 
 # -- deliberate degrades warn and pass; the shipped configs pass -----------------------------------------------------
-def test_a_router_artifact_that_cannot_load_is_a_warning_because_start_serves_the_baseline(tmp_path, capsys):
+def test_a_router_artifact_that_cannot_load_stops_the_start_unless_a_degraded_start_is_allowed(tmp_path, capsys):
     broken = tmp_path / "router.json"
     broken.write_text("{not json")
-    path = write_config(tmp_path / "broken.yaml", costroute={"routing": {"artifact": str(broken)}})
+    refused = write_config(tmp_path / "broken.yaml", costroute={"routing": {"artifact": str(broken)}})
+    allowed = write_config(tmp_path / "degraded.yaml", costroute={"routing": {"artifact": str(broken),
+                                                                              "allow_degraded_start": True}})
 
-    code, out, err = check(path, capsys)
-
+    assert_fails_with(check(refused, capsys), "ERROR costroute.routing.artifact: the router cannot load",
+                      "set costroute.routing.allow_degraded_start: true")
+    code, out, err = check(allowed, capsys)
     assert code == 0, err
     assert "WARNING costroute.routing.artifact: the router cannot load" in err
     assert "every `auto` request is served baseline_tier premium" in err
-    assert out.splitlines()[-1] == f"OK {path}: 0 errors, 1 warning"
+    assert out.splitlines()[-1] == f"OK {allowed}: 0 errors, 1 warning"
 
 
 def test_the_shipped_proxy_config_passes_through_the_real_command():
@@ -318,7 +321,7 @@ def test_a_webhook_token_never_reaches_a_validation_error(tmp_path, capsys):
 def test_the_start_up_log_names_the_endpoints_without_their_passwords(tmp_path, caplog):
     path = write_config(tmp_path / "secrets.yaml", costroute={
         "redis_url": REDIS_WITH_PASSWORD, "spend": {"ledger": {"enabled": True, "dsn": DSN_WITH_PASSWORD}},
-        "routing": {"artifact": str(tmp_path / "missing-router.json")},  # a warning the start logs
+        "routing": {"artifact": str(tmp_path / "missing-router.json"), "allow_degraded_start": True},  # a warning
     })
 
     with caplog.at_level(logging.WARNING, logger="costroute"):
@@ -327,8 +330,8 @@ def test_the_start_up_log_names_the_endpoints_without_their_passwords(tmp_path, 
 
     assert "costroute.routing.artifact: the router cannot load" in caplog.text
     assert SECRET not in caplog.text + "\n".join(lines)
-    assert lines[0].endswith("cache off, redis redis://:***@127.0.0.1:6379/0")
-    assert lines[1] == "budgets: none; spend ledger: PostgreSQL postgresql://u:***@127.0.0.1/test table " \
+    assert lines[0].endswith("cache on, redis redis://:***@127.0.0.1:6379/0")
+    assert lines[1] == "budgets: 1 configured; spend ledger: PostgreSQL postgresql://u:***@127.0.0.1/test table " \
                        "public.costroute_spend"
 
 

@@ -76,6 +76,7 @@ def capture(tmp_path_factory) -> Path:
 def policy_proxy(stubs, process_logs: Path, feedback_prefix: str, capture: Path, tmp_path_factory) -> Iterator[Proxy]:
     config = write_config(tmp_path_factory.mktemp("policy") / "config.yaml", costroute={
         "redis_url": REDIS_URL,
+        "cache": {"enabled": False},  # the same questions are asked again to watch routing, not the cache
         # Targets pinned here (not the shipped ones) so that the easy prompt's own tier is cheap: these tests
         # check what overrides do to a known decision, not how the shipped targets are tuned.
         "routing": {"tiers": [{"name": "cheap", "cost_per_mtok": 0.24},

@@ -215,8 +215,8 @@ def _master_key(document: Mapping[str, Any]) -> list[Problem]:
 # -- costroute settings against model_list and the files they name --------------------------------------------------
 def _router_cascade(routing: RoutingConfig) -> list[Problem]:
     """The tier thresholds resolved as the router resolves them at start. A target the artifact has no
-    calibration for stops the start; an artifact that cannot load is the router's deliberate degrade (every
-    ``auto`` request gets the baseline tier), a warning."""
+    calibration for stops the start; so does an artifact that cannot load, unless the operator allows a degraded
+    start (every ``auto`` request then gets the baseline tier, and it is a warning)."""
     from costroute_plugins.routing.router import Router, RouterConfigError
 
     if routing.mode == "off":
@@ -226,10 +226,14 @@ def _router_cascade(routing: RoutingConfig) -> list[Problem]:
     except RouterConfigError as error:
         return _cascade_errors(routing, error)
     except Exception as error:  # what the classifier catches at start: a missing or corrupt artifact
+        degraded = routing.allow_degraded_start
         return [Problem(
             f"{SECTION}.routing.artifact: the router cannot load ({type(error).__name__}: {error}), so every `auto` "
-            f"request is served baseline_tier {routing.baseline_tier}. Fix: point {SECTION}.routing.artifact at a "
-            "valid artifact (`costroute train-router`), or remove it to use the shipped one", warning=True)]
+            f"request {'is' if degraded else 'would be'} served baseline_tier {routing.baseline_tier}. Fix: point "
+            f"{SECTION}.routing.artifact at a valid artifact (`costroute train-router`), or remove it to use the "
+            "shipped one" + ("" if degraded else f"; to start degraded anyway, set "
+                                                  f"{SECTION}.routing.allow_degraded_start: true"),
+            warning=degraded)]
     return []
 
 
