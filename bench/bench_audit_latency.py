@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.stats import percentile
 from tests.harness import start_proxy, start_stub, tier_env, write_config
 
 REQUESTS = 60
@@ -26,11 +27,6 @@ LONG_ANSWER = {"prompt_tokens": 1000, "completion_tokens": 100_000}
 ROUTING = {"tiers": [{"name": "cheap", "cost_per_mtok": 0.24},
                      {"name": "balanced", "cost_per_mtok": 1.0, "enter_at": "quality>=0.98"},
                      {"name": "premium", "cost_per_mtok": 10.0, "enter_at": "quality>=0.95"}]}
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
 def _audits_judged(proxy) -> float:
@@ -77,7 +73,7 @@ def main() -> None:
     print(f"{REQUESTS} requests each, alternating, stub tiers at 200 ms, load average {os.getloadavg()[0]:.1f}; "
           f"audits judged on the audited proxy: {judged:.0f}")
     for name, values in timings.items():
-        print(f"  {name:<11} p50 {statistics.median(values):7.1f} ms  p99 {_percentile(values, 0.99):7.1f} ms")
+        print(f"  {name:<11} p50 {statistics.median(values):7.1f} ms  p99 {percentile(values, 0.99):7.1f} ms")
     ratio = statistics.median(timings["audits on"]) / statistics.median(timings["audits off"])
     verdict = "meets" if ratio <= GOAL_RATIO and judged > 0 else "MISSES"
     print(f"p50 ratio audits on / off: {ratio:.3f}x, {verdict} the <= {GOAL_RATIO:.2f}x goal")

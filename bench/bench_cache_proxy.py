@@ -18,19 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.stats import percentile
 from tests.harness import start_proxy, start_stub, tier_env, write_config
 
 UPSTREAM_LATENCY_MS = 500
 REQUESTS = 40
 
 
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
-
-
 def _line(label: str, values: list[float]) -> str:
-    return f"{label:<34} p50 {statistics.median(values):7.1f} ms  p99 {_percentile(values, 0.99):7.1f} ms"
+    return f"{label:<34} p50 {statistics.median(values):7.1f} ms  p99 {percentile(values, 0.99):7.1f} ms"
 
 
 def main() -> None:

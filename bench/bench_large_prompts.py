@@ -23,15 +23,11 @@ from pathlib import Path
 import httpx
 import yaml
 
+from bench.stats import percentile
 from tests.harness import REPO, start_proxy, start_stub, tier_env, write_config
 
 POLL_S = 0.02
 GOAL_P99_MS = 100.0
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
 class HealthPoller(threading.Thread):
@@ -84,7 +80,7 @@ def _health(url: str, seconds: float) -> list[float]:
 
 def _summary(label: str, values: list[float]) -> str:
     return f"{label:<28} {len(values):5d} polls  p50 {statistics.median(values):6.1f} ms  " \
-           f"p99 {_percentile(values, 0.99):6.1f} ms  max {max(values):7.1f} ms"
+           f"p99 {percentile(values, 0.99):6.1f} ms  max {max(values):7.1f} ms"
 
 
 def main() -> None:
@@ -123,11 +119,11 @@ def main() -> None:
 
     print(_summary("health, nothing in flight", quiet))
     print(_summary("health, big prompts served", loaded))
-    print(f"p99 ratio (served / quiet): {_percentile(loaded, 0.99) / _percentile(quiet, 0.99):.2f}x; "
+    print(f"p99 ratio (served / quiet): {percentile(loaded, 0.99) / percentile(quiet, 0.99):.2f}x; "
           f"failed health polls: {poller.failures}")
     for label, status, cache, elapsed_ms in results:
         print(f"  {label:<44} HTTP {status}  cache {cache:<7} {elapsed_ms:8.0f} ms")
-    p99 = _percentile(loaded, 0.99)
+    p99 = percentile(loaded, 0.99)
     answered = all(status == 200 for _, status, _, _ in results)
     verdict = "meets" if p99 < GOAL_P99_MS and answered and not poller.failures else "MISSES"
     print(f"health p99 while serving big prompts: {p99:.1f} ms, {verdict} the < {GOAL_P99_MS:.0f} ms goal "

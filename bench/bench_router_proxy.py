@@ -15,14 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.stats import percentile
 from tests.harness import start_proxy, start_stub, tier_env, write_config
 
 REQUESTS = 60
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
 def _embedding_ms(prompts: list[str], threads: int | None = None) -> list[float]:
@@ -75,13 +71,13 @@ def main() -> None:
           f"auto served by {tiers}")
     for model, values in timings.items():
         label = "model auto (costroute routes)" if model == "auto" else "model cheap (named directly)"
-        print(f"  {label:<32} p50 {statistics.median(values):7.1f} ms  p99 {_percentile(values, 0.99):7.1f} ms")
+        print(f"  {label:<32} p50 {statistics.median(values):7.1f} ms  p99 {percentile(values, 0.99):7.1f} ms")
     auto, direct = statistics.median(timings["auto"]), statistics.median(timings["cheap"])
     print(f"  routing overhead (p50 auto - p50 direct): {auto - direct:.1f} ms; ratio auto/direct {auto / direct:.2f}x")
     print(f"  of which MiniLM embedding in-process:     p50 {statistics.median(embedding):.1f} ms "
-          f"p99 {_percentile(embedding, 0.99):.1f} ms (shared with the cache; torch default threads)")
+          f"p99 {percentile(embedding, 0.99):.1f} ms (shared with the cache; torch default threads)")
     print(f"  MiniLM embedding with 1 torch thread:     p50 {statistics.median(single):.1f} ms "
-          f"p99 {_percentile(single, 0.99):.1f} ms (less contention on a busy host)")
+          f"p99 {percentile(single, 0.99):.1f} ms (less contention on a busy host)")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ def budget_proxy(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str
     # Budget counters in the real Redis, as every replica of a deployment would share them.
     config = write_config(folder / "config.yaml", costroute={
         "redis_url": REDIS_URL,
+        "cache": {"enabled": False},  # the same prompt is asked again and again: every one must cost
         "budget": {"key_prefix": budget_redis_prefix, "budgets": [
             {"name": "throttled-daily", "scope": "team", "match": "thr", "period": "daily", "limit_usd": 0.03,
              "action": "throttle", "retry_after_s": 120},
