@@ -49,7 +49,7 @@ def main() -> None:
         try:
             for name, section in (("audits off", {}), ("audits on", {"quality": quality})):
                 config = write_config(logs / f"{name.replace(' ', '-')}.yaml",
-                                      costroute={"routing": ROUTING, **section})
+                                      costroute={"routing": ROUTING, "cache": {"enabled": False}, **section})
                 proxies[name] = start_proxy(config, logs, env=tier_env(stubs))
             timings: dict[str, list[float]] = {name: [] for name in proxies}
             clients = {name: proxy.client() for name, proxy in proxies.items()}

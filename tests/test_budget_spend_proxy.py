@@ -183,6 +183,7 @@ def test_two_replicas_under_50_concurrent_requests_stop_within_one_request_of_th
     cap = 0.05
     config = write_config(tmp_path / "shared.yaml", costroute={
         "redis_url": REDIS_URL,
+        "cache": {"enabled": False},  # every answer is paid for: the sum of their costs is the spend
         "budget": {"key_prefix": redis_prefix, "budgets": [
             {"name": "shared-daily", "scope": "team", "match": "conc", "period": "daily", "limit_usd": cap,
              "action": "throttle"}]},

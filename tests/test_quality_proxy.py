@@ -72,6 +72,7 @@ def audited(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str, web
         "routing": {"tiers": [{"name": "cheap", "cost_per_mtok": 0.24},
                               {"name": "balanced", "cost_per_mtok": 1.0, "enter_at": "quality>=0.98"},
                               {"name": "premium", "cost_per_mtok": 10.0, "enter_at": "quality>=0.95"}]},
+        "cache": {"enabled": False},  # every answer here is a routed one (cache audits: tests/quality)
         "quality": {"enabled": True, "judge": "premium", "routed_sample_rate": 1.0, "cache_sample_rate": 1.0,
                     "min_audits": 3, "max_usd_per_day": 10.0, "max_share_of_savings": 1.0, "webhook_url": webhook},
         "spend": {"ledger": {"enabled": True, "dsn": POSTGRES_DSN, "db_schema": ledger_schema,
