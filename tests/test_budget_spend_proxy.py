@@ -232,6 +232,7 @@ def test_ledger_report_and_spend_logs_agree_after_a_postgres_outage_and_a_restar
     # Batches of 5 rows; a partial batch waits in memory (up to 60 s) and is what a SIGTERM finds unsent.
     config = write_config(tmp_path / "ledger.yaml", costroute={
         "redis_url": None,
+        "cache": {"enabled": False},  # every request is one paid upstream call and one row
         "spend": {"ledger": {"enabled": True, "dsn": dsn, "db_schema": pg_schema, "flush_interval_s": 60,
                              "batch_size": 5, "retry_interval_s": 0.5, "connect_timeout_s": 1,
                              "spool_path": str(tmp_path / "spool.jsonl")}},
