@@ -22,7 +22,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from costroute_plugins.budget.factory import build_store
 from costroute_plugins.identity import tier_of
 from costroute_plugins.messages import Message, content_text
-from costroute_plugins.proxy.request import AUDIT_KEY, AuditTag, served_group, state_in
+from costroute_plugins.proxy.request import AUDIT_KEY, AuditTag, routing_decision_of, served_group, state_in
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.proxy.tier_prices import group_rates
 from costroute_plugins.quality.alerts import StandingWatch
@@ -84,7 +84,8 @@ class QualityPlugin(CustomLogger):
         payload = kwargs.get("standard_logging_object") or {}
         # A tier the client named is its own choice, not a cost of costroute's: only its cache hits are audited.
         routed = state.routing is not None and state.routing.mode != "explicit"
-        served = self._served_tier(kwargs, payload) if routed else None
+        tier = self._served_tier(kwargs, payload)
+        served = tier if routed else None
         hit = state.cache.kind if state.cache is not None and state.cache.status == "hit" else None
         holdout = state.routing is not None and state.routing.mode == "holdout"
         decision = self.sampler.decide(state.request_id, served_tier=served, cache_hit=hit, holdout=holdout,
@@ -96,16 +97,14 @@ class QualityPlugin(CustomLogger):
             self.metrics.audits.labels(decision.kind, "busy").inc()
             return
         answer = _answer_text(kwargs.get("complete_streaming_response") or response_obj)
-        audit = Audit(state.request_id, state.tenant, decision.kind, served or self._served_tier(kwargs, payload),
-                      decision.reference_tier, tuple(messages), answer)
+        audit = Audit(state.request_id, state.tenant, decision.kind, tier, decision.reference_tier,
+                      tuple(messages), answer)
         task = asyncio.get_running_loop().create_task(self._run(audit))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def _served_tier(self, kwargs: dict[str, Any], payload: dict[str, Any]) -> str:
-        routing_decision = (payload.get("metadata") or {}).get("routing_decision") or \
-            ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("routing_decision") or {}
-        return tier_of(served_group(payload.get("model_id")), routing_decision, self.runtime.config.tiers)
+        return tier_of(served_group(payload.get("model_id")), routing_decision_of(kwargs), self.runtime.config.tiers)
 
     async def _run(self, audit: Audit) -> None:
         try:

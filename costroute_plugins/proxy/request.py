@@ -202,6 +202,14 @@ def add_spend_log_fields(data: dict[str, Any], **fields: Any) -> None:
     spend.update({f"costroute_{key}": value for key, value in fields.items()})
 
 
+def routing_decision_of(kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """LiteLLM's complexity-router decision for a finished call: from its spend-log payload, else the call's
+    metadata; empty when the call was not routed by ``auto``."""
+    payload = kwargs.get("standard_logging_object") or {}
+    return (payload.get("metadata") or {}).get("routing_decision") or \
+        ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("routing_decision") or {}
+
+
 def served_group(model_id: str | None) -> str | None:
     """The model group of the deployment that actually answered (after any fallback), from LiteLLM's router."""
     if not model_id:

@@ -18,7 +18,14 @@ from typing import Any
 from litellm.integrations.custom_logger import CustomLogger
 
 from costroute_plugins.identity import Identity, tier_of
-from costroute_plugins.proxy.request import AUDIT_DECISION, RequestState, audit_in, served_group, state_in
+from costroute_plugins.proxy.request import (
+    AUDIT_DECISION,
+    RequestState,
+    audit_in,
+    routing_decision_of,
+    served_group,
+    state_in,
+)
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.spend.record import AttributionRecord, token_count
 from costroute_plugins.spend.webhook import post_event
@@ -59,8 +66,7 @@ class SpendPlugin(CustomLogger):
         payload = kwargs.get("standard_logging_object") or {}
         runtime = self.runtime
         group = served_group(payload.get("model_id"))
-        routing_decision = (payload.get("metadata") or {}).get("routing_decision") or \
-            ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("routing_decision") or {}
+        routing_decision = routing_decision_of(kwargs)
         tier = tier_of(group, routing_decision, runtime.config.tiers)
         usage = payload.get("metadata", {}).get("usage_object") or {}
         # Whatever the upstream reported (negative, fractional, text): priced as corrected, stored flagged.
