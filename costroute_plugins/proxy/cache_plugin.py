@@ -12,7 +12,6 @@ from typing import Any
 
 import faiss
 import litellm
-import redis
 from litellm.integrations.custom_logger import CustomLogger
 
 from costroute_plugins.cache import EntryStore, MemoryStore, SemanticCache
@@ -21,18 +20,15 @@ from costroute_plugins.cache.verifier import ArtifactError
 from costroute_plugins.proxy.cache_backend import CostrouteCacheBackend, SemanticLiteLLMCache
 from costroute_plugins.proxy.request import state_in
 from costroute_plugins.proxy.runtime import Runtime, log
-
-REDIS_TIMEOUT_S = 0.5
+from costroute_plugins.redis_clients import sync_client
 
 
 def _build_cache(runtime: Runtime) -> SemanticCache:
     config = runtime.config.cache
     store: EntryStore
     if runtime.config.redis_url:
-        client = redis.Redis.from_url(
-            runtime.config.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-        )
-        store = RedisStore(client, prefix=config.key_prefix, max_entries=config.max_entries)
+        store = RedisStore(sync_client(runtime.config.redis_url), prefix=config.key_prefix,
+                           max_entries=config.max_entries)
     else:
         store = MemoryStore(config.max_entries)
         if config.snapshot_path and Path(config.snapshot_path).with_suffix(".json").exists():

@@ -94,10 +94,9 @@ class FeedbackService:
     def build(cls, settings: FeedbackSettings, tiers: Sequence[str], redis_url: str | None) -> FeedbackService:
         if not redis_url:
             return cls(settings, tiers, MemoryFeedbackStore(settings.max_responses))
-        import redis
+        from costroute_plugins.redis_clients import sync_client
 
-        client = redis.Redis.from_url(redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
-        return cls(settings, tiers, RedisFeedbackStore(client, settings.key_prefix))
+        return cls(settings, tiers, RedisFeedbackStore(sync_client(redis_url), settings.key_prefix))
 
     def remember(self, response_ids: Sequence[str], served: Served) -> None:
         ids = [response_id for response_id in dict.fromkeys(response_ids) if response_id]
