@@ -24,7 +24,9 @@ from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.feedback_store import Served
 from costroute_plugins.routing.latency import TierLatency
 from costroute_plugins.routing.policy import Adjustment, higher, in_holdout
+from costroute_plugins.quality.loop import QualityLoop
 from costroute_plugins.routing.router import Decision, Router
+from costroute_plugins.routing.shift import ScoreDistribution, shifted_thresholds
 
 #: Share of LiteLLM's classifier timeout the router waits for the prompt's embedding; the rest is for the decision.
 EMBEDDING_WAIT_SHARE = 0.6
@@ -37,9 +39,12 @@ class TierClassifier:
     routing saving against its premium baseline.
     """
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, loop: QualityLoop | None = None) -> None:
         self.runtime = runtime
         self.router: Router | None = None
+        # The quality loop moves thresholds by a share of the traffic this replica has scored (routing/shift.py).
+        self.loop = loop
+        self.scores = ScoreDistribution()
         routing = runtime.config.routing
         self.tiers = list(runtime.config.tiers)
         runtime.latency = TierLatency(routing.tier_latency_ms)
@@ -93,14 +98,22 @@ class TierClassifier:
         try:
             relaxation = state.budget.quality_relaxation if state.budget is not None else 0.0
             embedding = await self._embedding(state.tenant, last_user_text(messages))
-            decision = await asyncio.to_thread(self._decide, state, messages, embedding, relaxation)
+            shift, version = self.loop.shift() if self.loop is not None else (0.0, None)
+            thresholds = shifted_thresholds(self.router.thresholds, shift, self.scores)
+            decision = await asyncio.to_thread(self._decide, state, messages, embedding, relaxation, thresholds)
+            self.scores.observe(decision.score)
+            if shift:
+                spend_log.update(costroute_route_shift=round(shift, 4))
         except Exception as error:
             log.warning("router: decision failed (%s: %s); serving %s", type(error).__name__, error,
                         settings.baseline_tier)
             self.runtime.metrics.plugin_degraded.labels("router", "decide").inc()
             return str(settings.baseline_tier)
         holdout = in_holdout(state.request_id, settings.holdout_fraction, settings.holdout_salt)
-        return self._serve(decision, state, spend_log, holdout=holdout)
+        served = self._serve(decision, state, spend_log, holdout=holdout)
+        if state.routing is not None:
+            state.routing.loop_version = version
+        return served
 
     async def _embedding(self, tenant: str, text: str):
         """The last user message's embedding, awaited on the event loop (no thread waits for the model), or None
@@ -136,11 +149,12 @@ class TierClassifier:
             return self.tiers[-1]
         return decision.tier
 
-    def _decide(self, state: RequestState, messages: list[dict[str, Any]], embedding, relaxation: float) -> Decision:
+    def _decide(self, state: RequestState, messages: list[dict[str, Any]], embedding, relaxation: float,
+                thresholds: list[float]) -> Decision:
         settings = self.runtime.config.routing
         hints = state.hints
         decision = self.router.decide(messages, embedding, relaxation=relaxation,
-                                      required_quality=hints.required_quality)
+                                      required_quality=hints.required_quality, base_thresholds=thresholds)
         adjust = Adjustment(self.tiers)
         task_floor = settings.task_min_tier.get(hints.task) if hints.task else None
         decision = adjust.raise_to(decision, task_floor, f"task {hints.task}")

@@ -6,9 +6,11 @@ go through LiteLLM's own router (``llm_router.acompletion``), so each is priced 
 carry an ``AuditTag``: the spend plugin files them as audit spend of the audited tenant (ledger ``decision``
 ``audit``), the cache neither serves nor stores them. Audits never count against the tenant's budgets.
 
-Per replica: estimates live in this process (each replica publishes its own ``costroute_quality_*`` series;
-sum ``count`` and average in Prometheus across replicas); the daily audit spend cap is shared through the
-budget store (Redis when configured).
+Per replica: the per-tier and per-tenant estimates live in this process (each replica publishes its own
+``costroute_quality_*`` series; sum ``count`` and average in Prometheus across replicas). Shared through Redis
+when configured: the daily audit spend cap (budget store) and the quality loop (``quality/loop.py``: every
+routed answer is counted, every routed audit is its evidence, and the classifier routes with its shift), whose
+``costroute_quality_overall`` estimate covers every replica's traffic.
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ from costroute_plugins.proxy.tier_prices import group_rates
 from costroute_plugins.quality.alerts import StandingWatch
 from costroute_plugins.quality.audit import Audit
 from costroute_plugins.quality.estimate import QualityEstimates
+from costroute_plugins.quality.loop import QualityLoop
+from costroute_plugins.quality.loop_store import InMemoryLoopStore, LoopStore, RedisLoopStore
 from costroute_plugins.quality.metrics import QualityMetrics
+from costroute_plugins.quality.records import AuditRecords
+from costroute_plugins.redis_clients import async_client
 from costroute_plugins.quality.runner import AuditRunner, Reply
 from costroute_plugins.quality.sampler import AuditSampler
 from costroute_plugins.quality.spend_cap import AuditSpendGovernor
@@ -62,8 +68,13 @@ class QualityPlugin(CustomLogger):
         self.estimates = QualityEstimates.from_config(config)
         self.metrics = QualityMetrics.create()
         governor = AuditSpendGovernor(config, build_store(runtime.config.redis_url, config.key_prefix))
+        records = AuditRecords(config.records_path, runtime.config.cache.admission_policy().secret_in) \
+            if config.records_path else None
         self.runner = AuditRunner(config, governor, self.estimates, runtime.savings_today, self.metrics,
-                                  self._ask, self._price)
+                                  self._ask, self._price, records.append if records is not None else None)
+        store: LoopStore = RedisLoopStore(async_client(runtime.config.redis_url), config.key_prefix) \
+            if runtime.config.redis_url else InMemoryLoopStore()
+        self.loop = QualityLoop(config, store, self.metrics)
         self.watch = StandingWatch(config)
         self._tasks: set[asyncio.Task] = set()
 
@@ -88,6 +99,8 @@ class QualityPlugin(CustomLogger):
         served = tier if routed else None
         hit = state.cache.kind if state.cache is not None and state.cache.status == "hit" else None
         holdout = state.routing is not None and state.routing.mode == "holdout"
+        if routed and hit is None and state.routing.mode == "enforce" and state.routing.reason != "budget downgrade":
+            self.loop.observe(tier != self.runtime.config.tiers[-1], state.routing.loop_version)
         decision = self.sampler.decide(state.request_id, served_tier=served, cache_hit=hit, holdout=holdout,
                                        messages=messages)
         self.metrics.decisions.labels(decision.reason).inc()
@@ -99,14 +112,15 @@ class QualityPlugin(CustomLogger):
         answer = _answer_text(kwargs.get("complete_streaming_response") or response_obj)
         audit = Audit(state.request_id, state.tenant, decision.kind, tier, decision.reference_tier,
                       tuple(messages), answer)
-        task = asyncio.get_running_loop().create_task(self._run(audit))
+        version = state.routing.loop_version if state.routing is not None else None
+        task = asyncio.get_running_loop().create_task(self._run(audit, version))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def _served_tier(self, kwargs: dict[str, Any], payload: dict[str, Any]) -> str:
         return tier_of(served_group(payload.get("model_id")), routing_decision_of(kwargs), self.runtime.config.tiers)
 
-    async def _run(self, audit: Audit) -> None:
+    async def _run(self, audit: Audit, loop_version: int | None) -> None:
         try:
             outcome = await self.runner.run(audit)
         except Exception as error:
@@ -114,6 +128,12 @@ class QualityPlugin(CustomLogger):
             self.runtime.metrics.plugin_degraded.labels("quality", "audit").inc()
             return
         if outcome is not None:
+            try:
+                await self.loop.record(outcome, loop_version)
+            except Exception as error:
+                log.warning("quality loop: could not take audit %s (%s: %s)", audit.request_id,
+                            type(error).__name__, error)
+                self.runtime.metrics.plugin_degraded.labels("quality", "loop").inc()
             self._alert()
             log.info("quality audit %s (%s, tenant %s, served %s): %s, cost $%.6f", audit.request_id, audit.kind,
                      audit.tenant, audit.served_tier, outcome.verdict if outcome.verdict else outcome.problem,

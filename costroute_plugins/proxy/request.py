@@ -39,6 +39,8 @@ class RoutingRecord:
     reason: str
     mode: str
     score: float | None = None
+    # The quality loop's state version the thresholds came from: its evidence counts only for that version.
+    loop_version: int | None = None
 
 
 @dataclass

@@ -17,6 +17,55 @@ JudgeMethod = Literal["single", "pairwise"]
 _MODEL_GROUP = re.compile(r"^\S+$")
 
 
+class LoopConfig(BaseModel):
+    """The ``costroute.quality.loop`` section: the closed loop that keeps routed traffic at ``quality.target``.
+
+    The controller moves the router's tier thresholds by a *shift*: the share of traffic moved up one tier at
+    every boundary, measured on the scores this replica has seen (``routing/shift.py``). It starts at 0, the
+    offline calibration; tightens as soon as the audits' estimate is below the target, by as much as the
+    evidence says is needed; loosens only when the estimate's lower bound is ``margin`` above the target, one
+    ``step`` at a time. Off by default: with it off, thresholds are the calibrated ones, as before.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(False, description="move the router's thresholds to keep quality.target (needs "
+                                             "quality.enabled: the audits are its evidence)")
+    min_audits: int = Field(12, description="judged audits since the last change before the next decision")
+    step: float = Field(0.05, description="share of traffic moved up or down per loosening, and the smallest "
+                                          "tightening")
+    max_step: float = Field(0.3, description="the most one tightening moves (the evidence may ask for more)")
+    margin: float = Field(0.02, description="loosen only when the estimate's lower bound is this far above target")
+    max_shift: float = Field(1.0, description="how far up the loop may move traffic (1: everything to the top)")
+    max_loosen: float = Field(0.2, description="how far below the offline calibration the loop may loosen")
+    wrong_hit_target: float = Field(
+        0.02, description="cache: the wrong-hit rate to stay under; the cache's acceptance threshold is raised "
+                          "when audits show more, lowered back only when the upper bound is under half of it")
+    refresh_s: float = Field(1.0, gt=0, description="how often a replica re-reads the shared loop state")
+
+    @field_validator("step", "max_step", "margin", "max_shift", "max_loosen", "wrong_hit_target")
+    @classmethod
+    def _loop_share(cls, value: float, info: ValidationInfo) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{value!r} is not a share; use a number from 0 to 1 for {info.field_name}, "
+                             "e.g. 0.05")
+        return value
+
+    @field_validator("min_audits")
+    @classmethod
+    def _loop_audits(cls, value: int) -> int:
+        if value < 2:
+            raise ValueError(f"{value!r}: the loop needs at least 2 judged audits per decision; use e.g. 12")
+        return value
+
+    @model_validator(mode="after")
+    def _steps_fit(self) -> LoopConfig:
+        if self.enabled and (self.step == 0 or self.max_step < self.step):
+            raise ValueError(f"step {self.step!r} and max_step {self.max_step!r}: the loop could never move. "
+                             "Fix: step above 0 and max_step >= step (e.g. 0.05 and 0.3)")
+        return self
+
+
 class QualityConfig(BaseModel):
     """The ``costroute.quality`` section: off by default, since every audit is paid for."""
 
@@ -55,6 +104,10 @@ class QualityConfig(BaseModel):
         None, description="POST a JSON alert here (Slack-compatible `text`) when a tier, tenant or the cache falls "
                           "below target - alert_drop; failures are logged")
     webhook_timeout_s: float = Field(3.0, gt=0, description="how long one alert POST may take")
+    records_path: str | None = Field(
+        None, description="append each finished audit as a JSON line here (texts only when they pass the cache's "
+                          "PII admission check): what `costroute learn` retrains the router from")
+    loop: LoopConfig = Field(default_factory=LoopConfig)
 
     @field_validator("routed_sample_rate", "cache_sample_rate", "max_share_of_savings", "target")
     @classmethod
@@ -111,11 +164,18 @@ class QualityConfig(BaseModel):
     @model_validator(mode="after")
     def _can_audit_when_enabled(self) -> QualityConfig:
         if not self.enabled:
+            if self.loop.enabled:
+                raise ValueError("loop.enabled is true but enabled is false: the loop's evidence is the audits. "
+                                 "Fix: set enabled: true (and a routed_sample_rate), or loop.enabled: false")
             return self
         if self.max_usd_per_day == 0 or self.max_share_of_savings == 0:
             raise ValueError(
                 "enabled is true but max_usd_per_day or max_share_of_savings is 0, so no audit could ever start. "
                 "Fix: raise both above 0 (e.g. 5.0 and 0.1), or set enabled: false")
+        if self.loop.enabled and self.routed_sample_rate == 0:
+            raise ValueError(
+                "loop.enabled is true but routed_sample_rate is 0, so the loop never gets evidence. "
+                "Fix: set routed_sample_rate above 0 (e.g. 0.1), or set loop.enabled: false")
         if self.routed_sample_rate == 0 and self.cache_sample_rate == 0:
             raise ValueError(
                 "enabled is true but routed_sample_rate and cache_sample_rate are both 0, so nothing is audited. "

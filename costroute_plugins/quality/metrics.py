@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
-from costroute_plugins.quality.estimate import CACHE_HITS, QualityEstimates
+from costroute_plugins.quality.estimate import CACHE_HITS, Estimate, QualityEstimates
 
 STANDING_VALUE = {"unknown": -1, "ok": 0, "at_risk": 1, "below": 2}
 
@@ -24,6 +24,10 @@ class QualityMetrics:
     estimate: Gauge
     standing: Gauge
     wrong_hit_rate: Gauge
+    overall: Gauge
+    loop_shift: Gauge
+    loop_changes: Counter
+    loop_errors: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry = REGISTRY) -> QualityMetrics:
@@ -44,7 +48,26 @@ class QualityMetrics:
             wrong_hit_rate=Gauge("costroute_quality_wrong_cache_hit_rate", "Share of audited semantic cache hits "
                                  "that answered another question, with its 95% interval", ["bound"],
                                  registry=registry),
+            overall=Gauge("costroute_quality_overall", "Estimated share of the top tier's quality that all routed "
+                          "answers keep (top-tier answers keep all of it, below-top answers what their audits "
+                          "show), shared by every replica: bound value, lower, upper (95%) and count (audits)",
+                          ["bound"], registry=registry),
+            loop_shift=Gauge("costroute_quality_loop_shift", "Share of routed traffic the quality loop moved up one "
+                             "tier at every threshold (0: the offline calibration; negative: moved down)",
+                             registry=registry),
+            loop_changes=Counter("costroute_quality_loop_changes", "Moves of the quality loop's shift, by "
+                                 "direction (tighten, loosen)", ["direction"], registry=registry),
+            loop_errors=Counter("costroute_quality_loop_errors", "The quality loop's shared state could not be "
+                                "read or written (it keeps its last shift)", registry=registry),
         )
+
+    def publish_overall(self, estimate: Estimate | None) -> None:
+        """The routed traffic's estimate; only its count until two audits are rated."""
+        if estimate is None:
+            return
+        for bound in ("value", "lower", "upper"):
+            self.overall.labels(bound).set(getattr(estimate, bound))
+        self.overall.labels("count").set(estimate.count)
 
     def refresh(self, estimates: QualityEstimates, target: float) -> None:
         """Publish every key's estimate; a key with too few judged audits shows only its count and 'unknown'."""

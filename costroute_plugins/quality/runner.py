@@ -59,6 +59,8 @@ class AuditRunner:
     metrics: QualityMetrics
     ask: Ask
     price: Price
+    #: Called with each audit that reached the judge stage, verdict or not (the records file).
+    keep: Callable[[Audit], None] | None = None
 
     def estimate_usd(self, audit: Audit) -> float:
         """An upper bound of the audit's cost: the reference at its cap, each judge call reading the question and
@@ -91,6 +93,11 @@ class AuditRunner:
                 await self.governor.settle(reservation, audit.cost_usd)
             except Exception as error:  # the hold lapses after its TTL
                 log.warning("quality audit: could not settle its spend (%s)", type(error).__name__)
+        if self.keep is not None:
+            try:
+                self.keep(audit)
+            except OSError as error:
+                log.warning("quality audit %s: could not be kept (%s)", audit.request_id, error)
         outcome = audit.outcome()
         self.estimates.record(outcome)
         self.metrics.audits.labels(audit.kind, "judged" if outcome.verdict is not None else

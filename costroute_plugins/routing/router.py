@@ -152,8 +152,12 @@ class Router:
         return max(meeting) if meeting else 0.0
 
     def decide(self, request: RequestView | Sequence[Message], embedding: np.ndarray | None = None,
-               relaxation: float = 0.0, required_quality: float | None = None) -> Decision:
+               relaxation: float = 0.0, required_quality: float | None = None,
+               base_thresholds: Sequence[float] | None = None) -> Decision:
         """Pick a tier for ``request`` (a ``RequestView`` or a messages list plus an optional embedding).
+
+        ``base_thresholds`` replace the calibrated ones (the quality loop's shifted thresholds, ``shift.py``);
+        the adjustments below apply to them the same way.
 
         ``relaxation`` in [0, 1] moves every threshold that share of the way towards 1, so fewer requests reach
         dearer tiers: budget pressure uses it to trade quality for cost as a cap nears. ``required_quality`` (a
@@ -161,7 +165,10 @@ class Router:
         """
         view = request if isinstance(request, RequestView) else RequestView(request, embedding)
         score = self.classifier.premium_need(view)
-        thresholds = [t + relaxation * (1.0 - t) for t in self.thresholds]
+        base = self.thresholds if base_thresholds is None else list(base_thresholds)
+        if len(base) != len(self.thresholds):
+            raise ValueError(f"{len(base)} base thresholds given for {len(self.thresholds)} tier boundaries")
+        thresholds = [t + relaxation * (1.0 - t) for t in base]
         inner = self.classifier.inner if isinstance(self.classifier, ChitChatFloor) else self.classifier
         note = " [no embedding: text and structure only]" if view.embedding is None and isinstance(
             inner, LogisticClassifier) else ""
