@@ -213,8 +213,12 @@ class SemanticCache:
         """The cached answer for ``text`` in ``scope``, or None; ``find`` also says which tiers were left out."""
         return self.find(scope, text, vector).hit
 
-    def find(self, scope: Scope | str, text: str, vector: VectorSource = None) -> Lookup:
+    def find(self, scope: Scope | str, text: str, vector: VectorSource = None,
+             min_similarity: float | None = None) -> Lookup:
         """The cached answer for ``text`` in ``scope``, if any, and why a tier was left out.
+
+        ``min_similarity`` raises the configured ``similarity_threshold`` for this lookup (the quality loop's
+        cache side raises it while audited hits answer other questions too often); it never lowers it.
 
         ``vector`` is the query's embedding, or a function computing it: it is only called when the exact tier
         misses, the embedder reads the whole prompt and the scope has entries to search, so a repeated prompt is
@@ -240,8 +244,9 @@ class SemanticCache:
             if not index:
                 return Lookup(None)
             candidates = []
+            threshold = max(self.config.similarity_threshold, min_similarity or 0.0)
             for entry_id, similarity in index.search(query, self.config.top_k):
-                if similarity < self.config.similarity_threshold:
+                if similarity < threshold:
                     break
                 entry = self.store.get(entry_id)
                 if entry is None:  # expired or evicted elsewhere

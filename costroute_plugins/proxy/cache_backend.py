@@ -188,14 +188,16 @@ class CostrouteCacheBackend(BaseCache):
                 raise _NotEmbeddedYet
             return vector
 
+        loop = self.runtime.cache_loop
+        floor = loop.similarity_floor(self.cache.config.similarity_threshold) if loop is not None else None
         try:
-            return await asyncio.to_thread(self.cache.find, request.scope, request.text, computed_vector)
+            return await asyncio.to_thread(self.cache.find, request.scope, request.text, computed_vector, floor)
         except _NotEmbeddedYet:
             try:
                 vector = await memo.avector(tenant, request.text)
             except Exception as error:
                 raise _EmbeddingFailed(f"{type(error).__name__}: {error}") from error
-            return await asyncio.to_thread(self.cache.find, request.scope, request.text, vector)
+            return await asyncio.to_thread(self.cache.find, request.scope, request.text, vector, floor)
 
     def _available(self, state: RequestState, count: bool = True) -> bool:
         """After a failure, bypass for a moment, then rebuild the index from the store before using it again."""

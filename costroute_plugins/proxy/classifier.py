@@ -24,7 +24,6 @@ from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.feedback_store import Served
 from costroute_plugins.routing.latency import TierLatency
 from costroute_plugins.routing.policy import Adjustment, higher, in_holdout
-from costroute_plugins.quality.loop import QualityLoop
 from costroute_plugins.routing.router import Decision, Router
 from costroute_plugins.routing.shift import ScoreDistribution, shifted_thresholds
 
@@ -39,11 +38,10 @@ class TierClassifier:
     routing saving against its premium baseline.
     """
 
-    def __init__(self, runtime: Runtime, loop: QualityLoop | None = None) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.router: Router | None = None
         # The quality loop moves thresholds by a share of the traffic this replica has scored (routing/shift.py).
-        self.loop = loop
         self.scores = ScoreDistribution()
         routing = runtime.config.routing
         self.tiers = list(runtime.config.tiers)
@@ -98,7 +96,8 @@ class TierClassifier:
         try:
             relaxation = state.budget.quality_relaxation if state.budget is not None else 0.0
             embedding = await self._embedding(state.tenant, last_user_text(messages))
-            shift, version = self.loop.shift() if self.loop is not None else (0.0, None)
+            loop = self.runtime.quality_loop
+            shift, version = loop.shift() if loop is not None else (0.0, None)
             thresholds = shifted_thresholds(self.router.thresholds, shift, self.scores)
             decision = await asyncio.to_thread(self._decide, state, messages, embedding, relaxation, thresholds)
             self.scores.observe(decision.score)

@@ -29,6 +29,7 @@ from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.proxy.tier_prices import group_rates
 from costroute_plugins.quality.alerts import StandingWatch
 from costroute_plugins.quality.audit import Audit
+from costroute_plugins.quality.cache_loop import CacheLoop
 from costroute_plugins.quality.estimate import QualityEstimates
 from costroute_plugins.quality.loop import QualityLoop
 from costroute_plugins.quality.loop_store import InMemoryLoopStore, LoopStore, RedisLoopStore
@@ -72,11 +73,15 @@ class QualityPlugin(CustomLogger):
             if config.records_path else None
         self.runner = AuditRunner(config, governor, self.estimates, runtime.savings_today, self.metrics,
                                   self._ask, self._price, records.append if records is not None else None)
-        store: LoopStore = RedisLoopStore(async_client(runtime.config.redis_url), config.key_prefix) \
-            if runtime.config.redis_url else InMemoryLoopStore()
-        self.loop = QualityLoop(config, store, self.metrics)
+        self.loop = QualityLoop(config, self._loop_store(config.key_prefix), self.metrics)
+        self.cache_loop = CacheLoop(config, self._loop_store(f"{config.key_prefix}cache-"), self.metrics)
+        runtime.quality_loop, runtime.cache_loop = self.loop, self.cache_loop
         self.watch = StandingWatch(config)
         self._tasks: set[asyncio.Task] = set()
+
+    def _loop_store(self, prefix: str) -> LoopStore:
+        redis_url = self.runtime.config.redis_url
+        return RedisLoopStore(async_client(redis_url), prefix) if redis_url else InMemoryLoopStore()
 
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj, start_time, end_time) -> None:
         try:
@@ -130,6 +135,7 @@ class QualityPlugin(CustomLogger):
         if outcome is not None:
             try:
                 await self.loop.record(outcome, loop_version)
+                await self.cache_loop.record(outcome)
             except Exception as error:
                 log.warning("quality loop: could not take audit %s (%s: %s)", audit.request_id,
                             type(error).__name__, error)

@@ -17,7 +17,9 @@ from costroute_plugins.config_errors import redact_url
 from costroute_plugins.embedding import EmbeddingMemo, SentenceTransformerEmbedder
 from costroute_plugins.labels import LabelBounds
 from costroute_plugins.metrics import Metrics
+from costroute_plugins.quality.cache_loop import CacheLoop
 from costroute_plugins.quality.daily import DailyTotal
+from costroute_plugins.quality.loop import QualityLoop
 from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.latency import TierLatency
 from costroute_plugins.spend.anomaly import AnomalyDetector
@@ -92,6 +94,9 @@ class Runtime:
     # Today's gross savings on this replica (the spend plugin adds them): what audit spend is capped against.
     savings_today: DailyTotal = field(default_factory=DailyTotal)
     feedback: FeedbackService | None = None
+    # Set by the quality plugin: the router routes with the loop's shift, the cache with its similarity floor.
+    quality_loop: QualityLoop | None = None
+    cache_loop: CacheLoop | None = None
     config_path: str | None = None
     started_at: float = field(default_factory=time.monotonic)
 

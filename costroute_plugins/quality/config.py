@@ -39,11 +39,13 @@ class LoopConfig(BaseModel):
     max_shift: float = Field(1.0, description="how far up the loop may move traffic (1: everything to the top)")
     max_loosen: float = Field(0.2, description="how far below the offline calibration the loop may loosen")
     wrong_hit_target: float = Field(
-        0.02, description="cache: the wrong-hit rate to stay under; the cache's acceptance threshold is raised "
+        0.02, description="cache: the wrong-hit rate to stay under; the cache's similarity threshold is raised "
                           "when audits show more, lowered back only when the upper bound is under half of it")
+    similarity_step: float = Field(
+        0.02, description="cache: how much one tightening raises the similarity threshold (half of it to lower)")
     refresh_s: float = Field(1.0, gt=0, description="how often a replica re-reads the shared loop state")
 
-    @field_validator("step", "max_step", "margin", "max_shift", "max_loosen", "wrong_hit_target")
+    @field_validator("step", "max_step", "margin", "max_shift", "max_loosen", "wrong_hit_target", "similarity_step")
     @classmethod
     def _loop_share(cls, value: float, info: ValidationInfo) -> float:
         if not 0.0 <= value <= 1.0:

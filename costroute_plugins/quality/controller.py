@@ -15,6 +15,11 @@ Tightening is quick and model-based: with ``r`` measured, the below-top share th
 ``f* = (1 - target) / (1 - r)``, so the shift grows by ``f - f*`` (at least ``step``, at most ``max_step``).
 It errs safe: the prompts left below top are the ones the router rates easiest, whose ``r`` is higher. Loosening
 is slow and needs proof: one ``step`` when the lower bound clears the target by ``margin``.
+
+The cache's loop (``decide_cache``) works the same way on the semantic cache's similarity threshold against an
+error bound the operator sets (the idea of vCache: a wrong-hit rate, learned online rather than a fixed
+threshold): raised by ``similarity_step`` while the audited wrong-hit rate is above ``wrong_hit_target``,
+lowered by half a step only when the rate's upper bound is under half the target.
 """
 
 from __future__ import annotations
@@ -109,4 +114,23 @@ def decide(window: LoopWindow, shift: float, target: float, config: LoopConfig) 
         new = max(shift - config.step, -config.max_loosen)
         return Change("loosen", shift, new, f"{evidence}: lower bound >= target {target:.3f} + margin "
                                             f"{config.margin:.3f}")
+    return None
+
+
+def decide_cache(window: LoopWindow, raised: float, config: LoopConfig) -> Change | None:
+    """The move of the cache's similarity threshold (``raised`` above the configured one) the audited cache
+    hits call for, or None."""
+    if window.audits.hit_checks < config.min_audits:
+        return None
+    rate = window.audits.wrong_hit_rate(Z95)
+    if rate is None:
+        return None
+    evidence = (f"wrong-hit rate {rate.value:.3f} [{rate.lower:.3f}, {rate.upper:.3f}] over {rate.count} "
+                f"audited semantic hits")
+    if rate.value > config.wrong_hit_target and raised < 1.0:
+        return Change("tighten", raised, min(raised + config.similarity_step, 1.0),
+                      f"{evidence} > target {config.wrong_hit_target:.3f}")
+    if rate.upper < config.wrong_hit_target / 2 and raised > 0.0:
+        return Change("loosen", raised, max(raised - config.similarity_step / 2, 0.0),
+                      f"{evidence}: upper bound < half the target {config.wrong_hit_target:.3f}")
     return None

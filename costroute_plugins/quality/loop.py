@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from costroute_plugins.quality.audit import AuditOutcome
 from costroute_plugins.quality.config import QualityConfig
 from costroute_plugins.quality.controller import Change, LoopWindow, decide
 from costroute_plugins.quality.loop_store import LoopState, LoopStore
 from costroute_plugins.quality.metrics import QualityMetrics
+from costroute_plugins.quality.shared_state import SharedState
 
 log = logging.getLogger("costroute")
 
@@ -34,9 +34,7 @@ class QualityLoop:
         self.config = config
         self.store = store
         self.metrics = metrics
-        self._state = LoopState()
-        self._read_at = -float("inf")
-        self._refreshing: asyncio.Task | None = None
+        self._shared = SharedState(store, config.loop.refresh_s, self._changed, metrics.loop_errors.inc)
         self._pending = LoopWindow()  # this replica's counts under the current version, not yet shared
         self._stale = LoopWindow()  # counts under older versions: the overall estimate only
         self._lock = asyncio.Lock()
@@ -50,27 +48,18 @@ class QualityLoop:
         background refresh when the known one is older than ``refresh_s``. (0, 0) with the loop off."""
         if not self.enabled:
             return 0.0, 0
-        if time.monotonic() - self._read_at >= self.config.loop.refresh_s and self._refreshing is None:
-            self._read_at = time.monotonic()
-            self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
-        return self._state.shift, self._state.version
+        state = self._shared.current()
+        return state.shift, state.version
 
-    async def _refresh(self) -> None:
-        try:
-            self._know(await self.store.state())
-        except Exception as error:  # keep routing with the last known shift
-            log.warning("quality loop: could not read the shared state (%s); keeping shift %.3f",
-                        type(error).__name__, self._state.shift)
-            self.metrics.loop_errors.inc()
-        finally:
-            self._refreshing = None
+    @property
+    def _state(self) -> LoopState:
+        return self._shared.state
 
-    def _know(self, state: LoopState) -> None:
-        if state.version != self._state.version:
+    def _changed(self, old: LoopState, new: LoopState) -> None:
+        if new.version != old.version:
             self._stale.add(self._pending)  # counted under thresholds that no longer apply
             self._pending = LoopWindow()
-        self._state = state
-        self.metrics.loop_shift.set(state.shift)
+        self.metrics.loop_shift.set(new.shift)
 
     def observe(self, below_top: bool, version: int | None) -> None:
         """One routed answer (fresh, not held out, not an explicit tier), below the top tier or not, routed
@@ -113,7 +102,7 @@ class QualityLoop:
                 return None
             try:
                 moved = await self.store.apply(known, change)
-                self._know(await self.store.state())
+                self._shared.know(await self.store.state())
             except Exception as error:
                 log.warning("quality loop: could not move the shift (%s)", type(error).__name__)
                 self.metrics.loop_errors.inc()

@@ -27,6 +27,7 @@ class QualityMetrics:
     overall: Gauge
     loop_shift: Gauge
     loop_changes: Counter
+    cache_raise: Gauge
     loop_errors: Counter
 
     @classmethod
@@ -55,8 +56,12 @@ class QualityMetrics:
             loop_shift=Gauge("costroute_quality_loop_shift", "Share of routed traffic the quality loop moved up one "
                              "tier at every threshold (0: the offline calibration; negative: moved down)",
                              registry=registry),
-            loop_changes=Counter("costroute_quality_loop_changes", "Moves of the quality loop's shift, by "
-                                 "direction (tighten, loosen)", ["direction"], registry=registry),
+            loop_changes=Counter("costroute_quality_loop_changes", "Moves of the quality loop, by direction "
+                                 "(tighten, loosen: the routing shift; cache_tighten, cache_loosen: the cache's "
+                                 "similarity threshold)", ["direction"], registry=registry),
+            cache_raise=Gauge("costroute_quality_loop_cache_similarity_raise", "How far the quality loop raised "
+                              "the semantic cache's similarity threshold above the configured one",
+                              registry=registry),
             loop_errors=Counter("costroute_quality_loop_errors", "The quality loop's shared state could not be "
                                 "read or written (it keeps its last shift)", registry=registry),
         )

@@ -25,6 +25,16 @@ def test_a_reworded_prompt_is_a_semantic_hit_with_its_similarity(make_cache):
     assert hit.kind == "semantic" and 0.85 <= hit.similarity < 1.0
 
 
+def test_a_raised_similarity_floor_turns_a_semantic_hit_into_a_miss_but_keeps_exact_hits(make_cache):
+    cache = make_cache()
+    cache.insert("t", QUESTION, ANSWER)
+    reworded = "What is the capital city of France please?"
+    similarity = cache.lookup("t", reworded).similarity
+    assert cache.find("t", reworded, min_similarity=similarity + 0.01).hit is None
+    assert cache.find("t", reworded, min_similarity=0.5).hit is not None  # a floor never lowers the threshold
+    assert cache.find("t", QUESTION, min_similarity=1.0).hit.kind == "exact"
+
+
 def test_a_near_duplicate_with_another_entity_is_a_miss(make_cache):
     cache = make_cache()
     cache.insert("t", QUESTION, ANSWER)

@@ -127,3 +127,41 @@ def test_two_replicas_on_redis_pool_their_evidence_and_move_the_shift_once(redis
     assert state.version == 1 and state.shift == pytest.approx(made[0].new_shift)
     assert history[0]["new_shift"] == pytest.approx(state.shift) and "audits" in history[0]["reason"]
     assert restarted == pytest.approx(state.shift)
+
+
+def cache_audit(wrong: bool) -> AuditOutcome:
+    # a wrong hit: the cached answer fails the question (rated low) while the fresh one does not
+    verdict = Verdict("single", 2 if wrong else 9, 9)
+    return AuditOutcome("r", "team:a", "cache", None, verdict, 0.001)
+
+
+def test_the_cache_loop_raises_the_similarity_threshold_while_hits_answer_other_questions():
+    from costroute_plugins.quality.cache_loop import CacheLoop
+
+    config = QualityConfig(enabled=True, loop=LOOP)
+    cache = CacheLoop(config, InMemoryLoopStore(), QualityMetrics.create(CollectorRegistry()))
+
+    async def go():
+        floors = [cache.similarity_floor(0.85)]
+        for n in range(10):
+            await cache.record(cache_audit(wrong=n < 3))  # 30% wrong hits
+        floors.append(cache.similarity_floor(0.85))
+        return floors
+
+    before, after = asyncio.run(go())
+    assert before == 0.85 and after == pytest.approx(0.87)
+    off = CacheLoop(QualityConfig(enabled=True), InMemoryLoopStore(), QualityMetrics.create(CollectorRegistry()))
+    assert off.similarity_floor(0.85) == 0.85
+
+
+def test_the_cache_loop_lowers_it_again_only_on_strong_evidence():
+    from costroute_plugins.quality.controller import decide_cache
+
+    clean = LoopWindow()
+    for _ in range(30):
+        clean.audits.add("cache", Verdict("single", 9, 9))
+    assert decide_cache(clean, 0.04, LOOP) is None  # 0 of 30: the upper bound is not yet under 1%
+    for _ in range(600):
+        clean.audits.add("cache", Verdict("single", 9, 9))
+    change = decide_cache(clean, 0.04, LOOP)
+    assert change is not None and change.direction == "loosen" and change.new_shift == pytest.approx(0.03)
