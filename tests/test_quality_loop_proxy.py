@@ -120,3 +120,9 @@ def test_a_wrong_calibration_is_brought_back_to_target_within_a_thousand_request
     assert "quality loop: tighten" in logs and "over" in logs and "audits" in logs
     # The proxy's own estimate of what its routed traffic keeps is published on every replica.
     assert 0 < metric(replicas[0], 'costroute_quality_overall{bound="value"}') <= 1.0
+    # An admin reads the fleet's loop (any replica answers) with each change's evidence.
+    summary = httpx.get(f"{replicas[1].url}/costroute/quality", timeout=10,
+                        headers={"Authorization": f"Bearer {replicas[1].master_key}"}).json()
+    assert summary["loop"]["enabled"] and summary["loop"]["shift"] == metric(replicas[0], "costroute_quality_loop_shift")
+    assert summary["loop"]["changes"][-1]["direction"] == "tighten" and "audits" in summary["loop"]["changes"][-1]["reason"]
+    assert summary["overall"]["count"] >= 12 and summary["audit_spend_today_usd"] > 0

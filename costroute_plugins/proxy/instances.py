@@ -13,6 +13,7 @@ from costroute_plugins.proxy.classifier import TierClassifier
 from costroute_plugins.proxy.context_plugin import RequestContextPlugin
 from costroute_plugins.proxy.feedback_route import mount_feedback_route
 from costroute_plugins.proxy.quality_plugin import QualityPlugin
+from costroute_plugins.proxy.quality_route import mount_quality_route
 from costroute_plugins.proxy.runtime import Runtime
 from costroute_plugins.proxy.spend_plugin import SpendPlugin
 
@@ -26,3 +27,4 @@ affinity = AffinityPlugin(runtime)
 quality = QualityPlugin(runtime)
 classifier = TierClassifier(runtime)
 mount_feedback_route(runtime)
+mount_quality_route(runtime, quality)

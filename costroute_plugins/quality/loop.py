@@ -19,6 +19,7 @@ import logging
 from costroute_plugins.quality.audit import AuditOutcome
 from costroute_plugins.quality.config import QualityConfig
 from costroute_plugins.quality.controller import Change, LoopWindow, decide
+from costroute_plugins.quality.estimate import Estimate
 from costroute_plugins.quality.loop_store import LoopState, LoopStore
 from costroute_plugins.quality.metrics import QualityMetrics
 from costroute_plugins.quality.shared_state import SharedState
@@ -60,6 +61,16 @@ class QualityLoop:
             self._stale.add(self._pending)  # counted under thresholds that no longer apply
             self._pending = LoopWindow()
         self.metrics.loop_shift.set(new.shift)
+
+    async def overall(self) -> Estimate | None:
+        """The routed traffic's estimate from every replica's shared evidence so far (this replica's unshared
+        counts included)."""
+        pending = LoopWindow()
+        pending.add(self._pending)
+        pending.add(self._stale)
+        window = await self.store.add(ALL, LoopWindow())
+        window.add(pending)
+        return window.estimate()
 
     def observe(self, below_top: bool, version: int | None) -> None:
         """One routed answer (fresh, not held out, not an explicit tier), below the top tier or not, routed
