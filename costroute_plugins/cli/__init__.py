@@ -36,6 +36,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("eval-admission", "costroute_plugins.cache.cli_admission", "share of prompts the cache refuses or expires early"),
     # routing commands
     ("import-routellm", "costroute_plugins.routing.cli_import", "convert RouteLLM outcome CSVs into outcomes JSONL"),
+    ("import-arena", "costroute_plugins.routing.cli_import_arena", "convert Chatbot Arena grades/votes to outcomes"),
     ("train-router", "costroute_plugins.routing.cli_train", "train the small-model-sufficient router"),
     ("eval-router", "costroute_plugins.routing.cli_eval", "APGR / CPT of the router and baselines on outcomes"),
     ("calibrate", "costroute_plugins.routing.cli_calibrate", "turn a quality or cost target into a threshold"),

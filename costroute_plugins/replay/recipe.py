@@ -14,8 +14,16 @@ tenants, a long tail), as production traffic does:
 - ``fresh``: the rest; a prompt of the outcomes data never sent before.
 
 Fresh prompts come only from the router artifact's held-out ``test`` split (by default), never from the rows
-it was trained or calibrated on. Per-tier quality: ``cheap`` = the cheap model's recorded score, ``premium`` =
-the premium model's; ``balanced`` has no outcome data, so it scores ``cheap + balanced_gap x (premium - cheap)``:
+it was trained or calibrated on; rows that do not score every tier's model are left out of the pool (Arena's judge
+left a few answers ungraded). With ``each_tenant_asks_all`` every tenant draws its fresh prompts from its own
+shuffled copy of the pool, tenants picked in proportion to the prompts they have left (so they stay level):
+the semantic cache is scoped per tenant, so each tenant's first ask of a prompt is routed afresh, and a small
+held-out set (Arena's test split: 34 prompts) still makes a replay of over 1,000 routed requests with enough
+tenants. Figures then rest on that many distinct prompts, not on the request count.
+
+Per-tier quality: ``cheap`` = the cheap model's recorded score, ``premium`` = the premium model's, ``balanced`` =
+``balanced_model``'s when the data grades one (Arena grades Mixtral-8x7B between Mistral-7B and GPT-4-Turbo);
+without one, ``balanced`` has no outcome data, so it scores ``cheap + balanced_gap x (premium - cheap)``:
 it closes that share of the gap where the two differ. The default 0.8 is rounded down from public MMLU figures
 of the configured models: gpt-4.1-mini 87.5 sits 86% of the way from Mixtral-8x7B (70.6) to gpt-4.1 (90.2).
 Pair questions have no recorded outcomes, so each scores, per tier, the mean score of the held-out prompts: what a
@@ -25,11 +33,15 @@ one random row's 0/1 scores instead has the same expectation but adds a coin fli
 deviation of 0.9 points on the quality loss of the default 1,000-request replay (seed 0), on a slice where no
 routing decision is right or wrong for a reason.
 
-Answer lengths: ``answer_tokens`` (default 150) times a per-row log-normal factor (sigma 0.5), the same for every
-tier; prompt tokens are four characters a token. Budgets: each tenant gets a daily cap of ``budget_fraction`` (0.6) of
-what its traffic would cost at always-premium (priced by the replay from the proxy config), action
-``downgrade``: about 1.5 times what costroute is expected to spend, the headroom an operator gives a guard
-rail; a tenant with heavier or harder traffic than usual runs into the soft limit late in the day.
+Answer lengths: each tier's recorded answer length (``answer_chars``, four characters a token) when the row
+carries all three tiers' (Arena does: GPT-4-Turbo answers run about twice as long as Mistral-7B's, which moves
+cost and latency); otherwise ``answer_tokens`` (default 150) times a per-prompt log-normal factor (sigma 0.5), the
+same for every tier. Prompt tokens are four characters a token.
+
+Budgets: each tenant gets a daily cap of ``budget_fraction`` (0.6) of what its traffic would cost at
+always-premium (priced by the replay from the proxy config), action ``downgrade``: about 1.5 times what costroute
+is expected to spend, the headroom an operator gives a guard rail; a tenant with heavier or harder traffic than
+usual runs into the soft limit late in the day.
 """
 
 from __future__ import annotations
@@ -74,6 +86,16 @@ class Recipe:
     balanced_gap: float = 0.8
     answer_tokens: int = 150
     budget_fraction: float = 0.6
+    balanced_model: str | None = None
+    each_tenant_asks_all: bool = False
+
+    @property
+    def tier_models(self) -> dict[str, str]:
+        """Tier -> the outcomes model whose recorded score (and answer length) stands for it."""
+        models = {"cheap": self.cheap_model, "premium": self.premium_model}
+        if self.balanced_model:
+            models["balanced"] = self.balanced_model
+        return models
 
     def check(self) -> None:
         if self.n < 1 or self.tenants < 1:
@@ -89,12 +111,23 @@ class Recipe:
 
 
 def tier_scores(outcome: Outcome, recipe: Recipe) -> dict[str, float]:
-    for model in (recipe.cheap_model, recipe.premium_model):
+    for model in recipe.tier_models.values():
         if model not in outcome.scores:
             raise RecipeError(f"outcome {outcome.id} has no score for {model!r} (it has {sorted(outcome.scores)}); "
-                              "pass --cheap-model / --premium-model")
+                              "pass --cheap-model / --balanced-model / --premium-model")
     cheap, premium = outcome.scores[recipe.cheap_model], outcome.scores[recipe.premium_model]
-    return {"cheap": cheap, "balanced": round(cheap + recipe.balanced_gap * (premium - cheap), 6), "premium": premium}
+    balanced = (outcome.scores[recipe.balanced_model] if recipe.balanced_model
+                else round(cheap + recipe.balanced_gap * (premium - cheap), 6))
+    return {"cheap": cheap, "balanced": balanced, "premium": premium}
+
+
+def recorded_answer_tokens(outcome: Outcome, recipe: Recipe) -> dict[str, int] | None:
+    """Per tier, the recorded answer's length in tokens (four characters a token, as the stub counts), or None
+    unless the row records all three tiers' answers (one synthetic length beats a mix of two kinds)."""
+    models = {tier: recipe.tier_models.get(tier) for tier in TIERS}
+    if not all(model in outcome.answer_chars for model in models.values()):
+        return None
+    return {tier: max(1, outcome.answer_chars[model] // 4) for tier, model in models.items()}
 
 
 def mean_scores(rows: Sequence[Outcome], recipe: Recipe) -> dict[str, float]:
@@ -104,15 +137,21 @@ def mean_scores(rows: Sequence[Outcome], recipe: Recipe) -> dict[str, float]:
 
 
 def held_out(outcomes: Sequence[Outcome], recipe: Recipe, rule: SplitRule) -> list[Outcome]:
-    """Rows of the requested split, one per distinct prompt text, single-turn only (the stub keys on text)."""
+    """Rows of the requested split, one per distinct prompt text, single-turn only (the stub keys on text),
+    scoring every tier's model; a split whose rows all lack one fails, naming the model."""
     seen: set[str] = set()
     rows = []
+    unscored: list[Outcome] = []
     for row in outcomes:
         if recipe.split != "all" and rule.split_of(row.text) != recipe.split:
             continue
-        if row.text and row.text not in seen and len(row.messages) == 1:
+        if not all(model in row.scores for model in recipe.tier_models.values()):
+            unscored.append(row)
+        elif row.text and row.text not in seen and len(row.messages) == 1:
             seen.add(row.text)
             rows.append(row)
+    if unscored and not rows:
+        tier_scores(unscored[0], recipe)  # raises, naming the model the data lacks
     return rows
 
 
@@ -130,6 +169,8 @@ def build(outcomes: Sequence[Outcome], pairs: Sequence[Pair], recipe: Recipe,
     rng.shuffle(pair_pool)
     weights = [1.0 / (rank + 1) for rank in range(recipe.tenants)]
     names = [f"tenant-{rank + 1}" for rank in range(recipe.tenants)]
+    # each_tenant_asks_all: a shuffled copy of the pool per tenant, drawn from the end.
+    own_pools = {name: rng.sample(pool, len(pool)) for name in names} if recipe.each_tenant_asks_all else {}
 
     history: dict[str, list[Request]] = {name: [] for name in names}
     open_pairs: dict[str, list[tuple[Request, Pair]]] = {name: [] for name in names}
@@ -141,10 +182,23 @@ def build(outcomes: Sequence[Outcome], pairs: Sequence[Pair], recipe: Recipe,
         length = max(8, round(recipe.answer_tokens * math.exp(rng.gauss(0.0, 0.5) - 0.125)))
         return {tier: length for tier in TIERS}
 
+    lengths: dict[str, dict[str, int]] = {}
+
+    def outcome_tokens(outcome: Outcome) -> dict[str, int]:
+        """One length per prompt however many tenants ask it: the stub answers a prompt text one way."""
+        if outcome.text not in lengths:
+            lengths[outcome.text] = recorded_answer_tokens(outcome, recipe) or answer_tokens()
+        return lengths[outcome.text]
+
     unrecorded = mean_scores(pool, recipe)
 
-    def next_fresh() -> Outcome:
+    def next_fresh(tenant: str) -> Outcome:
         nonlocal fresh_index
+        if recipe.each_tenant_asks_all:
+            if not own_pools[tenant]:
+                raise RecipeError(f"each of the {recipe.tenants} tenants asked all {len(pool)} distinct "
+                                  f"{recipe.split!r}-split prompts; lower --n or raise --tenants")
+            return own_pools[tenant].pop()
         if fresh_index >= len(pool):
             raise RecipeError(f"only {len(pool)} distinct {recipe.split!r}-split prompts in the outcomes files; "
                               "lower --n or add outcomes files")
@@ -159,8 +213,13 @@ def build(outcomes: Sequence[Outcome], pairs: Sequence[Pair], recipe: Recipe,
                 return pair
         return None
 
+    def pick_tenant() -> str:
+        if recipe.each_tenant_asks_all and any(own_pools.values()):
+            return rng.choices(names, [len(own_pools[name]) for name in names])[0]
+        return rng.choices(names, weights)[0]
+
     for n in range(recipe.n):
-        tenant = rng.choices(names, weights)[0]
+        tenant = pick_tenant()
         stream = rng.random() < recipe.stream_share
         draw = rng.random()
         common = {"n": n, "tenant": tenant, "stream": stream}
@@ -189,20 +248,22 @@ def build(outcomes: Sequence[Outcome], pairs: Sequence[Pair], recipe: Recipe,
                                   prompt_tokens=approx_tokens(pair.a), source=UNRECORDED)
                 open_pairs[tenant].append((request, pair))
         if request is None:
-            outcome = next_fresh()
+            outcome = next_fresh(tenant)
             request = Request(**common, kind="fresh", prompt=outcome.text, qid=outcome.id,
-                              scores=tier_scores(outcome, recipe), answer_tokens=answer_tokens(),
+                              scores=tier_scores(outcome, recipe), answer_tokens=outcome_tokens(outcome),
                               prompt_tokens=approx_tokens(outcome.text), source=outcome.id)
         if request.kind != "repeat":
             history[tenant].append(request)
         requests.append(request)
 
+    volumes = [1.0] * len(names) if recipe.each_tenant_asks_all else weights
     header = {
         "recipe": asdict(recipe),
         "tiers": DEFAULT_TIMINGS,
         "tenants": [asdict(Tenant(name=name, weight=round(weight, 4),
                                   budget_fraction=recipe.budget_fraction or None))
-                    for name, weight in zip(names, weights)],
+                    for name, weight in zip(names, volumes)],
+        "held_out_prompts": len(pool),
         "counts": {kind: sum(r.kind == kind for r in requests) for kind in ("fresh", "repeat", "pair-a", "pair-b")},
     }
     return header, requests

@@ -2,7 +2,8 @@
 
 The flags are spelled as everywhere else in the CLI (docs/cli.md): ``--outcomes``, ``--cheap-model``,
 ``--premium-model`` and ``--router-artifact`` as ``make-workload`` names them; the routing commands' older
-``--data``, ``--cheap``, ``--premium`` and ``--artifact`` still work, with a deprecation note.
+``--data``, ``--cheap``, ``--premium`` and ``--artifact`` still work, with a deprecation note. ``train-router``
+also takes ``--pair CHEAP=PREMIUM`` (repeatable) to learn from rows of several model pairs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from costroute_plugins.cli.errors import CliError
 from costroute_plugins.cli.options import CommandParser, add_files_flag
 from costroute_plugins.routing.base import RequestView
+from costroute_plugins.routing.model_pairs import ModelPair, distinct_pairs
 from costroute_plugins.routing.outcomes import SPLITS, Outcome, SplitRule, read_outcomes
 
 
@@ -34,6 +36,33 @@ def add_model_arguments(parser: CommandParser, required: bool, help_suffix: str)
     parser.add_argument("--premium-model", required=required, help=f"premium model, {help_suffix}")
     parser.deprecate("--cheap", "--cheap-model")
     parser.deprecate("--premium", "--premium-model")
+
+
+def add_pair_argument(parser: CommandParser) -> None:
+    """``--pair CHEAP=PREMIUM``, repeatable: more model pairs whose rows train the router."""
+    parser.add_argument("--pair", action="append", default=[], type=_pair, metavar="CHEAP=PREMIUM",
+                        help="a cheap/premium model pair, as named in the outcomes' scores; repeatable. Each row "
+                        "gives one example per pair it scores; the first pair (--cheap-model/--premium-model if "
+                        "given) is the one the artifact names and is calibrated on")
+
+
+def model_pairs(args: argparse.Namespace) -> tuple[ModelPair, ...]:
+    """The configured pairs, primary first: ``--cheap-model``/``--premium-model`` if given, then each ``--pair``."""
+    given = (args.cheap_model is not None, args.premium_model is not None)
+    if given[0] != given[1]:
+        raise CliError("give --cheap-model and --premium-model together (or use --pair CHEAP=PREMIUM)")
+    pairs = [ModelPair(args.cheap_model, args.premium_model)] if all(given) else []
+    pairs += args.pair
+    if not pairs:
+        raise CliError("name the models: --cheap-model A --premium-model B, or one or more --pair A=B")
+    return distinct_pairs(pairs)
+
+
+def _pair(spec: str) -> ModelPair:
+    try:
+        return ModelPair.parse(spec)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_router_artifact_argument(parser: CommandParser, help_text: str) -> None:

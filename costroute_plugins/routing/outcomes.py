@@ -2,6 +2,10 @@
 
 The format is the canonical one of ``DATA.md``: ``{"id", "messages" | "prompt", "scores": {model: 0..1},
 "costs"?}``. Keeping one reader means training, calibration and evaluation can never disagree on labels.
+
+An optional ``"answer_chars": {model: int}`` keeps each model's recorded answer length (Arena data has the
+answers): the replay workload sizes its answers from it instead of a synthetic length. Readers that do not know
+the field ignore it, and it stays out of ``data_hash`` so artifacts trained before it keep their fingerprint.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class Outcome:
     messages: tuple[Message, ...]
     scores: Mapping[str, float]
     costs: Mapping[str, float] = field(default_factory=dict)
+    answer_chars: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -52,7 +57,16 @@ def _parse(row: Mapping[str, Any], where: str) -> Outcome:
         messages=messages,
         scores={str(k): float(v) for k, v in scores.items()},
         costs={str(k): float(v) for k, v in (row.get("costs") or {}).items()},
+        answer_chars=_answer_chars(row.get("answer_chars"), where),
     )
+
+
+def _answer_chars(value: Any, where: str) -> dict[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(n, int) and n >= 0 for n in value.values()):
+        raise OutcomesError(f"{where}: 'answer_chars' must map model -> answer length in characters (int >= 0)")
+    return {str(k): int(v) for k, v in value.items()}
 
 
 def read_outcomes(path: str | os.PathLike[str]) -> list[Outcome]:
