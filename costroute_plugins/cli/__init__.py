@@ -40,6 +40,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("train-router", "costroute_plugins.routing.cli_train", "train the small-model-sufficient router"),
     ("eval-router", "costroute_plugins.routing.cli_eval", "APGR / CPT of the router and baselines on outcomes"),
     ("calibrate", "costroute_plugins.routing.cli_calibrate", "turn a quality or cost target into a threshold"),
+    ("learn", "costroute_plugins.routing.cli_learn", "retrain the router on audited traffic; publish if not worse"),
     # vLLM prefix affinity
     ("simulate-affinity", "costroute_plugins.vllm_affinity.cli_simulate",
      "project vLLM prefix-cache hit rates for N replicas, round-robin vs prefix affinity"),

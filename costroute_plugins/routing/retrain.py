@@ -1,0 +1,186 @@
+"""Retrain the router on public outcomes plus the operator's own rows, and decide whether the result may go live.
+
+Why a gate at all: a router learned from a few hundred audits can be worse than the one serving (noisy ratings,
+a tenant's thumbs-down flood, traffic that shifted), and a worse router costs money or quality on every request.
+So the candidate is compared with the live artifact on rows neither was trained on, and published only when
+
+- on the operator's held-out audited rows its APGR is at least the live one's minus ``own_tolerance`` (the
+  traffic it is meant for), and
+- on every public file's validation split its APGR is at least the live one's minus ``public_tolerance`` (it
+  did not forget the public domains to fit the operator's).
+
+Held-out own rows are chosen by a hash of the prompt with this module's own salt (``HOLDOUT_SALT``), not by the
+artifact's split rule: traffic may all fall in one split of that rule (the transfer bench feeds only train-split
+prompts), and a prompt held out stays held out on every rerun, so a candidate is never judged on what it learned.
+Every own row whose prompt is held out, feedback included, is kept out of training; only audited rows measure
+(feedback is no sample of traffic, see ``quality/learn.py``).
+
+Weight: training weighs each outcome file (dataset) equally (``TrainingOptions.balance_datasets``), so repeating
+rows inside one file would change nothing. The own rows are written as ``weight`` identical files instead: they
+weigh as much as ``weight`` public files in the fit and count ``weight`` times in model selection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from costroute_plugins.embedding import Embedder
+from costroute_plugins.embedding_disk import DiskCachedEmbedder
+from costroute_plugins.messages import last_user_text
+from costroute_plugins.quality.learn import OwnRow
+from costroute_plugins.routing.artifact import RouterArtifact
+from costroute_plugins.routing.base import RequestView
+from costroute_plugins.routing.logistic import LogisticClassifier
+from costroute_plugins.routing.metrics import MetricsError, routing_metrics
+from costroute_plugins.routing.outcomes import Outcome, pair_qualities, read_outcomes, write_outcomes
+from costroute_plugins.routing.training import TrainingOptions, train_router
+
+HOLDOUT_SALT = "costroute-learn-v1"
+
+
+class NotEnoughRows(ValueError):
+    """Too few own rows to validate a candidate; nothing was trained."""
+
+
+@dataclass(frozen=True)
+class GateRule:
+    """When a candidate may replace the live artifact (see the module docstring)."""
+
+    own_tolerance: float = 0.0
+    public_tolerance: float = 0.02
+    min_heldout: int = 50
+    holdout_share: float = 0.25
+
+    def describe(self) -> str:
+        return (f"publish when APGR on held-out own rows >= live - {self.own_tolerance:g} and APGR on every "
+                f"public file's validation split >= live - {self.public_tolerance:g}")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """APGR of one artifact on the held-out own rows and on each public file's validation split."""
+
+    own: float
+    public: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"own_apgr": round(self.own, 4), "public_apgr": {k: round(v, 4) for k, v in self.public.items()}}
+
+
+@dataclass
+class Retrained:
+    """The candidate, both artifacts' figures, and the gate's verdict with its reasons."""
+
+    candidate: RouterArtifact
+    live: Figures
+    new: Figures
+    rule: GateRule
+    rows: dict[str, int]
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+
+def held_out(text: str, share: float) -> bool:
+    """Whether a prompt is kept out of training to validate on; the same answer on every run."""
+    bucket = int(hashlib.sha256((HOLDOUT_SALT + "\0" + text).encode()).hexdigest()[:8], 16) % 10_000
+    return bucket < share * 10_000
+
+
+def _as_outcome(row: OwnRow, names: Mapping[str, str]) -> Outcome:
+    data = row.outcome(names)
+    return Outcome(id=data["id"], messages=tuple(data["messages"]), scores=data["scores"])
+
+
+def _apgr(classifier: LogisticClassifier, rows: Sequence[Outcome], views: Sequence[RequestView], cheap: str,
+          premium: str) -> float:
+    q = pair_qualities(rows, cheap, premium)
+    return routing_metrics(classifier.premium_need_batch(views), q.cheap, q.premium).apgr
+
+
+def _views(rows: Sequence[Outcome], embedder: Embedder) -> list[RequestView]:
+    vectors = DiskCachedEmbedder(embedder).embed([row.text for row in rows])
+    return [RequestView(row.messages, vector) for row, vector in zip(rows, vectors)]
+
+
+def split_own(rows: Sequence[OwnRow], share: float) -> tuple[list[OwnRow], list[OwnRow]]:
+    """(rows to train on, audited rows to validate on)."""
+    train = [row for row in rows if not held_out(last_user_text(row.messages), share)]
+    gate = [row for row in rows if row.source == "audit" and held_out(last_user_text(row.messages), share)]
+    return train, gate
+
+
+def check_enough(gate: Sequence[OwnRow], usable: int, rule: GateRule) -> None:
+    """Stop before training when the held-out rows cannot tell two routers apart."""
+    if len(gate) < rule.min_heldout:
+        raise NotEnoughRows(
+            f"too few own rows: {len(gate)} audited rows held out for validation (of {usable} usable; "
+            f"{rule.holdout_share:.0%} are held out), at least {rule.min_heldout} needed (--min-heldout). Keep "
+            "auditing (quality.routed_sample_rate, quality.records_path) and run learn again")
+    served = np.array([row.scores[row.tiers[0]] for row in gate])
+    reference = np.array([row.scores[row.tiers[1]] for row in gate])
+    if float(np.sum(reference - served)) <= 0:
+        raise NotEnoughRows(
+            f"on the {len(gate)} held-out audited rows the top tier is not rated above the cheaper one on average "
+            "(PGR is undefined): there is nothing for a router to gain, so no candidate can be judged; keep the "
+            "live router (or calibrate it to send less to the top tier)")
+
+
+def retrain(public: Sequence[str], own: Sequence[OwnRow], tiers: tuple[str, str], live: RouterArtifact,
+            embedder: Embedder, *, weight: int = 3, rule: GateRule = GateRule(),
+            options: TrainingOptions | None = None, progress: bool = False) -> Retrained:
+    """Train a candidate on ``public`` files plus ``own`` rows (their ``tiers`` renamed to the live artifact's
+    model names, which the public rows score) and measure it against ``live``; see the module docstring."""
+    if weight < 1:
+        raise ValueError(f"weight {weight}: own rows need a weight of at least 1 (a count of copies)")
+    names = {tiers[0]: live.cheap_model, tiers[1]: live.premium_model}
+    train_rows, gate_rows = split_own(own, rule.holdout_share)
+    check_enough(gate_rows, len(own), rule)
+    options = options or TrainingOptions(split=live.split)
+    with tempfile.TemporaryDirectory(prefix="costroute-learn-") as folder:
+        own_files = []
+        for copy in range(1, weight + 1):
+            own_files.append(str(Path(folder) / f"operator-{copy}.jsonl"))
+            write_outcomes(own_files[-1], (row.outcome(names) for row in train_rows))
+        candidate = train_router([*public, *own_files], live.cheap_model, live.premium_model, embedder, options,
+                                 progress=progress)
+    gate = [_as_outcome(row, names) for row in gate_rows]
+    gate_views = _views(gate, embedder)
+    public_sets = {}
+    for path in public:
+        rows = options.split.select(read_outcomes(path), "validation")
+        if rows:
+            public_sets[Path(path).stem] = (rows, _views(rows, embedder))
+    figures = []
+    for artifact in (live, candidate):
+        classifier = LogisticClassifier(artifact)
+        by_file = {}
+        for name, (rows, views) in public_sets.items():
+            try:
+                by_file[name] = _apgr(classifier, rows, views, live.cheap_model, live.premium_model)
+            except MetricsError:  # premium not better on this file's validation rows: nothing to compare
+                continue
+        figures.append(Figures(_apgr(classifier, gate, gate_views, live.cheap_model, live.premium_model), by_file))
+    old, new = figures
+    reasons = []
+    if new.own < old.own - rule.own_tolerance:
+        reasons.append(f"APGR on {len(gate)} held-out own rows {new.own:.4f} < live {old.own:.4f}"
+                       + (f" - {rule.own_tolerance:g}" if rule.own_tolerance else ""))
+    for name, value in new.public.items():
+        if name in old.public and value < old.public[name] - rule.public_tolerance:
+            reasons.append(f"APGR on {name} (validation split) {value:.4f} < live {old.public[name]:.4f} - "
+                           f"{rule.public_tolerance:g}")
+    rows = {"own_train": len(train_rows), "own_heldout": len(gate), "weight": weight}
+    record = {"own_rows": rows, "tiers": {"cheap": tiers[0], "premium": tiers[1]},
+              "live": old.to_json(), "candidate": new.to_json(), "rule": rule.describe()}
+    candidate = replace(candidate, training={**candidate.training, "learn": record})
+    return Retrained(candidate, old, new, rule, rows, reasons)
