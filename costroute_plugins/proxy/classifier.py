@@ -13,6 +13,7 @@ fails the request, and never serves it a cheaper tier.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from costroute_plugins.config import read_document
@@ -23,6 +24,8 @@ from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.feedback_store import Served
 from costroute_plugins.routing.latency import TierLatency
+from costroute_plugins.routing.live_router import LiveRouter
+from costroute_plugins.routing.registry import ArtifactRegistry
 from costroute_plugins.routing.policy import Adjustment, higher, in_holdout
 from costroute_plugins.routing.router import Decision, Router
 from costroute_plugins.routing.shift import ScoreDistribution, shifted_thresholds
@@ -40,7 +43,9 @@ class TierClassifier:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.router: Router | None = None
+        self.live: LiveRouter | None = None
+        self._polled_at = time.monotonic()
+        self._polling: asyncio.Task | None = None
         # The quality loop moves thresholds by a share of the traffic this replica has scored (routing/shift.py).
         self.scores = ScoreDistribution()
         routing = runtime.config.routing
@@ -53,10 +58,17 @@ class TierClassifier:
         timeout_ms = classifier_timeout_ms(read_document(runtime.config_path) if runtime.config_path else {})
         self.embedding_wait_s = EMBEDDING_WAIT_SHARE * timeout_ms / 1000
 
+    @property
+    def router(self) -> Router | None:
+        """The router serving now: the configured artifact, or the registry's live version."""
+        return self.live.router if self.live is not None else None
+
     def _load(self) -> None:
         settings = self.runtime.config.routing
         try:
-            self.router = Router.from_settings(settings)
+            registry = ArtifactRegistry.open(settings.registry, self.runtime.config.redis_url) \
+                if settings.registry else None
+            self.live = LiveRouter(settings, Router.from_settings(settings), registry)
         except Exception as error:  # bad or missing artifact: route everything to the default tier
             log.error("router: cannot load (%s: %s); every auto request goes to %s", type(error).__name__, error,
                       settings.baseline_tier)
@@ -64,10 +76,39 @@ class TierClassifier:
             self.runtime.metrics.plugin_up.labels("router").set(0)
             return
         self.runtime.metrics.plugin_up.labels("router").set(1)
+        self._follow_registry()
         self.runtime.warm_embedder()
         log.info("router: %s classifier, tiers %s, mode %s, holdout %g, premium tenants %d", settings.classifier,
                  ", ".join(f"{t.name}>={v:.3f}" for t, v in zip(settings.tiers[1:], self.router.thresholds)),
                  settings.mode, settings.holdout_fraction, len(settings.premium_tenants))
+
+    def _follow_registry(self) -> None:
+        """Serve the registry's live version (and score its shadow) once it names one; a version that cannot be
+        served is logged and counted, and the router in place keeps serving."""
+        if self.live is None:
+            return
+        try:
+            followed = self.live.poll()
+        except Exception as error:
+            log.error("router: registry %s: cannot follow (%s: %s); serving %s", self.live.registry.directory,
+                      type(error).__name__, error, self.live.version or "the configured artifact")
+            self.runtime.metrics.plugin_degraded.labels("router", "registry").inc()
+            return
+        if followed.live:
+            log.warning("router: now serving registry version %s, thresholds %s", followed.live,
+                        ", ".join(f"{v:.3f}" for v in self.live.router.thresholds))
+        if followed.shadow or followed.shadow_cleared:
+            log.warning("router: shadow candidate %s", followed.shadow or "cleared")
+
+    def _maybe_poll(self) -> None:
+        """Check the registry at most every ``registry_poll_s``, in a worker thread, off the request path."""
+        settings = self.runtime.config.routing
+        if self.live is None or self.live.registry is None or self._polling is not None or \
+                time.monotonic() - self._polled_at < settings.registry_poll_s:
+            return
+        self._polled_at = time.monotonic()
+        self._polling = asyncio.get_running_loop().create_task(asyncio.to_thread(self._follow_registry))
+        self._polling.add_done_callback(lambda _task: setattr(self, "_polling", None))
 
     def __deepcopy__(self, memo: dict) -> TierClassifier:
         # LiteLLM's Router deep-copies the model list, which holds this instance: share it, never clone it.
@@ -92,17 +133,25 @@ class TierClassifier:
             return self._serve(decision, state, spend_log, holdout=False)
         if self.router is None:
             return str(settings.baseline_tier)
+        self._maybe_poll()
         messages = list(getattr(context, "structured_messages", None) or [])
         try:
             relaxation = state.budget.quality_relaxation if state.budget is not None else 0.0
             embedding = await self._embedding(state.tenant, last_user_text(messages))
             loop = self.runtime.quality_loop
             shift, version = loop.shift() if loop is not None else (0.0, None)
-            thresholds = shifted_thresholds(self.router.thresholds, shift, self.scores)
-            decision = await asyncio.to_thread(self._decide, state, messages, embedding, relaxation, thresholds)
+            live = self.live  # one router for the whole decision, even if a poll swaps it meanwhile
+            router, shadow = live.router, live.shadow
+            thresholds = shifted_thresholds(router.thresholds, shift, self.scores)
+            decision = await asyncio.to_thread(self._decide, state, messages, embedding, relaxation, router,
+                                               thresholds)
             self.scores.observe(decision.score)
             if shift:
                 spend_log.update(costroute_route_shift=round(shift, 4))
+            if shadow is not None:  # the candidate's choice, logged beside the live one and never served
+                would = await asyncio.to_thread(shadow.decide, messages, embedding)
+                spend_log.update(costroute_route_shadow=f"{live.shadow_version}:{would.tier}",
+                                 costroute_route_shadow_score=round(would.score, 4))
         except Exception as error:
             log.warning("router: decision failed (%s: %s); serving %s", type(error).__name__, error,
                         settings.baseline_tier)
@@ -149,11 +198,11 @@ class TierClassifier:
         return decision.tier
 
     def _decide(self, state: RequestState, messages: list[dict[str, Any]], embedding, relaxation: float,
-                thresholds: list[float]) -> Decision:
+                router: Router, thresholds: list[float]) -> Decision:
         settings = self.runtime.config.routing
         hints = state.hints
-        decision = self.router.decide(messages, embedding, relaxation=relaxation,
-                                      required_quality=hints.required_quality, base_thresholds=thresholds)
+        decision = router.decide(messages, embedding, relaxation=relaxation,
+                                 required_quality=hints.required_quality, base_thresholds=thresholds)
         adjust = Adjustment(self.tiers)
         task_floor = settings.task_min_tier.get(hints.task) if hints.task else None
         decision = adjust.raise_to(decision, task_floor, f"task {hints.task}")

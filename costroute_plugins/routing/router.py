@@ -62,6 +62,10 @@ class RouterSettings(BaseModel):
     artifact: str | None = Field(None, description="artifact JSON path; None is the shipped default")
     tiers: list[TierSpec] = Field(default_factory=_default_tiers, min_length=2, description="cheapest first")
     chit_chat_rule: bool = Field(True, description="greetings, thanks and farewells go to the cheapest tier")
+    registry: str | None = Field(
+        None, description="folder of artifacts published by `costroute learn`: replicas serve its live version "
+                          "(and score its shadow candidate) and follow changes without a restart")
+    registry_poll_s: float = Field(10.0, gt=0, description="how often a replica checks the registry's pointer")
 
     @model_validator(mode="after")
     def _tiers_are_a_cascade(self) -> RouterSettings:
@@ -133,8 +137,13 @@ class Router:
         floor = ChitChatFloor if settings.chit_chat_rule else (lambda classifier: classifier)
         if settings.classifier == "rules":
             return cls(floor(RulesClassifier()), settings.tiers)
-        artifact = load_artifact(settings.artifact)
-        return cls(floor(LogisticClassifier(artifact)), settings.tiers, artifact)
+        return cls.with_artifact(settings, load_artifact(settings.artifact))
+
+    @classmethod
+    def with_artifact(cls, settings: RouterSettings, artifact: RouterArtifact) -> Router:
+        """The logistic router on an artifact already loaded (a version published to the registry)."""
+        classifier = LogisticClassifier(artifact)
+        return cls(ChitChatFloor(classifier) if settings.chit_chat_rule else classifier, settings.tiers, artifact)
 
     @property
     def uses_embedding(self) -> bool:
