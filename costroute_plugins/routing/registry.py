@@ -154,17 +154,23 @@ class ArtifactRegistry:
         self._cached = (key, index)
         return index
 
+    def _pointer(self) -> dict[str, str | None]:
+        """The mirror's pointer when it holds one, else the folder's: a registry published without
+        ``--redis-url`` is still followed by a proxy that has Redis configured."""
+        if self.mirror is not None:
+            pointer = self.mirror.pointer()
+            if pointer["live"] is not None or pointer["shadow"] is not None:
+                return pointer
+        index = self._index()
+        return {"live": index["live"], "shadow": index["shadow"]}
+
     def live_version(self) -> str | None:
         """The version replicas should serve (None: nothing published yet). Cheap enough to call every second."""
-        if self.mirror is not None:
-            return self.mirror.pointer()["live"]
-        return self._index()["live"]
+        return self._pointer()["live"]
 
     def shadow_version(self) -> str | None:
         """The candidate scored beside live without serving, if any."""
-        if self.mirror is not None:
-            return self.mirror.pointer()["shadow"]
-        return self._index()["shadow"]
+        return self._pointer()["shadow"]
 
     def path_of(self, version: str) -> Path:
         """The version's JSON in the local folder, fetched from the mirror first when only Redis has it."""
