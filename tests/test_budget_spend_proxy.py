@@ -256,6 +256,19 @@ def test_ledger_report_and_spend_logs_agree_after_a_postgres_outage_and_a_restar
             text = http.get("/metrics/", follow_redirects=True).text
         return next(line for line in text.splitlines() if line.startswith("costroute_ledger_up"))
 
+    def held_in_memory(expected: int) -> float:
+        # A request's ledger row is submitted by its success callback, which LiteLLM runs after the response:
+        # wait until the proxy says it holds them, rather than for a time.
+        deadline = time.monotonic() + 30
+        while True:
+            with proxy.http() as http:
+                text = http.get("/metrics/", follow_redirects=True).text
+            queued = float(next(line for line in text.splitlines()
+                                if line.startswith("costroute_ledger_queued_rows")).split()[-1])
+            if queued >= expected or time.monotonic() > deadline:
+                return queued
+            time.sleep(0.1)
+
     def ledger_totals(expected: int) -> tuple:
         deadline = time.monotonic() + 30
         while True:
@@ -278,6 +291,7 @@ def test_ledger_report_and_spend_logs_agree_after_a_postgres_outage_and_a_restar
         assert ledger_totals(15)[0] == 15
         up = ledger_up()
         burst(3)  # a partial batch, still in memory when the proxy is stopped
+        assert held_in_memory(3) == 3
         proxy.stop()
         first_log = proxy.log()
         proxy = start_proxy(config, process_logs, env=env)  # the next start replays what was spooled at exit
@@ -300,3 +314,4 @@ def test_ledger_report_and_spend_logs_agree_after_a_postgres_outage_and_a_restar
     assert reported["requests"] == 18 and Decimal(reported["cost_usd"]) == total  # the report equals the ledger
     assert down == "costroute_ledger_up 0.0" and up == "costroute_ledger_up 1.0"
     assert "spooling to" in first_log and "stopping with 3 rows not yet written; spooled" in first_log
+

@@ -161,28 +161,40 @@ class SpendLedger:
     async def _next_batch(self) -> list[AttributionRecord]:
         """Up to ``batch_size`` records, waiting at most ``flush_interval_s`` after the first one arrives (or
         ``retry_interval_s`` for the first, so a pending spool is retried even without traffic). The batch is
-        ``_in_flight`` from its first record on, so ``spool_unsent`` sees it while it is still filling."""
+        ``_in_flight`` from its first record on, so ``spool_unsent`` sees it while it is still filling.
+
+        A record is never anywhere else: it moves from the queue into ``_in_flight`` within one step of this
+        task. (``asyncio.wait_for`` around ``Queue.get`` would break that on Python 3.11: it runs the get in a
+        task of its own, which takes the record off the queue some loop iterations before this one resumes to
+        keep it, and a ``spool_unsent`` at a stop signal in between would find it in neither place.) Records
+        are appended to whatever list is ``_in_flight`` at the time, so those taken after a ``spool_unsent``
+        form a batch of their own instead of joining the one it has already spooled."""
         wait = self.config.retry_interval_s if self.spool.pending() else None
-        try:
-            first = await asyncio.wait_for(self._queue.get(), wait)
-        except TimeoutError:
+        if not self._in_flight and not await self._take_one(wait):
             return []
-        batch = self._in_flight = [first]
         deadline = time.monotonic() + self.config.flush_interval_s
-        while len(batch) < self.config.batch_size:
+        while len(self._in_flight) < self.config.batch_size:
             try:
-                batch.append(self._queue.get_nowait())
+                self._in_flight.append(self._queue.get_nowait())
                 continue
             except asyncio.QueueEmpty:
                 pass
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or not await self._take_one(remaining):
                 break
-            try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-            except TimeoutError:
-                break
-        return batch
+        return self._in_flight
+
+    async def _take_one(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds (``None``: for ever) for a record and move it to ``_in_flight`` in the
+        same step as ``Queue.get`` takes it off the queue; False when none came. ``asyncio.timeout`` cancels this
+        very task, and a cancelled ``Queue.get`` leaves its record on the queue."""
+        try:
+            async with asyncio.timeout(timeout):
+                record = await self._queue.get()
+        except TimeoutError:
+            return False
+        self._in_flight.append(record)
+        return True
 
     async def _write_or_spool(self, batch: list[AttributionRecord]) -> None:
         # Keep arrival order: while an older spool is pending, new rows queue behind it on disk.

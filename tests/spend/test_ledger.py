@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 
@@ -242,3 +243,42 @@ async def test_token_counts_an_upstream_got_wrong_are_clamped_and_the_row_kept(p
     assert stored == [("fine", 3, 4, 0), ("fraction", 13, 9, 0), ("huge", 2**31 - 1, 0, 0), ("negative", 0, 7, 0)]
     assert ledger.stats.rejected == 0
     assert registry.get_sample_value("costroute_ledger_adjusted_rows_total") == 3
+
+
+async def test_a_stop_signal_while_the_ledger_worker_takes_a_row_off_its_queue_loses_nothing(tmp_path: Path):
+    """The race that lost the last row of tests/test_budget_spend_proxy.py's outage-and-restart test: SIGTERM's ``drain_to_spool`` ran
+    while the ledger's worker had taken a row off its queue but not yet into its batch (Python 3.11's
+    ``asyncio.wait_for`` runs ``Queue.get`` in a task of its own, which dequeues the row loop turns before the
+    worker resumes to keep it), so the row was in neither place the drain looks and died with the process.
+
+    The stop is tried at each loop turn after the row is submitted: every time, both rows must be spooled."""
+    async def loop_turn() -> None:
+        await asyncio.sleep(0)  # lets every ready callback and task run once: ordering, not time
+
+    for turns in range(8):
+        spool = tmp_path / f"spool-{turns}.jsonl"
+        # A partial batch waits in memory (flush_interval_s 60), as the proxy's last requests did.
+        ledger = SpendLedger(ledger_config("unused", spool, dsn=CLOSED_DSN, flush_interval_s=60, batch_size=5))
+        await ledger.start()
+        try:
+            held, last = records(2, start=10 * turns)
+            ledger.submit(held)
+            for _ in range(100):  # until the worker holds the first row and waits for more
+                if ledger._in_flight and ledger._queue.empty():
+                    break
+                await loop_turn()
+            assert ledger._in_flight == [held]
+
+            ledger.submit(last)  # the last request's success callback ...
+            for _ in range(turns):
+                await loop_turn()
+            drained = ledger.drain_to_spool()  # ... and the stop signal, `turns` loop turns later
+
+            spooled = [json.loads(line)["request_id"] for line in spool.read_text().splitlines()]
+            assert (turns, drained, spooled, ledger.queued) == (turns, 2, [held.request_id, last.request_id], 0)
+        finally:  # the process ends here (``close`` would wait for ever on a row lost this way)
+            for _ in range(100):  # Python 3.11's wait_for (the old worker) can swallow a cancel: repeat it
+                if ledger._worker.done():
+                    break
+                ledger._worker.cancel()
+                await loop_turn()
