@@ -11,6 +11,9 @@ Only what a replay must change is changed, and every change is listed in the rep
 - the router's classifier timeout is raised to ``router_timeout_ms`` where it is lower: on a loaded replay
   machine LiteLLM would otherwise serve its fallback tier, and the replay would measure the fallback, not the
   router (the report still counts any fallback).
+- asked for (``--audit-rate``, ``--loop``): quality audits on at that sample rate, graded by the top tier (its
+  stub grades with the recorded scores, ``stub/judge.py``), and the quality loop on or off, so a replay
+  measures what the loop does to cost and quality and what its audits cost.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ class DerivedConfig:
 
 
 def derive(document: Mapping[str, Any], stub_urls: Mapping[str, str], master_key: str,
-           budgets: list[dict[str, Any]], router_timeout_ms: int | None = None) -> DerivedConfig:
+           budgets: list[dict[str, Any]], router_timeout_ms: int | None = None, audit_rate: float | None = None,
+           loop: bool | None = None) -> DerivedConfig:
+    """``audit_rate`` / ``loop``: None keeps the config's quality settings (see ``audits_on``, ``loop_set``)."""
     doc = copy.deepcopy(dict(document))
     section = dict(doc.get(SECTION) or {})
     tiers = parse_config(section).tiers
@@ -78,6 +83,11 @@ def derive(document: Mapping[str, Any], stub_urls: Mapping[str, str], master_key
         changes.append(f"{len(budgets)} daily tenant budgets from the workload added")
     section["budget"] = budget
 
+    if audit_rate is not None:
+        changes.extend(audits_on(section, audit_rate, tiers[-1]))
+    if loop is not None:
+        changes.extend(loop_set(section, loop))
+
     if section.get("redis_url") is not None or "redis_url" not in section:
         changes.append("state in-process (redis_url: null): fresh cache and budget counters, nothing shared")
     section["redis_url"] = None
@@ -101,6 +111,36 @@ def derive(document: Mapping[str, Any], stub_urls: Mapping[str, str], master_key
     settings["callbacks"] = [*callbacks, CAPTURE]
     doc["litellm_settings"] = settings
     return DerivedConfig(doc, tiers, changes)
+
+
+def audits_on(section: dict[str, Any], rate: float, top_tier: str) -> list[str]:
+    """Quality audits on at ``rate`` for routed answers and cache hits, graded by the top tier (in a replay its
+    stub, grading with the recorded scores): what the loop needs as evidence, and what the report bills as audit
+    spend. Edits ``section`` in place; returns the changes to list."""
+    if not 0.0 < rate <= 1.0:
+        raise ValueError(f"--audit-rate {rate!r} is not a share above 0; use e.g. 0.2 (1.0 audits every answer)")
+    quality = dict(section.get("quality") or {})
+    quality.update(enabled=True, routed_sample_rate=rate, cache_sample_rate=rate, judge=top_tier)
+    section["quality"] = quality
+    change = (f"quality audits on: routed and cache sample rate {rate:g}, judge {top_tier} (its stub grades "
+              "with the recorded scores)")
+    return [change]
+
+
+def loop_set(section: dict[str, Any], on: bool) -> list[str]:
+    """The quality loop on or off, its other settings as configured. On needs audits (its evidence): without
+    them the change is refused here with the fix, not at the proxy's start."""
+    quality = dict(section.get("quality") or {})
+    if on and not (quality.get("enabled") and quality.get("routed_sample_rate") != 0):
+        raise ValueError("--loop on needs quality audits of routed answers, and the config has none; "
+                         "pass --audit-rate R (e.g. 0.2)")
+    loop = dict(quality.get("loop") or {})
+    was = bool(loop.get("enabled"))
+    loop["enabled"] = on
+    quality["loop"] = loop
+    section["quality"] = quality
+    state = "on" if on else "off"
+    return [f"quality loop {state}" + ("" if was == on else f" (the config has it {'on' if was else 'off'})")]
 
 
 def key_of(tenant: str) -> str:

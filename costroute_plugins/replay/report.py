@@ -18,6 +18,8 @@
   scores are not their own (``recipe.py``), so routing them shows no skill either way.
 - Cache recall on re-asked questions: a request whose tenant sent the same prompt before could have been served
   from the cache; each one that was not is counted by why (``misses.py``), and the counts add up to them.
+- Windows: quality and the top tier's share per ``window`` requests in arrival order, with the quality loop's
+  mean shift over the window's routed requests: whether a loop brought the loss inside its target, and when.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ class Scored:
     first_ask: int | None = None  # a re-asked request: the first request of its tenant with the same prompt
     repeat_miss: str | None = None  # a re-asked request the cache did not serve: why, as a label to count
     repeat_miss_detail: str | None = None  # ... and the facts behind the label (the proxy's bypass reason, times)
+    route_score: float | None = None  # the router's score (spend-log payload) when it routed the request
+    route_mode: str | None = None  # enforce | holdout | shadow, as the router recorded it
+    route_shift: float | None = None  # the quality loop's shift the router applied (0 when none; None: not routed)
 
 
 def cost_at(rates: Rates, tier: str, request: Request) -> float:
@@ -114,7 +119,17 @@ def score_request(request: Request, served: Served, capture: Mapping[str, Any] |
                   cache_similarity=float(similarity) if similarity else None, cost_usd=cost, cost_source=source,
                   premium_usd=premium_usd, score=score, answer_qid=answer_qid,
                   answer_tier=marker[1] if marker is not None else None, saving_to=saving_to,
-                  router_fallback=capture.get("router_failure"))
+                  router_fallback=capture.get("router_failure"), **_routing_fields(fields))
+
+
+def _routing_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """What the router recorded in the spend-log payload: its score (the sweep re-routes by it), mode and the
+    loop's shift (only written when non-zero, so a routed request without it had shift 0)."""
+    score = fields.get("costroute_route_score")
+    if score is None:
+        return {}
+    return {"route_score": float(score), "route_mode": fields.get("costroute_route_mode"),
+            "route_shift": float(fields.get("costroute_route_shift") or 0.0)}
 
 
 LOSS_CAUSES = ("wrong_cache_hit", "cached_cheaper_answer", "routed_cheaper", "budget_downgrade", "failed")
@@ -174,12 +189,40 @@ def repeat_recall(scored: Sequence[Scored]) -> dict[str, Any]:
             "repeat_misses": misses.total(), "repeat_misses_by_reason": dict(misses.most_common())}
 
 
+WINDOW = 250
+
+
+def windows(scored: Sequence[Scored], top_tier: str, size: int = WINDOW) -> list[dict[str, Any]]:
+    """Quality (served over premium score), the top tier's share and the loop's mean shift per ``size``
+    requests in arrival order (request numbers ``first``..``last``); a last, shorter window keeps the rest."""
+    ordered = sorted(scored, key=lambda s: s.n)
+    result = []
+    for start in range(0, len(ordered), max(1, size)):
+        part = ordered[start:start + max(1, size)]
+        premium = sum(s.premium_score for s in part)
+        shifts = [s.route_shift for s in part if s.route_shift is not None]
+        result.append({"first": part[0].n, "last": part[-1].n, "requests": len(part),
+                       "quality": round(sum(s.score for s in part) / premium, 4) if premium else 1.0,
+                       "top_share": round(sum(s.served_by == top_tier for s in part) / len(part), 4),
+                       "cache_share": round(sum(s.served_by == "cache" for s in part) / len(part), 4),
+                       "shift_mean": round(sum(shifts) / len(shifts), 4) if shifts else None})
+    return result
+
+
+def routed_quality(scored: Sequence[Scored]) -> float | None:
+    """True quality of the fresh answers alone (no cache hits, no failures): what the proxy's own estimate
+    (``costroute_quality_overall``, routed traffic) measures, so the two compare like for like."""
+    fresh = [s for s in scored if s.served_by not in ("cache", "failed")]
+    premium = sum(s.premium_score for s in fresh)
+    return round(sum(s.score for s in fresh) / premium, 4) if premium else None
+
+
 def _percentile(values: Sequence[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 4) if values else None
 
 
 def build_report(requests: Sequence[Request], scored: Sequence[Scored], rates: Rates, premium: str,
-                 unconstrained: Mapping[int, str]) -> dict[str, Any]:
+                 unconstrained: Mapping[int, str], window: int = WINDOW) -> dict[str, Any]:
     by_n = {request.n: request for request in requests}
     actual = sum(s.cost_usd for s in scored)
     baseline = sum(s.premium_usd for s in scored)
@@ -221,6 +264,7 @@ def build_report(requests: Sequence[Request], scored: Sequence[Scored], rates: R
             "cache_hits": len(hits),
             "cache_hits_wrong_question": len(wrong_hits),
             "unscored_answers": sum(1 for s in scored if s.served_by != "failed" and s.answer_qid is None),
+            "routed_relative_to_premium": routed_quality(scored),
             **quality_loss_split(requests, scored, unconstrained),
         },
         "latency_s": {
@@ -230,6 +274,7 @@ def build_report(requests: Sequence[Request], scored: Sequence[Scored], rates: R
                           for name in sorted(shares) for v in [[s.latency_s for s in scored if s.served_by == name]]},
         },
         "tier_shares": {name: round(count / n, 4) for name, count in sorted(shares.items())},
+        "windows": {"size": window, "rows": windows(scored, premium, window)},
         "cache": repeat_recall(scored),
         "by_kind": {kind: {"requests": len(rows), "cache_hit_share": round(sum(r.served_by == "cache" for r in rows)
                                                                           / len(rows), 4),

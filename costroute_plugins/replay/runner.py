@@ -4,6 +4,11 @@ Nothing here stands in for the proxy: requests go through LiteLLM with every cos
 report's costs are the proxy's own. Only the paid providers are stubs, answering with recorded outcomes. The one
 thing judged offline is what the proxy does not tell a client, whether an answer was admitted to the cache; it
 is judged by the replayed config's own admission policy (``misses.py``).
+
+With quality audits on (``--audit-rate``), the proxy audits answers after the client has them: the replay waits
+for every sampled audit to finish, reads the proxy's own quality estimate and loop state from ``/metrics``
+(``scrape.py``) before stopping it, nets the audits' spend out of the savings (``audit_report.py``), and sets
+the best fixed policy in hindsight beside the live run (``sweep.py``).
 """
 
 from __future__ import annotations
@@ -18,16 +23,31 @@ from typing import Any
 
 import yaml
 
-from costroute_plugins.config import SECTION, parse_config, read_document
+from costroute_plugins.config import SECTION, CostrouteConfig, parse_config, read_document
 from costroute_plugins.proxy.tier_prices import config_tier_rates
+from costroute_plugins.quality.config import QualityConfig
+from costroute_plugins.replay import scrape
+from costroute_plugins.replay.audit_report import add_quality_loop, own_calls
 from costroute_plugins.replay.client import Served, send_all
 from costroute_plugins.replay.counterfactual import unconstrained_tiers
-from costroute_plugins.replay.derive import CAPTURE_ENV, derive
+from costroute_plugins.replay.derive import CAPTURE_ENV, derive, key_of
 from costroute_plugins.replay.misses import ask_of, reasked
 from costroute_plugins.replay.processes import Child, new_master_key, start_proxy, start_stub
-from costroute_plugins.replay.report import Rates, Scored, build_report, cost_at, score_request, with_reask
-from costroute_plugins.replay.workload import Workload
+from costroute_plugins.replay.report import (
+    WINDOW,
+    Rates,
+    Scored,
+    build_report,
+    cost_at,
+    score_request,
+    with_reask,
+)
+from costroute_plugins.replay.sweep import cases_from, sweep
+from costroute_plugins.replay.workload import Request, Workload
 from costroute_plugins.stub.outcomes import SCHEMA_VERSION, qid_tag
+
+#: The key the replay reads the proxy's /metrics with (any key the replay's auth accepts; it spends nothing).
+METRICS_KEY = key_of("costroute-replay")
 
 
 @dataclass
@@ -74,19 +94,67 @@ def _read_capture(path: Path) -> dict[str, dict[str, Any]]:
     return {str(row["call_id"]): row for row in rows if row.get("call_id")}
 
 
-def _wait_for_capture(path: Path, expected: int, timeout: float = 15) -> dict[str, dict[str, Any]]:
-    """Success callbacks run after the response is sent: give the last ones a moment to land."""
+def _wait_for_capture(path: Path, expected: set[str], timeout: float = 15) -> dict[str, dict[str, Any]]:
+    """Success callbacks run after the response is sent: give the last ones (``expected`` call ids) a moment to
+    land."""
     deadline = time.monotonic() + timeout
     while True:
         rows = _read_capture(path)
-        if len(rows) >= expected or time.monotonic() > deadline:
+        if expected <= rows.keys() or time.monotonic() > deadline:
             return rows
         time.sleep(0.2)
 
 
+def _wait_quiet(path: Path, quiet_s: float = 1.5, timeout: float = 15) -> None:
+    """Until the capture stops growing: an audit's outcome is counted before its calls' payloads are logged."""
+    deadline = time.monotonic() + timeout
+    size, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = path.stat().st_size if path.exists() else 0
+        if now != size:
+            size, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.2)
+
+
+def _readings(proxy: Child, audits_on: bool, capture: Path, wait_s: float) -> scrape.Readings | None:
+    """The proxy's quality figures once its audits are done (at once when audits are off)."""
+    def fetch() -> scrape.Readings | None:
+        return scrape.read(proxy.url, METRICS_KEY)
+
+    if not audits_on:
+        return fetch()
+    readings = scrape.settle(fetch, wait_s)
+    _wait_quiet(capture)
+    return fetch() or readings
+
+
+def hindsight_sweep(config: CostrouteConfig, quality: QualityConfig, requests: list[Request], scored: list[Scored],
+                    rates: Rates, tiers: list[str]) -> dict[str, Any] | None:
+    """The best fixed policy in hindsight (``sweep.py``) over the shifts the loop may take; None when the router
+    does not route (not enforce mode) or cannot be loaded here."""
+    if config.routing.mode != "enforce":
+        return None
+    from costroute_plugins.routing.router import Router
+
+    try:
+        thresholds = Router.from_settings(config.routing).thresholds
+    except (OSError, ValueError) as error:  # the proxy loaded it; a failure here costs only the sweep
+        return {"error": f"router not loaded ({type(error).__name__}: {error})"}
+    loop = getattr(quality, "loop", None)
+    lowest = -float(getattr(loop, "max_loosen", 0.0))
+    highest = float(getattr(loop, "max_shift", 1.0))
+    return sweep(cases_from(requests, scored, rates, tiers), tiers, thresholds, float(quality.target),
+                 lowest=lowest, highest=highest)
+
+
 def replay(workload: Workload, config_path: str | Path, *, concurrency: int = 8, latency_scale: float = 1.0,
            router_timeout_ms: int | None = 5000, work_dir: str | Path | None = None,
-           progress: bool = False) -> ReplayResult:
+           progress: bool = False, audit_rate: float | None = None, loop: bool | None = None,
+           window: int = WINDOW, audit_wait_s: float = 300) -> ReplayResult:
+    """``audit_rate`` / ``loop``: quality audits and the loop as ``derive`` sets them (None: the config's);
+    ``window``: requests per window of the report; ``audit_wait_s``: how long the last audits may take."""
     document = read_document(config_path)
     config = parse_config(document.get(SECTION), source=str(config_path))
     tiers, premium = list(config.tiers), config.tiers[-1]
@@ -97,6 +165,10 @@ def replay(workload: Workload, config_path: str | Path, *, concurrency: int = 8,
     write_answers(workload, tiers, answers, latency_scale)
     capture = folder / "spend-payloads.jsonl"
     capture.unlink(missing_ok=True)
+    budgets = tenant_budgets(workload, rates, premium)
+    # A flag the config cannot take (e.g. --loop on without audits) fails here, before anything starts.
+    derive(document, {tier: "http://127.0.0.1:9/v1" for tier in tiers}, "sk-check", budgets, router_timeout_ms,
+           audit_rate, loop)
 
     children: list[Child] = []
     started = time.monotonic()
@@ -104,7 +176,8 @@ def replay(workload: Workload, config_path: str | Path, *, concurrency: int = 8,
         stubs = {tier: start_stub(tier, answers, folder) for tier in tiers}
         children.extend(stubs.values())
         derived = derive(document, {tier: f"{stub.url}/v1" for tier, stub in stubs.items()}, new_master_key(),
-                         tenant_budgets(workload, rates, premium), router_timeout_ms)
+                         budgets, router_timeout_ms, audit_rate, loop)
+        quality = parse_config(derived.document[SECTION], source="replay config").quality
         derived_path = folder / "proxy_config.yaml"
         derived_path.write_text(yaml.safe_dump(derived.document, sort_keys=False))
         if progress:
@@ -118,7 +191,13 @@ def replay(workload: Workload, config_path: str | Path, *, concurrency: int = 8,
         sent = time.monotonic()
         served = asyncio.run(send_all(proxy.url, workload.requests, concurrency, progress))
         replay_s = time.monotonic() - sent
-        payloads = _wait_for_capture(capture, sum(1 for s in served if s.status == 200))
+        client_ids = {s.headers["x-litellm-call-id"] for s in served if "x-litellm-call-id" in s.headers}
+        _wait_for_capture(capture, {s.headers["x-litellm-call-id"] for s in served
+                                    if s.status == 200 and "x-litellm-call-id" in s.headers})
+        if progress and quality.enabled:
+            print("replay: waiting for the last quality audits", flush=True)
+        readings = _readings(proxy, quality.enabled, capture, audit_wait_s)
+        payloads = _read_capture(capture)
     finally:
         for child in reversed(children):
             child.stop()
@@ -142,12 +221,16 @@ def replay(workload: Workload, config_path: str | Path, *, concurrency: int = 8,
             for request, result, s in zip(workload.requests, served, scored)}
     reasks = reasked(workload.requests, asks)
     scored = [with_reask(s, reasks.get(s.n)) for s in scored]
-    report = build_report(workload.requests, scored, rates, premium, unconstrained)
+    report = build_report(workload.requests, scored, rates, premium, unconstrained, window)
+    loop_on = bool(getattr(getattr(quality, "loop", None), "enabled", False))
+    add_quality_loop(report, own_calls(payloads, client_ids), readings, quality.enabled, loop_on)
+    report["sweep"] = hindsight_sweep(config, quality, workload.requests, scored, rates, tiers)
     report["run"] = {
         "config": str(config_path), "derived_config": str(derived_path), "config_changes": derived.changes,
         "tiers": tiers, "rates_usd_per_token": {t: list(r) for t, r in rates.items()},
         "concurrency": concurrency, "latency_scale": latency_scale, "proxy_start_s": round(startup_s, 1),
         "replay_s": round(replay_s, 1), "recipe": workload.header.get("recipe"),
-        "workload_counts": workload.header.get("counts"), "budgets": tenant_budgets(workload, rates, premium),
+        "workload_counts": workload.header.get("counts"), "budgets": budgets,
+        "audit_rate": audit_rate, "loop": loop_on, "quality_target": quality.target,
     }
     return ReplayResult(report, scored, served)

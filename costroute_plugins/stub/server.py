@@ -12,6 +12,8 @@ another process (pytest, a benchmark) can change it while the proxy keeps runnin
 - A request header ``x-stub-latency-ms`` / ``x-stub-fail-status`` overrides the setting for that one request.
 - Outcomes mode (``--outcomes FILE``, see ``outcomes.py``): known prompts get this tier's recorded answer, with
   its token usage and the tier's latency (time to first token, then per token, spread over the stream).
+- Grading prompts (a quality audit's judge calls) get a verdict, in every mode (``judge.py``); in outcomes mode
+  an answer carrying a recorded outcome is graded by its recorded score.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from starlette.routing import Route
 
 from costroute_plugins.stub.apis import APIS, Answer
 from costroute_plugins.stub.judge import judge_reply
-from costroute_plugins.stub.outcomes import OutcomeBook, RecordedAnswer
+from costroute_plugins.stub.outcomes import OutcomeBook, RecordedAnswer, qid_tag
 
 
 @dataclass
@@ -100,6 +102,12 @@ class StubUpstream:
             self.received.clear()
         return JSONResponse(self.received)
 
+    def _question_tag(self, question: str) -> str | None:
+        """The qid tag of a question this stub has a recorded outcome for: lets the judge tell an answer to
+        another question (a wrong cache hit) from a right one."""
+        entry = self.book.prompts.get(question) if self.book is not None else None
+        return qid_tag(str(entry["qid"])) if entry is not None else None
+
     def _should_fail(self, request: Request) -> int | None:
         override = request.headers.get("x-stub-fail-status")
         if override:
@@ -128,7 +136,8 @@ class StubUpstream:
 
         last_user, prompt_text = api.prompt(body)
         recorded = self.book.answer(last_user) if self.book is not None else None
-        verdict = judge_reply(prompt_text, self.behaviour.judge_ratings)
+        verdict = judge_reply(prompt_text, self.behaviour.judge_ratings,
+                              tag_of=self._question_tag if self.book is not None else None)
         if verdict is not None:
             text = verdict
         elif recorded is not None:
