@@ -146,7 +146,7 @@ class TierClassifier:
             decision = await asyncio.to_thread(self._decide, state, messages, embedding, relaxation, router,
                                                thresholds)
             self.scores.observe(decision.score)
-            if shift:
+            if thresholds != router.thresholds:  # the loop moved them (not before enough scores were seen)
                 spend_log.update(costroute_route_shift=round(shift, 4))
             if shadow is not None:  # the candidate's choice, logged beside the live one and never served
                 would = await asyncio.to_thread(shadow.decide, messages, embedding)
