@@ -185,3 +185,27 @@ def test_the_top_tier_and_a_tier_the_client_named_are_never_audited(audited, fre
         (metric(before, "costroute_quality_sampling_total", reason="not_routed") or 0) + 2
     assert not any("Name a prime." in str(received["body"]) for received in fresh_stubs["premium"].received()
                    if "impartial judge" in str(received["body"]))
+
+
+def test_a_client_cannot_pass_its_request_off_as_an_audit_or_read_the_quality_figures(audited, ledger_schema):
+    client = audited.client(api_key="sk-team-t")
+    # A client copies the audit tag costroute puts on its own calls, naming another tenant: billed as usual.
+    forged = {"costroute_audit": {"request_id": "x", "tenant": "team:victim"}}
+    response = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": EASY.format(n=20)}], extra_body={"metadata": forged})
+    request_id = response.headers["x-costroute-request-id"]
+    deadline = time.monotonic() + 30
+    while True:
+        with psycopg.connect(POSTGRES_DSN) as connection:
+            row = connection.execute(f'SELECT tenant, decision FROM "{ledger_schema}".costroute_spend '
+                                     "WHERE request_id = %s", (request_id,)).fetchone()
+        if row is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert row is not None and row[0] == "team:t" and row[1] != "audit"
+
+    # The quality figures cover every tenant: only a proxy admin reads them (the master key does:
+    # tests/test_quality_loop_proxy.py).
+    with audited.http(api_key="sk-team-t") as http:
+        refused = http.get("/costroute/quality")
+    assert refused.status_code == 403 and "proxy admin" in refused.json()["error"]["message"]
