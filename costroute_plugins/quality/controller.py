@@ -94,11 +94,17 @@ class Change:
 
 
 def decide(window: LoopWindow, shift: float, target: float, config: LoopConfig) -> Change | None:
-    """The change the evidence calls for, or None (too few audits, or the estimate sits where it should)."""
-    if window.audits.rated < config.min_audits:
+    """The change the evidence calls for, or None (too few audits, or the estimate sits where it should).
+
+    ``min_audits`` judged audits are needed, except to tighten when half as many already put even the
+    estimate's upper bound under the target: audits are scarce (their spend is capped by the day's savings),
+    and a clear miss should not wait for a full window while users get the worse answers."""
+    rated = window.audits.rated
+    early = max(4, config.min_audits // 2)
+    if rated < early:
         return None
     estimate = window.estimate()
-    if estimate is None:
+    if estimate is None or (rated < config.min_audits and not estimate.upper < target):
         return None
     evidence = (f"estimate {estimate.value:.3f} [{estimate.lower:.3f}, {estimate.upper:.3f}] over "
                 f"{estimate.count} audits, {window.below_top} of {window.routed} routed answers below the top tier")

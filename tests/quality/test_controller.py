@@ -43,7 +43,8 @@ def test_below_target_it_tightens_by_what_the_evidence_says_is_needed():
 
 
 def test_it_waits_for_enough_audits_and_holds_when_the_estimate_is_near_target():
-    assert decide(window(100, 60, [(7, 10)] * 9), 0.0, 0.95, LOOP) is None
+    spread = [(9, 10), (7, 10), (10, 10), (6, 10), (9, 9), (8, 10), (10, 10), (7, 9), (9, 10)]
+    assert decide(window(100, 60, spread), 0.0, 0.95, LOOP) is None  # 9 audits, upper bound above target
     near = [(9.6, 10), (9.4, 10), (9.5, 10), (9.7, 10)] * 4  # 96.5% overall: not clearly above 97%
     assert decide(window(100, 100, near), 0.0, 0.95, LOOP) is None
 
@@ -89,8 +90,8 @@ def test_after_a_change_old_evidence_no_longer_counts():
     assert [c.direction for c in changes] == ["tighten"]
     # audits of answers routed before the change count only in the overall estimate
     assert run_loop(loop, 0, 0, [outcome(5, 10)] * 20, version=0) == []
-    # the next decision needs 10 audits of answers routed under the new thresholds
-    assert run_loop(loop, 10, 5, [outcome(5, 10)] * 9, version=1) == []
+    # the next decision needs audits of answers routed under the new thresholds (a clear miss: half of 10)
+    assert run_loop(loop, 10, 5, [outcome(5, 10)] * 4, version=1) == []
     assert [c.direction for c in run_loop(loop, 0, 0, [outcome(5, 10)], version=1)] == ["tighten"]
     assert len(asyncio.run(store.history())) == 2
 
@@ -165,3 +166,10 @@ def test_the_cache_loop_lowers_it_again_only_on_strong_evidence():
         clean.audits.add("cache", Verdict("single", 9, 9))
     change = decide_cache(clean, 0.04, LOOP)
     assert change is not None and change.direction == "loosen" and change.new_shift == pytest.approx(0.03)
+
+
+def test_a_clear_miss_tightens_on_half_the_audits():
+    clear_miss = [(4, 9), (5, 9), (4, 8), (5, 10), (4, 9), (5, 9)]  # 6 audits, far below target
+    assert decide(window(100, 60, clear_miss), 0.0, 0.95, LOOP).direction == "tighten"
+    unclear = [(9, 10), (7, 10), (10, 10), (6, 10), (9, 9), (8, 10)]  # below on average, interval wide
+    assert decide(window(100, 60, unclear), 0.0, 0.95, LOOP) is None
