@@ -53,9 +53,10 @@ MAX_RATING = 10.0
 # A rating at or below this means the answer fails the question (MT-Bench's judges give 1-3 to answers that are
 # wrong or off-topic); a cached answer rated so while the fresh answer is rated higher is a wrong hit.
 WRONG_ANSWER_MAX_RATING = 3.0
-# Enough for MT-Bench's short explanation and the verdict; callers price each call at this many output tokens,
-# which keeps an audit's estimated cost an upper bound (see spend_cap.py).
-JUDGE_MAX_TOKENS = 1024
+# Enough for MT-Bench's short explanation and the verdict (typically 100-300 tokens); callers price each call at
+# this many output tokens, which keeps an audit's estimated cost an upper bound (see spend_cap.py). A larger cap
+# would reserve more of the audit budget than judges use and starve the quality loop of audits.
+JUDGE_MAX_TOKENS = 512
 
 SINGLE_SYSTEM = "You are a helpful assistant."
 SINGLE_TEMPLATE = (
