@@ -43,7 +43,7 @@ class FailsOn(BagOfWordsEmbedder):
 def backend_with(embedder) -> tuple[CostrouteCacheBackend, SimpleNamespace]:
     config = parse_config({"cache": {"enabled": True, "learned_verifier": False}})
     runtime = SimpleNamespace(config=config, metrics=Metrics.create(CollectorRegistry()),
-                              embeddings=EmbeddingMemo(embedder))
+                              embeddings=EmbeddingMemo(embedder), cache_loop=None)
     cache = SemanticCache.from_config(SemanticCacheConfig.parse({"learned_verifier": False}), embedder, MemoryStore())
     return CostrouteCacheBackend(runtime, cache), runtime
 

@@ -6,6 +6,7 @@ database-backed keys); entries live in the real Redis under a prefix unique to t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import time
@@ -184,6 +185,88 @@ def test_cache_outcomes_are_counted_in_prometheus(proxy_a: Proxy, fresh_stubs):
     # LiteLLM counted the hits as cache hits, with the cost they avoided: the spend plugin adds that up.
     saved = [line for line in metrics.splitlines() if line.startswith('costroute_savings_usd_total{kind="cache"}')]
     assert saved and float(saved[0].split()[-1]) > 0
+
+
+def ask_at_once(proxy: Proxy, asks: list[tuple[str, str]], stream: bool = False) -> list[tuple[int, str, str]]:
+    """Send every ``(team, prompt)`` ask at the same moment; each one's status, ``x-costroute-cache`` and answer."""
+
+    async def one(client: httpx.AsyncClient, team: str, text: str) -> tuple[int, str, str]:
+        body = {"model": "auto", "messages": [{"role": "user", "content": text}], "stream": stream}
+        headers = {"Authorization": f"Bearer sk-team-{team}"}
+        async with client.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response:
+            raw = (await response.aread()).decode()
+        if response.status_code != 200:
+            answer = raw  # the error, for the assertion message
+        elif not stream:
+            answer = json.loads(raw)["choices"][0]["message"]["content"]
+        else:
+            chunks = [json.loads(line[6:]) for line in raw.splitlines()
+                      if line.startswith("data: ") and line != "data: [DONE]"]
+            answer = "".join(choice["delta"].get("content") or "" for chunk in chunks for choice in chunk["choices"])
+        return response.status_code, response.headers.get("x-costroute-cache", ""), answer
+
+    async def all_at_once() -> list[tuple[int, str, str]]:
+        limits = httpx.Limits(max_connections=len(asks), max_keepalive_connections=len(asks))
+        async with httpx.AsyncClient(base_url=proxy.url, timeout=120, limits=limits) as client:
+            return list(await asyncio.gather(*(one(client, team, text) for team, text in asks)))
+
+    return asyncio.run(all_at_once())
+
+
+def shared_answers(proxy: Proxy) -> float:
+    """Asks served the answer of an identical ask that was in flight (``costroute_cache_single_flight_total``)."""
+    with proxy.http(api_key="sk-team-a") as http:
+        metrics = http.get("/metrics/", follow_redirects=True).text
+    line = 'costroute_cache_single_flight_total{outcome="shared"}'
+    return sum(float(row.split()[-1]) for row in metrics.splitlines() if row.startswith(line))
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_fifty_identical_asks_at_once_reach_the_tier_once(proxy_a: Proxy, fresh_stubs, stream: bool):
+    fresh_stubs["premium"].control(latency_ms=3000)  # the first ask is still upstream when the others arrive
+    shared_before = shared_answers(proxy_a)
+    prompt = f"Which ocean is the largest? ({'streamed' if stream else 'plain'})"
+
+    answers = ask_at_once(proxy_a, [("a", prompt)] * 50, stream=stream)
+
+    assert [status for status, _, _ in answers] == [200] * 50
+    assert {answer for _, _, answer in answers} == {f"[premium] answer to: {prompt}"}
+    assert sorted(cache for _, cache, _ in answers) == ["hit"] * 49 + ["miss"]
+    assert served(fresh_stubs) == 1
+    # Most waited for the first answer (49 here unless the host is too loaded to take them all in within 3 s;
+    # any that arrive after it was stored are plain hits).
+    assert shared_answers(proxy_a) - shared_before >= 25
+
+
+def test_two_tenants_asking_the_same_prompt_at_once_never_share_an_answer(proxy_a: Proxy, fresh_stubs):
+    fresh_stubs["premium"].control(latency_ms=2000)
+    prompt = "Summarise our Q4 hiring plan"
+
+    asks = [("a", prompt), ("b", prompt)] * 10
+
+    answers = ask_at_once(proxy_a, asks)
+
+    assert [status for status, _, _ in answers] == [200] * 20
+    for team in ("a", "b"):  # each tenant's first ask went upstream; its others were served that tenant's answer
+        outcomes = [cache for (asker, _), (_, cache, _) in zip(asks, answers, strict=True) if asker == team]
+        assert sorted(outcomes) == ["hit"] * 9 + ["miss"]
+    received = fresh_stubs["premium"].received()
+    assert len(received) == 2
+    assert all(row["body"]["messages"][-1]["content"] == prompt for row in received)
+
+
+def test_when_the_first_ask_fails_upstream_the_identical_asks_waiting_for_it_still_get_answers(
+    proxy_a: Proxy, fresh_stubs
+):
+    fresh_stubs["premium"].control(latency_ms=1500, fail_times=1, fail_status=500)
+    prompt = "Which river is the longest?"
+
+    answers = ask_at_once(proxy_a, [("a", prompt)] * 10)
+
+    # The tier fails once: that ask gets its error, as it would alone; the nine waiting for it went upstream.
+    assert sorted(status for status, _, _ in answers) == [200] * 9 + [500], answers
+    assert {answer for status, _, answer in answers if status == 200} == {f"[premium] answer to: {prompt}"}
+    assert served(fresh_stubs) == 10
 
 
 @pytest.fixture

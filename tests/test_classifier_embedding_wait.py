@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry
 
 from costroute_plugins.config import parse_config
 from costroute_plugins.embedding import Embedder, EmbeddingMemo
-from costroute_plugins.metrics import Metrics
 from costroute_plugins.identity import Identity
+from costroute_plugins.metrics import Metrics
 from costroute_plugins.proxy.classifier import TierClassifier
 from costroute_plugins.proxy.request import RequestState
 from costroute_plugins.proxy.router_check import classifier_timeout_ms
@@ -39,7 +39,7 @@ class HeldEmbedder(Embedder):
 def classifier_with(embedder: Embedder) -> tuple[TierClassifier, SimpleNamespace]:
     runtime = SimpleNamespace(config=parse_config(None), metrics=Metrics.create(CollectorRegistry()),
                               embeddings=EmbeddingMemo(embedder), feedback=None, config_path=None,
-                              warm_embedder=lambda: None)
+                              warm_embedder=lambda: None, quality_loop=None)
     return TierClassifier(runtime), runtime
 
 

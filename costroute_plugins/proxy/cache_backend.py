@@ -23,6 +23,8 @@ from litellm.caching.caching import Cache
 from costroute_plugins.cache import MemoryStore, NotCacheable, SemanticCache
 from costroute_plugins.cache.scope import CacheableRequest
 from costroute_plugins.cache.semantic_cache import SKIPPED_BEYOND_WINDOW, Lookup
+from costroute_plugins.cache.single_flight import Ending
+from costroute_plugins.proxy.cache_flights import CacheFlights
 from costroute_plugins.proxy.request import CacheOutcome, RequestState, model_group, state_in
 from costroute_plugins.proxy.runtime import Runtime, log
 
@@ -63,13 +65,24 @@ class CostrouteCacheBackend(BaseCache):
         # When set, the FAISS index may be out of step with the store: rebuild before serving again.
         self._stale_since: float | None = float("-inf")
         self._outage = False
+        self.flights = CacheFlights(runtime.config.cache.single_flight_wait_s, runtime.metrics)
 
     # -- what LiteLLM calls --------------------------------------------------------------------------------------
     async def async_get_cache(self, key: str, **kwargs: Any) -> dict[str, Any] | None:
         state = state_in(kwargs)
         request = self._cacheable(kwargs, state)
-        if request is None or not self._available(state):
+        if request is None or state is None or not self._available(state):  # no state: no request either
             return None
+        # An identical request already upstream: wait for its answer to be stored, then look up (cache_flights.py).
+        waited = await self.flights.wait_or_lead(request, state, kwargs)
+        answer = await self._answer(request, state)
+        self.flights.followed(waited, answer is not None)
+        if state.cache is None or state.cache.status != "miss":  # a leader that does not go upstream: flight over
+            self.flights.end(state, Ending.HIT if answer is not None else Ending.FAILED, request)
+        return answer
+
+    async def _answer(self, request: CacheableRequest, state: RequestState) -> dict[str, Any] | None:
+        """The lookup: the cached answer as LiteLLM stores it, or None on a miss or a bypass (``state.cache``)."""
         try:
             found = await self._lookup(request, state.tenant)
         except _EmbeddingFailed as failed:  # this prompt only: the cache stays on for every other request
@@ -102,26 +115,37 @@ class CostrouteCacheBackend(BaseCache):
     async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
         state = state_in(kwargs)
         request = self._cacheable(kwargs, state, count=False)
-        if request is None or not self._available(state, count=False):
+        if request is None or state is None:
             return
-        response = value.get("response") if isinstance(value, dict) else value
+        stored = False
+        try:
+            stored = await self._store(request, state, value, kwargs)
+        finally:  # stored or not, whoever waits for this answer stops waiting
+            self.flights.end(state, Ending.STORED if stored else Ending.NOT_STORED, request)
+
+    async def _store(self, request: CacheableRequest, state: RequestState, value: Any, kwargs: dict[str, Any]) -> bool:
+        """Store the answer LiteLLM hands over; False when it was not stored (refused, or a failure, counted)."""
+        if not self._available(state, count=False):
+            return False
+        response: Any = value.get("response") if isinstance(value, dict) else value
         try:
             body = json.loads(response) if isinstance(response, str) else response
             vector = await self.runtime.embeddings.avector(state.tenant, request.text)
         except Exception as error:  # this request's answer is not stored; the cache stays on for everyone else
             log.warning("semantic cache: answer not stored (%s: %s)", type(error).__name__, error)
             self.runtime.metrics.plugin_degraded.labels("cache", "embed").inc()
-            return
+            return False
         try:
             stored = await asyncio.to_thread(
                 self.cache.insert, request.scope, request.text, body, vector, kwargs.get("ttl")
             )
         except Exception as error:
             self._failed("store", error, state)
-            return
+            return False
         if state.cache is None:
             state.cache = CacheOutcome("miss")
         state.cache.stored = stored
+        return stored
 
     async def async_set_cache_pipeline(self, cache_list: list[tuple[str, Any]], **kwargs: Any) -> None:
         for key, value in cache_list:

@@ -16,9 +16,10 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from costroute_plugins.cache import EntryStore, MemoryStore, SemanticCache
 from costroute_plugins.cache.redis_store import RedisStore
+from costroute_plugins.cache.single_flight import Ending
 from costroute_plugins.cache.verifier import ArtifactError
 from costroute_plugins.proxy.cache_backend import CostrouteCacheBackend, SemanticLiteLLMCache
-from costroute_plugins.proxy.request import state_in
+from costroute_plugins.proxy.request import RequestState, state_in
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.redis_clients import sync_client
 
@@ -70,7 +71,9 @@ class CachePlugin(CustomLogger):
             return
         self.backend = CostrouteCacheBackend(self.runtime, cache)
         self.backend.rebuild()
-        litellm.cache = SemanticLiteLLMCache(type="local", _backend=self.backend, max_messages=None)
+        # "local", not LiteLLMCacheType.LOCAL: /cache/ping shows str(type), for the enum "LiteLLMCacheType.LOCAL".
+        litellm.cache = SemanticLiteLLMCache(type="local",  # type: ignore[arg-type]
+                                             _backend=self.backend, max_messages=None)
         log.info(
             "semantic cache on (%s store, similarity >= %.2f, verifier %s) in %.1f s",
             "redis" if self.runtime.config.redis_url else "in-process",
@@ -99,6 +102,28 @@ class CachePlugin(CustomLogger):
             reason = outcome.reason if outcome is not None and outcome.reason else "the cache was not consulted"
             headers["x-costroute-cache-reason"] = _header_text(reason)
         return headers
+
+    # Single-flight (cache_flights.py): a leader's end, however its request ends, releases whoever waits for it.
+    async def async_log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        """Answered: a cache write on its way ends the flight; if none comes, it ends after a short grace."""
+        state = state_in(kwargs)
+        if self.backend is not None and state is not None:
+            self.backend.flights.answered(state)
+
+    async def async_log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        """A call failed (each attempt counts): followers go upstream themselves at once rather than wait."""
+        self._leader_failed(state_in(kwargs))
+
+    async def async_post_call_failure_hook(self, request_data: dict, original_exception: Exception,
+                                           user_api_key_dict: Any, traceback_str: str | None = None) -> None:
+        """The request failed for good, also where no call was made: the same release, in case the above missed."""
+        self._leader_failed(state_in(request_data))
+
+    def _leader_failed(self, state: RequestState | None) -> None:
+        if self.backend is not None and state is not None:
+            self.backend.flights.end(state, Ending.FAILED)
 
 
 def _header_text(text: str, limit: int = 200) -> str:
