@@ -6,7 +6,9 @@ and the LiteLLM proxy in front of it, on free ports with a private state folder.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,7 +46,7 @@ def dev_proxy(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_auto_request_gets_a_real_generated_answer_without_any_api_key(dev_proxy):
-    url, key, serve = dev_proxy
+    url, key, _serve = dev_proxy
 
     response = httpx.post(
         f"{url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, timeout=120,
@@ -59,7 +61,7 @@ def test_auto_request_gets_a_real_generated_answer_without_any_api_key(dev_proxy
 
 
 def test_start_up_log_says_which_tiers_are_served_locally_and_how_long_it_took(dev_proxy):
-    url, key, serve = dev_proxy
+    url, _key, serve = dev_proxy
 
     log = serve.log()
 
@@ -69,7 +71,7 @@ def test_start_up_log_says_which_tiers_are_served_locally_and_how_long_it_took(d
 
 
 def test_premium_request_is_served_locally_too(dev_proxy):
-    url, key, serve = dev_proxy
+    url, key, _serve = dev_proxy
 
     response = httpx.post(
         f"{url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, timeout=120,
@@ -77,3 +79,28 @@ def test_premium_request_is_served_locally_too(dev_proxy):
     )
 
     assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"].strip()
+
+
+def test_report_rows_shows_the_requests_just_served_without_postgresql(dev_proxy):
+    url, key, serve = dev_proxy
+    ledger = serve.log_path.parent / "spend.jsonl"  # the state folder: make run's .costroute/spend.jsonl
+    served = []
+
+    for question in ("Name a prime number.", "Name a colour of the rainbow."):
+        response = httpx.post(
+            f"{url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, timeout=120,
+            json={"model": "auto", "messages": [{"role": "user", "content": question}], "max_tokens": 16},
+        )
+        assert response.status_code == 200, response.text
+        served.append(response.headers["x-costroute-request-id"])
+    wait_until(lambda: ledger.exists() and all(request in ledger.read_text() for request in served), 60,
+               "ledger rows of both requests", serve.process, serve.log_path)
+    report = subprocess.run([str(Path(sys.executable).parent / "costroute"), "report", "--rows", str(ledger),
+                             "--by", "tier", "--json"], capture_output=True, text=True, timeout=120)
+
+    assert report.returncode == 0, report.stderr
+    rows = json.loads(report.stdout)
+    recorded = {json.loads(line)["request_id"] for line in ledger.read_text().splitlines()}
+    assert sum(row["requests"] for row in rows) == len(recorded) >= 2  # this module's earlier requests too
+    assert {row["tier"] for row in rows} <= {"cheap", "balanced", "premium"}
+    assert f"spend ledger: none configured -> one JSON line per request in {ledger}" in serve.log()

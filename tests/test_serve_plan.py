@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from costroute_plugins.config import parse_config
+from costroute_plugins.proxy.config_check import check_document
+from costroute_plugins.serve.local_ledger import plan_local_ledger
 from costroute_plugins.serve.local_tiers import plan_local_serving
 from tests.harness import PROXY_CONFIG
 
@@ -62,3 +65,32 @@ def test_a_generated_master_key_is_never_readable_by_others(tmp_path):
     assert key.startswith("sk-") and env["LITELLM_MASTER_KEY"] == key == key_file.read_text().strip()
     # A second start reuses it.
     assert _master_key({}, tmp_path / "state", Progress()) == key
+
+
+def test_without_a_ledger_in_the_config_make_run_writes_one_to_a_file_in_the_state_folder(tmp_path):
+    shipped = shipped_config()
+    plan = plan_local_ledger(shipped, parse_config(shipped["costroute"]).spend.ledger, tmp_path / ".costroute")
+
+    path = tmp_path / ".costroute" / "spend.jsonl"
+    assert plan.file == path
+    assert plan.line == (f"spend ledger: none configured -> one JSON line per request in {path} "
+                         f"(report: costroute report --rows {path})")
+    check = check_document(plan.document)
+    assert check.errors == [] and check.config.spend.ledger.file == str(path) and check.config.spend.ledger.enabled
+    assert "spend" not in shipped["costroute"]  # proxy_config.yaml itself keeps the ledger off in production
+
+
+@pytest.mark.parametrize(("ledger", "line"), [
+    ({"enabled": True, "dsn": "postgresql://costroute@db/costroute"},
+     "spend ledger: PostgreSQL, as configured (report: costroute report --dsn ...)"),
+    ({"enabled": False}, "spend ledger: off (spend.ledger.enabled: false in the config)"),
+    ({"enabled": True, "file": "var/spend.jsonl"},
+     "spend ledger: var/spend.jsonl (report: costroute report --rows var/spend.jsonl)"),
+])
+def test_a_ledger_the_config_chooses_is_kept_as_it_is(ledger, line, tmp_path):
+    config = shipped_config()
+    config["costroute"]["spend"] = {"ledger": ledger}
+
+    plan = plan_local_ledger(config, parse_config(config["costroute"]).spend.ledger, tmp_path)
+
+    assert plan.file is None and plan.line == line and plan.document == config

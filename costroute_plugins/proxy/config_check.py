@@ -267,14 +267,21 @@ def _cascade_errors(routing: RoutingConfig, error: Exception) -> list[Problem]:
 
 
 def _ledger(ledger: LedgerConfig) -> list[Problem]:
-    """The ledger refuses to start without a DSN, and retries a malformed one forever (rows pile up in the
-    spool). psycopg's own message quotes the DSN, password included, so it is not repeated here."""
+    """The ledger refuses to start without a DSN or a file, and retries a malformed DSN forever (rows pile up in
+    the spool). psycopg's own message quotes the DSN, password included, so it is not repeated here. A file
+    ledger whose path is a folder would drop every row, so that stops the start too."""
     key = f"{SECTION}.spend.ledger"
     if not ledger.enabled:
         return []
+    if ledger.file:
+        if os.path.isdir(ledger.file):
+            return [Problem(f"{key}.file: {ledger.file!r} is a folder, so no row could be written. Fix: name a file "
+                            f"in it, e.g. {os.path.join(ledger.file, 'spend.jsonl')}")]
+        return []
     if not ledger.dsn:
         return [Problem(f"{key}.enabled: true needs {key}.dsn (or COSTROUTE_LEDGER_DSN in the environment), "
-                        f"and neither is set. Fix: set one, or set {key}.enabled: false")]
+                        f"and neither is set. Fix: set one, or set {key}.enabled: false; without PostgreSQL, set "
+                        f"{key}.file to a path (JSON lines, read by `costroute report --rows`)")]
     from psycopg import ProgrammingError
     from psycopg.conninfo import conninfo_to_dict
 

@@ -9,7 +9,8 @@ import time
 from dataclasses import dataclass, field
 
 from costroute_plugins import __version__
-from costroute_plugins.budget.factory import build_guard
+from costroute_plugins.budget.alert_once import AlertOnce
+from costroute_plugins.budget.factory import build_alert_once, build_guard
 from costroute_plugins.budget.guard import BudgetGuard
 from costroute_plugins.budget.metrics import BudgetMetrics
 from costroute_plugins.config import CostrouteConfig, parse_config
@@ -23,7 +24,7 @@ from costroute_plugins.quality.loop import QualityLoop
 from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.latency import TierLatency
 from costroute_plugins.spend.anomaly import AnomalyDetector
-from costroute_plugins.spend.ledger import SpendLedger
+from costroute_plugins.spend.ledgers import Ledger, build_ledger
 from costroute_plugins.spend.metrics import SpendMetrics
 from costroute_plugins.spend.pricing import PriceBook
 
@@ -68,12 +69,17 @@ def startup_summary(config: CostrouteConfig, path: str | None) -> list[str]:
     ledger = config.spend.ledger
     redis = f"redis {redact_url(config.redis_url)}" if config.redis_url else "redis not configured (in-process state)"
     budgets = f"{len(config.budget.budgets)} configured" if config.budget.enabled and config.budget.budgets else "none"
-    spend = f"PostgreSQL {redact_url(ledger.dsn or '')} table {ledger.db_schema}.{ledger.table}" if ledger.enabled \
-        else "off"
+    if not ledger.enabled:
+        spend = "off"
+    elif ledger.file:
+        spend = (f"file {ledger.file} (JSON lines; at {ledger.file_max_bytes // 2**20} MiB it becomes "
+                 f"{ledger.file}.1); read it with `costroute report --rows {ledger.file}`")
+    else:
+        spend = f"PostgreSQL {redact_url(ledger.dsn or '')} table {ledger.db_schema}.{ledger.table}"
     return [
-        f"costroute {__version__} loaded from {path or 'embedded defaults'}: tiers {' < '.join(config.tiers)}, "
-        f"routing {config.routing.mode} (baseline tier {config.routing.baseline_tier}), cache "
-        f"{'on' if config.cache.enabled else 'off'}, {redis}",
+        (f"costroute {__version__} loaded from {path or 'embedded defaults'}: tiers {' < '.join(config.tiers)}, "
+         f"routing {config.routing.mode} (baseline tier {config.routing.baseline_tier}), cache "
+         f"{'on' if config.cache.enabled else 'off'}, {redis}"),
         f"budgets: {budgets}; spend ledger: {spend}",
     ]
 
@@ -88,7 +94,9 @@ class Runtime:
     anomalies: AnomalyDetector
     budget_metrics: BudgetMetrics
     spend_metrics: SpendMetrics
-    ledger: SpendLedger | None = None
+    ledger: Ledger | None = None
+    # Which budget alerts this replica (and, on Redis, any replica) already announced.
+    budget_alerts: AlertOnce = field(default_factory=AlertOnce)
     # Set by the router's classifier at start (issue 4): observed tier latency and thumbs-down feedback.
     latency: TierLatency = field(default_factory=TierLatency)
     # Today's gross savings on this replica (the spend plugin adds them): what audit spend is capped against.
@@ -114,7 +122,7 @@ class Runtime:
         path = proxy_config_path()
         config = load_checked(path)
         embedder = SentenceTransformerEmbedder(config.embedding_model, threads=config.embedding_threads or None)
-        ledger = SpendLedger(config.spend.ledger) if config.spend.ledger.enabled else None
+        ledger = build_ledger(config.spend.ledger)
         # One set of label bounds for every series, so a tenant is named in all of them or in none.
         bounds = LabelBounds.from_config(config.spend.metrics, tiers=config.tiers)
         runtime = cls(
@@ -122,6 +130,7 @@ class Runtime:
             metrics=Metrics.create(bounds=bounds),
             embeddings=EmbeddingMemo(embedder),
             guard=build_guard(config.budget, config.redis_url),
+            budget_alerts=build_alert_once(config.budget, config.redis_url),
             prices=PriceBook(config.spend.self_hosted_prices),
             anomalies=AnomalyDetector(config.spend.anomaly),
             budget_metrics=BudgetMetrics.create(bounds=bounds),

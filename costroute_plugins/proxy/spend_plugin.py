@@ -2,8 +2,8 @@
 
 One success event arrives per answered request (after any fallback, and for cache hits too), and the
 proxy-level failure hook once per request that failed for good: that is where budget reservations settle.
-Each finished request becomes a ledger row (PostgreSQL, spooled to disk while it is down), Prometheus series
-and, through the request's ``spend_logs_metadata``, fields in LiteLLM's own spend log.
+Each finished request becomes a ledger row (PostgreSQL, spooled to disk while it is down; or a local JSON-lines
+file, ``spend.ledger.file``), Prometheus series and, through the request's ``spend_logs_metadata``, fields in LiteLLM's own spend log.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import signal
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
@@ -27,7 +27,7 @@ from costroute_plugins.proxy.request import (
     state_in,
 )
 from costroute_plugins.proxy.runtime import Runtime, log
-from costroute_plugins.spend.record import AttributionRecord, token_count
+from costroute_plugins.spend.record import AttributionRecord, money, token_count
 from costroute_plugins.spend.webhook import post_event
 
 #: The tenant of a finished request costroute has no state for (the context plugin did not see it).
@@ -70,8 +70,9 @@ class SpendPlugin(CustomLogger):
         tier = tier_of(group, routing_decision, runtime.config.tiers)
         usage = payload.get("metadata", {}).get("usage_object") or {}
         # Whatever the upstream reported (negative, fractional, text): priced as corrected, stored flagged.
-        reported_tokens = (payload.get("prompt_tokens"), payload.get("completion_tokens"),
-                           (usage.get("prompt_tokens_details") or {}).get("cached_tokens"))
+        reported_tokens: tuple[Any, Any, Any] = (
+            payload.get("prompt_tokens"), payload.get("completion_tokens"),
+            (usage.get("prompt_tokens_details") or {}).get("cached_tokens"))
         prompt_tokens, completion_tokens, cached_tokens = map(token_count, reported_tokens)
         cache_hit = bool(payload.get("cache_hit"))
         reported = float(payload.get("response_cost") or 0.0)
@@ -112,7 +113,7 @@ class SpendPlugin(CustomLogger):
         record = AttributionRecord(
             request_id=state.request_id if state is not None else uuid.uuid4().hex,
             tenant=tenant,
-            cost_usd=cost,
+            cost_usd=money(cost),
             team=identity.team,
             key=identity.key,
             end_user=identity.end_user,
@@ -126,15 +127,15 @@ class SpendPlugin(CustomLogger):
             completion_tokens=reported_tokens[1],
             cached_tokens=reported_tokens[2],
             cache_hit=cache_hit,
-            cache_saving_usd=cache_saving,
-            routing_saving_usd=routing_saving,
+            cache_saving_usd=money(cache_saving),
+            routing_saving_usd=money(routing_saving),
             decision=decision,
             budget_state=state.budget.label if state is not None and state.budget is not None else None,
         )
         ledger = await self._ledger()
         if ledger is not None:
             ledger.submit(record)
-        event = runtime.anomalies.observe(tenant, cost, datetime.now(timezone.utc))
+        event = runtime.anomalies.observe(tenant, cost, datetime.now(UTC))
         if event is not None:
             log.warning("spend anomaly: %s", event.message)
             runtime.spend_metrics.anomalies.labels(tenant).inc()

@@ -21,6 +21,7 @@ import httpx
 import yaml
 
 from costroute_plugins.config import CostrouteConfigError, parse_config
+from costroute_plugins.serve.local_ledger import plan_local_ledger
 from costroute_plugins.serve.local_tiers import ENV_PREFIX, plan_local_serving, resolve_env_value
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -145,10 +146,11 @@ def serve(options: ServeOptions) -> int:
         document = yaml.safe_load(options.config.read_text()) or {}
         costroute = parse_config(document.get("costroute"), source=str(options.config))
         plan = plan_local_serving(document, costroute.tiers, env)
+        ledger_plan = plan_local_ledger(plan.document, costroute.spend.ledger, options.state_dir)
     except (OSError, yaml.YAMLError, CostrouteConfigError, ValueError) as error:
         print(f"costroute serve: {error}", file=sys.stderr)
         return 1
-    for line in plan.describe():
+    for line in [*plan.describe(), ledger_plan.line]:
         progress(line)
 
     worker = proxy = None
@@ -166,7 +168,7 @@ def serve(options: ServeOptions) -> int:
         _master_key(env, options.state_dir, progress)
         effective = options.state_dir / "proxy_config.effective.yaml"
         effective.parent.mkdir(parents=True, exist_ok=True)
-        effective.write_text(yaml.safe_dump(plan.document, sort_keys=False))
+        effective.write_text(yaml.safe_dump(ledger_plan.document, sort_keys=False))
         env["COSTROUTE_CONFIG"] = str(effective.resolve())
         log = options.state_dir / "proxy.log"
         progress(f"starting LiteLLM proxy with costroute plugins on {options.host}:{options.port} (log: {log})")

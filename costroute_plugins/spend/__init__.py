@@ -3,6 +3,7 @@ recorded once per request in PostgreSQL, reported per tenant / feature / tier / 
 
 from costroute_plugins.spend.anomaly import AnomalyDetector, AnomalyEvent
 from costroute_plugins.spend.config import AnomalyConfig, LedgerConfig, SpendAttributionConfig
+from costroute_plugins.spend.file_ledger import FileLedger
 from costroute_plugins.spend.ledger import LedgerStats, SpendLedger
 from costroute_plugins.spend.metrics import SpendMetrics
 from costroute_plugins.spend.pricing import PriceBook, TokenRates, gpu_token_rates
@@ -10,7 +11,7 @@ from costroute_plugins.spend.record import AttributionRecord, money
 from costroute_plugins.spend.webhook import post_event
 
 __all__ = [
-    "AnomalyConfig", "AnomalyDetector", "AnomalyEvent", "AttributionRecord", "LedgerConfig", "LedgerStats",
-    "PriceBook", "SpendAttributionConfig", "SpendLedger", "SpendMetrics", "TokenRates", "gpu_token_rates",
-    "money", "post_event",
+    "AnomalyConfig", "AnomalyDetector", "AnomalyEvent", "AttributionRecord", "FileLedger", "LedgerConfig",
+    "LedgerStats", "PriceBook", "SpendAttributionConfig", "SpendLedger", "SpendMetrics", "TokenRates",
+    "gpu_token_rates", "money", "post_event",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from costroute_plugins.spend.pricing import TokenRates
 
@@ -16,7 +16,11 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 class LedgerConfig(BaseModel):
-    """Where finished requests are recorded, one row each, and how writes survive a PostgreSQL outage."""
+    """Where finished requests are recorded, one row each, and how writes survive a PostgreSQL outage.
+
+    ``file`` is a key of its own rather than a ``file:`` form of ``dsn``: ``dsn`` defaults to
+    $COSTROUTE_LEDGER_DSN and is masked as a secret wherever it is shown, and `costroute report --dsn` reads the
+    same variable, so a path hidden in it would reach places that expect PostgreSQL."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,6 +44,13 @@ class LedgerConfig(BaseModel):
     )
     retry_interval_s: float = Field(5.0, gt=0, description="how often a down PostgreSQL is tried again")
     connect_timeout_s: int = Field(3, ge=1, description="PostgreSQL connect timeout")
+    file: str | None = Field(None, description="write rows as JSON lines to this file instead of PostgreSQL (local "
+                                               "use, e.g. .costroute/spend.jsonl); read with `costroute report --rows`")
+    file_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=64 * 1024,
+        description="bound on the ledger file: past it the file becomes <file>.1 (replacing the older one) and a "
+                    "new file starts, so the two together stay under twice this",
+    )
 
     @field_validator("db_schema", "table")
     @classmethod
@@ -47,6 +58,31 @@ class LedgerConfig(BaseModel):
         if not _IDENTIFIER.match(value):
             raise ValueError(f"{value!r} is not a plain SQL identifier; use letters, digits and _ only")
         return value
+
+    @field_validator("dsn")
+    @classmethod
+    def _not_a_file(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("file:"):
+            raise ValueError(f"{value!r} is a file, not a PostgreSQL connection string. Fix: write the path as "
+                             f"file: {value.removeprefix('file:')} and remove dsn")
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _a_path(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("is empty. Fix: give a path such as .costroute/spend.jsonl, or remove file to write to "
+                             "PostgreSQL (dsn)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> LedgerConfig:
+        """An explicit dsn next to a file is a contradiction; $COSTROUTE_LEDGER_DSN (the dsn default) is not: the
+        file named in the config wins over the environment."""
+        if self.file is not None and "dsn" in self.model_fields_set and self.dsn:
+            raise ValueError("dsn and file are both set, and the ledger writes to one of them. Fix: remove file to "
+                             "write to PostgreSQL, or remove dsn to write JSON lines to the file")
+        return self
 
 
 class AnomalyConfig(BaseModel):

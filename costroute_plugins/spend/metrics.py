@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 
 from costroute_plugins.labels import BoundedCounter, LabelBounds
 from costroute_plugins.spend.ledger import SpendLedger
+from costroute_plugins.spend.ledgers import Ledger
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class SpendMetrics:
     anomalies: Counter
 
     @classmethod
-    def create(cls, registry: CollectorRegistry = REGISTRY, ledger: SpendLedger | None = None,
+    def create(cls, registry: CollectorRegistry = REGISTRY, ledger: Ledger | None = None,
                bounds: LabelBounds | None = None) -> SpendMetrics:
         """The series on ``registry``; with a ``ledger``, its health series too (``LedgerCollector``)."""
         bounds = bounds or LabelBounds.default()
@@ -40,9 +41,10 @@ class LedgerCollector(Collector):
     """Ledger health read at scrape time from the ledger's own counters, so nothing is double-booked:
     ``costroute_ledger_up`` (0 while PostgreSQL is unreachable and rows go to the spool), rows by outcome, rows
     waiting in memory, the spool's size on disk, and the damage it absorbed: spool lines that were not rows, lines
-    deleted from the full ``.rejected`` files, rows stored with corrected token counts."""
+    deleted from the full ``.rejected`` files, rows stored with corrected token counts. A file ledger has no
+    spool: its spool series stay 0, so dashboards and alerts read the same series whichever ledger runs."""
 
-    def __init__(self, ledger: SpendLedger) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
     def describe(self) -> list:
@@ -50,6 +52,7 @@ class LedgerCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         ledger = self.ledger
+        spool = ledger.spool if isinstance(ledger, SpendLedger) else None
         yield GaugeMetricFamily("costroute_ledger_up", "1 while the spend ledger writes to PostgreSQL, 0 while it "
                                 "spools to disk", value=1.0 if ledger.healthy else 0.0)
         rows = CounterMetricFamily("costroute_ledger_rows", "Ledger rows by outcome: written to PostgreSQL, spooled "
@@ -61,12 +64,12 @@ class LedgerCollector(Collector):
         yield GaugeMetricFamily("costroute_ledger_queued_rows", "Finished requests held in memory, not yet written",
                                 value=ledger.queued)
         yield GaugeMetricFamily("costroute_ledger_spool_bytes", "Size of the on-disk spool awaiting replay",
-                                value=ledger.spool.size())
+                                value=spool.size() if spool else 0)
         yield CounterMetricFamily("costroute_ledger_unreadable_lines", "Spool lines that were not a ledger row (a "
                                   "write torn by a crash, corruption), set aside in <spool>.rejected, not replayed",
-                                  value=ledger.spool.unreadable)
+                                  value=spool.unreadable if spool else 0)
         yield CounterMetricFamily("costroute_ledger_discarded_lines", "Lines deleted from the <spool>.rejected files "
-                                  "to keep them under rejected_max_bytes", value=ledger.spool.discarded)
+                                  "to keep them under rejected_max_bytes", value=spool.discarded if spool else 0)
         yield CounterMetricFamily("costroute_ledger_adjusted_rows", "Rows whose token counts the upstream reported "
                                   "as negative, fractional, not numbers or too large, stored corrected",
                                   value=ledger.stats.tokens_adjusted)

@@ -58,12 +58,12 @@ class Spool:
         room = self.max_bytes - self.size() - 1  # one byte for the newline that may end a torn line
         lines = []
         for record in records:
-            line = (json.dumps(record.to_json(), separators=(",", ":")) + "\n").encode()
+            line = encode_line(record)
             if len(line) > room:
                 break
             room -= len(line)
             lines.append(line)
-        _append_on_a_fresh_line(self.path, b"".join(lines))
+        append_on_a_fresh_line(self.path, b"".join(lines))
         lost = len(records) - len(lines)
         if lost:
             log.error("spend ledger: spool %s is full (%d bytes); %d rows dropped", self.path, self.max_bytes, lost)
@@ -89,7 +89,7 @@ class Spool:
             if self.rejected_older.exists():
                 self._discard(self.rejected_older.read_bytes().count(b"\n"))
             self.rejected.replace(self.rejected_older)
-        _append_on_a_fresh_line(self.rejected, line)
+        append_on_a_fresh_line(self.rejected, line)
 
     def _discard(self, lines: int) -> None:
         if not self.discarded:
@@ -124,7 +124,7 @@ class Spool:
                 start, chunk.end = chunk.end, chunk.end + len(line)
                 if line.strip():
                     try:
-                        chunk.records.append(_parse(line))
+                        chunk.records.append(parse_line(line))
                     except (ValueError, RecursionError) as error:
                         chunk.unreadable.append({"source": f"{path.name} byte {start}", "error": str(error),
                                                  "line": line.decode("utf-8", "surrogateescape")})
@@ -150,7 +150,13 @@ class Spool:
         self._position = 0
 
 
-def _parse(line: bytes) -> AttributionRecord:
+def encode_line(record: AttributionRecord) -> bytes:
+    """One row as a spool line (compact JSON, ASCII, newline-terminated). The file ledger writes the same lines,
+    so ``costroute report --rows`` reads a spool and a ledger file alike."""
+    return (json.dumps(record.to_json(), separators=(",", ":")) + "\n").encode()
+
+
+def parse_line(line: bytes) -> AttributionRecord:
     """One spool line as a record; ``ValueError`` (or ``RecursionError`` for absurdly nested JSON) otherwise.
     The original bytes of a line that is not UTF-8 survive in the set-aside entry: encode its ``line`` back with
     ``surrogateescape``."""
@@ -162,7 +168,7 @@ def _parse(line: bytes) -> AttributionRecord:
         raise
 
 
-def _append_on_a_fresh_line(path: Path, data: bytes) -> None:
+def append_on_a_fresh_line(path: Path, data: bytes) -> None:
     """Append ``data`` to ``path``, first ending a line left unfinished (a write torn by a crash or a full
     disk), so the first new line is not glued to the torn one and lost with it."""
     with path.open("a+b") as file:
