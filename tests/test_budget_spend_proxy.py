@@ -1,5 +1,6 @@
-"""Through the real proxy: budgets change what a tenant gets as its spend grows, and every request's cost lands
-in the PostgreSQL ledger, self-hosted tiers priced by their GPU cost rather than $0."""
+"""Through the real proxy: budgets change what a tenant gets as its spend grows (and its owner hears when it
+crosses the soft limit and the cap), and every request's cost lands in the PostgreSQL ledger, self-hosted tiers
+priced by their GPU cost rather than $0."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from openai import APIStatusError
 
 from tests.conftest import POSTGRES_DSN, REDIS_URL, isolated_redis_prefix
 from tests.harness import REPO, Proxy, start_proxy, tier_env, write_config
+from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 
 # Each premium request below costs 1000 x $2/M + 1000 x $8/M = $0.01 (gpt-4.1 list prices).
 PREMIUM_USAGE = {"prompt_tokens": 1000, "completion_tokens": 1000}
@@ -27,14 +29,21 @@ def budget_redis_prefix() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def budget_proxy(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str,
-                 budget_redis_prefix: str) -> Iterator[Proxy]:
+def budget_webhook() -> Iterator[WebhookReceiver]:
+    """Where the budget proxy posts its budget alerts."""
+    with webhook_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def budget_proxy(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str, budget_redis_prefix: str,
+                 budget_webhook: WebhookReceiver) -> Iterator[Proxy]:
     folder = tmp_path_factory.mktemp("budget")
     # Budget counters in the real Redis, as every replica of a deployment would share them.
     config = write_config(folder / "config.yaml", costroute={
         "redis_url": REDIS_URL,
         "cache": {"enabled": False},  # the same prompt is asked again and again: every one must cost
-        "budget": {"key_prefix": budget_redis_prefix, "budgets": [
+        "budget": {"key_prefix": budget_redis_prefix, "webhook_url": budget_webhook.url, "budgets": [
             {"name": "throttled-daily", "scope": "team", "match": "thr", "period": "daily", "limit_usd": 0.03,
              "action": "throttle", "retry_after_s": 120},
             {"name": "downgraded-daily", "scope": "team", "match": "dg", "period": "daily", "limit_usd": 0.03,
@@ -43,6 +52,8 @@ def budget_proxy(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str
              "action": "block"},
             {"name": "pressured-daily", "scope": "team", "match": "soft", "period": "daily", "limit_usd": 0.1,
              "soft_limit": 0.7, "action": "downgrade"},
+            {"name": "alerted-daily", "scope": "team", "match": "alert", "period": "daily", "limit_usd": 0.03,
+             "soft_limit": 0.5, "action": "throttle", "retry_after_s": 120},
         ], "default_max_tokens": 1000},
         "spend": {"self_hosted_prices": {"cheap": CHEAP_RATES}, "ledger": {
             "enabled": True, "dsn": POSTGRES_DSN, "db_schema": ledger_schema, "flush_interval_s": 0.2,
@@ -140,6 +151,31 @@ def test_at_the_cap_a_blocked_tenant_gets_a_clear_error(budget_proxy, fresh_stub
 
     assert refused.value.status_code == 403
     assert "blocked-daily" in refused.value.message
+
+
+def test_crossing_the_soft_limit_then_the_cap_posts_one_alert_each(budget_proxy, budget_webhook, fresh_stubs):
+    fresh_stubs["premium"].control(**PREMIUM_USAGE)
+
+    for _ in range(3):  # $0.01 each: the third request's check sees $0.02 settled, past the 50% soft limit
+        ask(budget_proxy, "alert")
+        time.sleep(0.5)  # the reservation settles when the request's success event has run
+    for _ in range(3):  # at the $0.03 cap: refused, announced once
+        with pytest.raises(APIStatusError) as refused:
+            ask(budget_proxy, "alert")
+        assert refused.value.status_code == 429
+
+    budget_webhook.wait_for(2, lambda alert: alert["budget"] == "alerted-daily")
+    time.sleep(1)  # a duplicate would have arrived by now
+    ours = [alert for alert in budget_webhook.received if alert["budget"] == "alerted-daily"]
+
+    assert [alert["level"] for alert in ours] == ["soft_limit", "cap"]
+    soft, cap = ours
+    assert soft["text"].startswith("costroute: budget 'alerted-daily' (team alert) has spent $0.02 (67%)")
+    assert cap["text"].startswith("costroute: budget 'alerted-daily' (team alert) reached its daily cap of $0.03")
+    assert all(alert["type"] == "costroute.budget_alert" and alert["scope"] == "team" and alert["match"] == "alert"
+               and alert["subject"] == "alert" and alert["period"] == "daily" and alert["limit_usd"] == 0.03
+               and alert["action"] == "throttle" for alert in ours)
+    assert (soft["spent_usd"], cap["spent_usd"]) == (pytest.approx(0.02), pytest.approx(0.03))
 
 
 def test_every_answered_request_is_one_ledger_row_at_its_cost(budget_proxy, fresh_stubs, ledger_schema):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 ScopeKind = Literal["tenant", "team", "key", "end_user", "feature"]
 PeriodKind = Literal["daily", "monthly"]
@@ -67,6 +67,11 @@ class BudgetsConfig(BaseModel):
         600, gt=0, description="a reservation never settled (crashed replica) stops counting after this long"
     )
     key_prefix: str = Field("costroute:budget:", description="Redis key prefix of the shared counters")
+    webhook_url: HttpUrl | None = Field(
+        None, description="POST a JSON alert here (Slack-compatible `text`) when a budget's settled spend crosses "
+                          "its soft_limit and when it reaches its cap: once per budget and subject, period and "
+                          "level (across replicas with redis_url); failures are logged and counted")
+    webhook_timeout_s: float = Field(3.0, gt=0, description="how long one budget alert POST may take")
 
     @field_validator("timezone")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from costroute_plugins.budget.alert_once import AlertOnce
 from costroute_plugins.budget.config import BudgetsConfig
 from costroute_plugins.budget.guard import BudgetGuard
 from costroute_plugins.budget.memory_store import InMemoryBudgetStore
@@ -21,3 +22,9 @@ def build_store(redis_url: str | None, prefix: str) -> BudgetStore:
 def build_guard(config: BudgetsConfig, redis_url: str | None) -> BudgetGuard:
     """The guard on ``build_store``: a store that fails degrades checks to fail-open."""
     return BudgetGuard(config, build_store(redis_url, config.key_prefix))
+
+
+def build_alert_once(config: BudgetsConfig, redis_url: str | None) -> AlertOnce:
+    """Budget alerts de-duplicated on the budget store's Redis and key prefix when ``redis_url`` is set (every
+    replica then posts each alert once in all), else in this process."""
+    return AlertOnce(async_client(redis_url) if redis_url else None, prefix=config.key_prefix)

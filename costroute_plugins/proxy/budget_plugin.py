@@ -10,12 +10,17 @@ when a client hangs up on a stream before its first chunk (LiteLLM then reports 
 budget store that fails lets the request through (fail open), logged and counted; while it is down each replica
 decides from the counters it last saw, so a budget can overshoot its cap by what each replica last saw left plus
 one request per replica (``budget.guard.OutageCounters``).
+
+A budget whose settled spend crosses its soft limit or reaches its cap is announced once (``budget.alerts``):
+logged, and posted to ``budget.webhook_url`` from a background task, so a slow or failing webhook never delays
+or fails the request; a failed post is logged and counted (``costroute_plugin_degraded_total{plugin="budget",
+reason="webhook"}``) and not retried.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import anyio
@@ -23,12 +28,14 @@ import litellm
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import ProxyException
 
+from costroute_plugins.budget.alerts import BudgetAlert, crossings
 from costroute_plugins.budget.decision import BudgetDecision
 from costroute_plugins.budget.estimate import answer_count, estimate_cost_usd, positive_int
 from costroute_plugins.budget.guard import BudgetSubject
 from costroute_plugins.proxy.request import BudgetRecord, RequestState, add_spend_log_fields, is_auto_router, state_in
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.proxy.tier_prices import group_rates
+from costroute_plugins.spend.webhook import post_json
 
 # Where each API puts the most tokens one answer may have: chat (both spellings), Responses, Anthropic messages.
 MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
@@ -59,6 +66,7 @@ class BudgetPlugin(CustomLogger):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__()
         self.runtime = runtime
+        self._tasks: set[asyncio.Task] = set()  # alert posts in flight: the loop keeps only weak references
 
     def _estimate(self, data: dict[str, Any]) -> float:
         tiers = self.runtime.config.tiers
@@ -89,6 +97,7 @@ class BudgetPlugin(CustomLogger):
             log.exception("budget: check failed; request allowed")
             decision = BudgetDecision("allow", "degraded", degraded_reason=f"{type(error).__name__}: {error}")
         self.runtime.budget_metrics.observe(decision)
+        self._announce(decision)
         if decision.degraded_reason:
             log.warning("budget: store unavailable (%s); deciding from this replica's last known counters",
                         decision.degraded_reason)
@@ -109,10 +118,43 @@ class BudgetPlugin(CustomLogger):
                 data["model"] = cheapest
         return data
 
+    def _announce(self, decision: BudgetDecision) -> None:
+        """Hand the budgets this decision shows past a threshold, and not yet announced by this replica, to a
+        background task: the request only pays for a few dictionary look-ups."""
+        try:
+            fresh = self.runtime.budget_alerts.unseen(crossings(decision, self.runtime.config.budget))
+            if fresh:
+                task = asyncio.get_running_loop().create_task(self._post(fresh))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        except Exception:  # an alert must never fail the request
+            log.exception("budget: could not announce a budget alert")
+            self.runtime.metrics.plugin_degraded.labels("budget", "alert").inc()
+
+    async def _post(self, alerts: list[BudgetAlert]) -> None:
+        """Log and post each alert this replica wins the claim for (every replica's first sight of a crossing
+        reaches here). When the claim cannot be made (Redis down) the alert goes out anyway: a duplicate alert
+        beats a lost one."""
+        config = self.runtime.config.budget
+        for alert in alerts:
+            try:
+                first = await self.runtime.budget_alerts.claim(alert)
+            except Exception as error:
+                log.warning("budget: could not check whether another replica announced %s (%s: %s); announcing it",
+                            alert.key, type(error).__name__, error)
+                self.runtime.metrics.plugin_degraded.labels("budget", "alert_claim").inc()
+                first = True
+            if not first:
+                continue
+            log.warning("budget alert: %s", alert.text)
+            if config.webhook_url is not None and not await post_json(
+                    str(config.webhook_url), alert.to_json(), config.webhook_timeout_s, "budget alert"):
+                self.runtime.metrics.plugin_degraded.labels("budget", "webhook").inc()
+
     # LiteLLM wraps streams only for callbacks whose own class defines this hook (``type(cb).__dict__``): keep it
     # defined here, on the leaf class.
     async def async_post_call_streaming_iterator_hook(self, user_api_key_dict, response: AsyncIterator[Any],
-                                                      request_data: dict) -> AsyncIterator[Any]:
+                                                      request_data: dict) -> AsyncGenerator[Any, None]:
         """Streams pass through unchanged. A client that hangs up before the first chunk gets neither a success
         event (LiteLLM bills a cancelled stream only from the chunks it received) nor a failure event, so its
         reservation would hold the budget for ``reservation_ttl_s``: LiteLLM cancels or closes this iterator

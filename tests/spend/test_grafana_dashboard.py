@@ -5,38 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import fields
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter
-
-from costroute_plugins.budget import BudgetMetrics
-from costroute_plugins.metrics import Metrics
-from costroute_plugins.quality.metrics import QualityMetrics
-from costroute_plugins.spend import LedgerConfig, SpendLedger, SpendMetrics
+from tests.support.exported_series import GROUPING, SELECTOR, SERIES, exported_series, selector_labels
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "costroute.json"
-SERIES = re.compile(r"\bcostroute_[a-z_]+\b")
-GROUPING = re.compile(r"\bby \(([^)]*)\)")
-SELECTOR = re.compile(r"\b(costroute_[a-z_]+)\{([^}]*)\}")
 LEGEND_LABEL = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
-
-
-def exported_series(tmp_path: Path) -> dict[str, set[str]]:
-    """Series name as Prometheus sees it (counters end in _total) -> its label names."""
-    registry = CollectorRegistry()
-    series: dict[str, set[str]] = {}
-    ledger = SpendLedger(LedgerConfig(enabled=True, dsn="postgresql://unused", spool_path=str(tmp_path / "spool")))
-    for group in (Metrics.create(registry), BudgetMetrics.create(registry), SpendMetrics.create(registry, ledger),
-                  QualityMetrics.create(registry)):
-        for item in fields(group):
-            metric = getattr(group, item.name)
-            name = metric._name + ("_total" if isinstance(metric, Counter) else "")
-            series[name] = set(metric._labelnames)
-    for family in registry.collect():  # the ledger's health series, read at scrape time
-        for sample in family.samples:
-            series.setdefault(sample.name, set()).update(sample.labels)
-    return series
 
 
 def queries() -> list[tuple[str, dict]]:
@@ -64,7 +38,7 @@ def test_every_query_uses_only_exported_series_and_their_labels(tmp_path: Path):
         for group in GROUPING.findall(target["expr"]):
             assert {label.strip() for label in group.split(",")} <= labels, f"{title}: groups by a missing label"
         for name, matchers in SELECTOR.findall(target["expr"]):
-            assert {m.split("=")[0].strip().rstrip("!~") for m in matchers.split(",")} <= series[name], title
+            assert selector_labels(matchers) <= series[name], title
         assert set(LEGEND_LABEL.findall(target.get("legendFormat", ""))) <= labels, f"{title}: legend label"
 
 
