@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0+cpu
 TORCH_PIP_ARGS ?=
 PIP_QUIET ?= -q
 
-.PHONY: install vllm-install vllm-model vllm-tiny-model run test test-fast bench loadtest demo clean
+.PHONY: install vllm-install vllm-model vllm-tiny-model run lint test test-fast bench loadtest demo clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -43,6 +43,11 @@ vllm/models/tiny-llama/config.json: $(VLLM_VENV)/.installed vllm/make_tiny_model
 
 run: install vllm-install vllm-model
 	$(VENV)/bin/costroute serve --config proxy_config.yaml --port 4000
+
+# ruff (rules in pyproject.toml) over code and tests, mypy over the package: .ci/run runs it before make test.
+lint: install
+	$(VENV)/bin/ruff check costroute_plugins bench tests
+	$(VENV)/bin/mypy costroute_plugins
 
 test: install vllm-install vllm-model vllm-tiny-model
 	$(VENV)/bin/python -m pytest

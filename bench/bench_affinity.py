@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,12 +31,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from costroute_plugins.vllm_affinity import workload  # noqa: E402
-from costroute_plugins.vllm_affinity.blocks import load_tokenizer  # noqa: E402
-from costroute_plugins.vllm_affinity.policy import make_policy  # noqa: E402
-from costroute_plugins.vllm_affinity.simulator import simulate, to_sim_requests  # noqa: E402
-from tests.harness import start_proxy  # noqa: E402
-from tests.support.vllm_workers import TINY_MODEL, Worker, affinity_proxy_config, start_workers  # noqa: E402
+from costroute_plugins.vllm_affinity import workload
+from costroute_plugins.vllm_affinity.blocks import load_tokenizer
+from costroute_plugins.vllm_affinity.policy import make_policy
+from costroute_plugins.vllm_affinity.simulator import simulate, to_sim_requests
+from tests.harness import start_proxy
+from tests.support.vllm_workers import TINY_MODEL, Worker, affinity_proxy_config, start_workers
 
 HITS, QUERIES, DONE = "vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total", "vllm:request_success_total"
 TTFT_SUM, TTFT_COUNT = "vllm:time_to_first_token_seconds_sum", "vllm:time_to_first_token_seconds_count"

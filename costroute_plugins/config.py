@@ -81,6 +81,13 @@ class CacheConfig(SemanticCacheConfig):
     snapshot_path: str | None = Field(
         None, description="without Redis: file prefix where entries are saved at shutdown and loaded at start"
     )
+    # Not the upstream timeout (120 s): a follower that gives up then calls upstream itself, so its worst case is
+    # this wait plus its own call. 20 s covers a whole typical answer (streamed ones too: followers get the answer
+    # once the leader's stream ends), while a stuck leader delays its followers by at most this much.
+    single_flight_wait_s: float = Field(
+        20.0, ge=0, le=300, description="identical requests in flight share one upstream call; the others wait this "
+        "long at most for its answer, then call upstream themselves; 0 turns single-flight off"
+    )
 
 
 class CostrouteConfig(_Section):
@@ -185,8 +192,8 @@ def section_problems(section: Any) -> tuple[CostrouteConfig | None, list[str]]:
     if section is None:
         section = {}
     if not isinstance(section, dict):
-        return None, [f"{SECTION}: must be a mapping of settings (got {type(section).__name__}). Fix: write "
-                      f"`{SECTION}:` followed by indented keys, or remove it"]
+        return None, [(f"{SECTION}: must be a mapping of settings (got {type(section).__name__}). Fix: write "
+                       f"`{SECTION}:` followed by indented keys, or remove it")]
     try:
         return CostrouteConfig.model_validate(section), []
     except ValidationError as error:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge
+from prometheus_client.metrics import MetricWrapperBase
 
 if TYPE_CHECKING:
     from costroute_plugins.spend.config import MetricLabelsConfig
@@ -91,10 +92,8 @@ class LabelBounds:
         return cls.from_config(MetricLabelsConfig())
 
 
-class _BoundedLabels:
+class _BoundedLabels(MetricWrapperBase):
     """Maps the values of the bounded labels before prometheus_client creates a child series for them."""
-
-    _labelnames: tuple[str, ...]
 
     def __init__(self, *args: Any, bounds: Mapping[str, LabelMapper] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -22,6 +22,7 @@ class Metrics:
     plugin_degraded: Counter
     cache_lookups: Counter
     cache_bypasses: Counter
+    cache_single_flight: Counter
     plugin_up: Gauge
     feedback: Counter
 
@@ -67,6 +68,14 @@ class Metrics:
                 "Requests the semantic cache left alone (and semantic tiers skipped), by kind of reason: parameters, "
                 "sampled, too_long, beyond_window (exact matches only), shape, route, store, embedding, no_state",
                 ["reason"],
+                registry=registry,
+            ),
+            cache_single_flight=Counter(
+                "costroute_cache_single_flight",
+                "Requests that waited for an identical request in flight instead of calling upstream, by outcome: "
+                "shared (served its stored answer as a cache hit), leader_hit (its lookup hit), not_stored, failed, "
+                "timeout and missed (went upstream after all); full: too many prompts in flight to wait",
+                ["outcome"],
                 registry=registry,
             ),
             plugin_up=Gauge(

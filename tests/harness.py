@@ -60,12 +60,11 @@ def spawn(
 ) -> ManagedProcess:
     """Start ``args`` logging to ``log_path``; ``env`` adds to this process's environment unless not inherited."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(log_path, "wb")
     full_env = {**(os.environ if inherit_env else {}), **(env or {})}
-    process = subprocess.Popen(
-        args, stdout=handle, stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True
-    )
-    handle.close()
+    with open(log_path, "wb") as handle:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            args, stdout=handle, stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True
+        )
     return ManagedProcess(process, log_path)
 
 

@@ -57,11 +57,11 @@ def test_requests_sharing_a_long_system_prompt_are_served_by_one_replica_from_it
 
     served = {app: set() for app in ("billing", "shipping", "returns")}
     for turn in range(4):
-        for app in served:
+        for app, bases in served.items():
             response = _ask(proxy, _system(app), f"Question {turn} from a {app} customer?")
             assert response.status_code == 200, response.text
             assert response.json()["usage"]["completion_tokens"] > 0
-            served[app].add(response.headers["x-litellm-model-api-base"])
+            bases.add(response.headers["x-litellm-model-api-base"])
 
     after = [w.metrics() for w in workers]
     hits = sum(a.get(HITS, 0) - b.get(HITS, 0) for a, b in zip(after, before))
@@ -72,7 +72,7 @@ def test_requests_sharing_a_long_system_prompt_are_served_by_one_replica_from_it
 
 
 def test_the_proxy_reports_why_each_request_went_where_it_did(pool) -> None:
-    proxy, workers = pool
+    proxy, _workers = pool
 
     text = httpx.get(f"{proxy.url}/metrics/", headers={"Authorization": f"Bearer {proxy.master_key}"},
                      timeout=60).text

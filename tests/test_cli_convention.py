@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -205,7 +205,7 @@ def test_json_output_of_the_converters_is_one_object_per_line(tmp_path: Path, ca
 
 # ---- report --by every ledger column, on the real PostgreSQL ----
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 LEDGER = [
     AttributionRecord(request_id="r1", tenant="acme", cost_usd=Decimal("0.0100000001"), timestamp=NOW, team="search",
                       key="k1", feature="answer", experiment="exp-a", variant="control", tier="cheap",
@@ -217,7 +217,7 @@ LEDGER = [
                       key="k2", feature="summarise", experiment="exp-b", variant="treatment", tier="cheap",
                       model="small", routing_saving_usd=Decimal("0.1")),
     AttributionRecord(request_id="r4", tenant="globex", cost_usd=Decimal("0.004"), timestamp=NOW),
-    AttributionRecord(request_id="old", tenant="acme", cost_usd=Decimal("9"), timestamp=NOW - timedelta(days=40),
+    AttributionRecord(request_id="old", tenant="acme", cost_usd=Decimal(9), timestamp=NOW - timedelta(days=40),
                       team="search", experiment="exp-a", variant="control"),
 ]
 

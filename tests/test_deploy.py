@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -167,12 +166,12 @@ def test_the_deployed_proxy_config_is_a_valid_costroute_config_with_ledger_and_c
 
 def test_the_image_runs_the_proxy_as_a_non_root_user_with_the_mounted_config_path():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
-    copies = re.findall(r"^COPY (\S+)", dockerfile, re.M)
+    copies = re.findall(r"^COPY (\S+)", dockerfile, re.MULTILINE)
     deployment = next(r for r in manifests() if (r["kind"], r["metadata"]["name"]) == ("Deployment", "costroute-proxy"))
     mount = deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"]
 
     assert all((REPO / source).exists() for source in copies)
-    assert re.search(r"^USER 10001$", dockerfile, re.M)
+    assert re.search(r"^USER 10001$", dockerfile, re.MULTILINE)
     assert 'ENTRYPOINT ["litellm"]' in dockerfile
     assert f"{mount}/proxy_config.yaml" in dockerfile
-    assert not re.search(r"^(ARG|ENV)\s+\S*(KEY|PASSWORD|SECRET|TOKEN)", dockerfile, re.M | re.I)
+    assert not re.search(r"^(ARG|ENV)\s+\S*(KEY|PASSWORD|SECRET|TOKEN)", dockerfile, re.MULTILINE | re.IGNORECASE)

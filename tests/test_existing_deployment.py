@@ -26,7 +26,7 @@ def readme_snippet() -> str:
     readme = (REPO / "README.md").read_text()
     block = re.search(
         r"<!-- existing-deployment-snippet:start -->\s*```yaml\n(.*?)```\s*<!-- existing-deployment-snippet:end -->",
-        readme, re.S,
+        readme, re.DOTALL,
     )
     assert block, "README lost its existing-deployment snippet markers"
     return block.group(1)

@@ -89,9 +89,9 @@ def send(proxy: Proxy, body: object) -> Outcome:
     """POST the body as a client library would (JSON; lone surrogates escaped as \\udXXX)."""
     payload = json.dumps(body)
     headers = {"Authorization": "Bearer sk-team-fuzz", "Content-Type": "application/json"}
-    with httpx.Client(timeout=60) as http:
-        with http.stream("POST", f"{proxy.url}/v1/chat/completions", content=payload, headers=headers) as answer:
-            text = answer.read().decode(errors="replace")
+    with (httpx.Client(timeout=60) as http,
+          http.stream("POST", f"{proxy.url}/v1/chat/completions", content=payload, headers=headers) as answer):
+        text = answer.read().decode(errors="replace")
     streamed = isinstance(body, dict) and body.get("stream") is True and answer.status_code == 200
     stream_error = streamed and ('"error"' in text or "[DONE]" not in text)
     return Outcome(answer.status_code, text, stream_error)

@@ -4,7 +4,7 @@ past a configured number of distinct values they are exported as ``other``, tota
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -66,7 +66,7 @@ def test_tier_and_decision_read_from_request_metadata_are_bounded_too():
 
 
 async def test_a_per_tenant_budget_gauges_named_tenants_and_one_other():
-    clock = Clock(datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc))
+    clock = Clock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     registry = CollectorRegistry()
     metrics = BudgetMetrics.create(registry, LabelBounds.from_config(MetricLabelsConfig(max_tenants=10)))
     guard = BudgetGuard(budgets({"name": "tenant-daily", "scope": "tenant", "period": "daily", "limit_usd": 10}),
@@ -114,7 +114,7 @@ def test_a_wrong_label_bound_setting_names_its_key(section, expected):
 
 def test_a_caller_inventing_tenants_neither_grows_the_anomaly_detector_nor_blinds_it():
     detector = AnomalyDetector(AnomalyConfig(multiple=3, min_spend_usd=1, max_tenants=1_000))
-    start = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 23, tzinfo=UTC)
     for hour in range(6):  # an established tenant, spending its usual 2 USD an hour
         assert detector.observe("team:acme", 2.0, start + timedelta(hours=hour, minutes=5)) is None
     for hour in range(6, 9):  # a caller sends a new end-user id with every request, for hours

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import psycopg
 import pytest
@@ -45,9 +46,9 @@ def long_answers(fresh_stubs):
 class Alerts(BaseHTTPRequestHandler):
     """A webhook receiver: keeps every JSON document posted to it."""
 
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []  # shared: the server makes a handler per request
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         Alerts.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         self.send_response(204)
         self.end_headers()

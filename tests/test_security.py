@@ -117,7 +117,7 @@ def test_a_cache_snapshot_holding_a_pickle_is_refused_and_runs_nothing(tmp_path:
 
 def test_no_module_of_the_package_deserialises_code():
     forbidden = re.compile(r"^\s*(import|from)\s+(pickle|cPickle|dill|joblib|marshal|shelve)\b|allow_pickle\s*=\s*True"
-                           r"|yaml\.(unsafe_)?load\((?![^)]*SafeLoader)|(?<![.\w])(eval|exec)\(", re.M)
+                           r"|yaml\.(unsafe_)?load\((?![^)]*SafeLoader)|(?<![.\w])(eval|exec)\(", re.MULTILINE)
     offenders = [f"{path.relative_to(REPO)}: {match.group(0).strip()}"
                  for path in PACKAGE.rglob("*.py") for match in forbidden.finditer(path.read_text())]
 
@@ -132,7 +132,7 @@ def test_every_numpy_load_in_the_package_refuses_pickles_explicitly():
 
 
 # -- credentials only from the environment ---------------------------------------------------------------------------
-SECRET_KEY = re.compile(r"(api_?key|master_?key|password|passwd|secret|token|credential|dsn|auth)", re.I)
+SECRET_KEY = re.compile(r"(api_?key|master_?key|password|passwd|secret|token|credential|dsn|auth)", re.IGNORECASE)
 ENV_REFERENCE = re.compile(r"^(os\.environ/[A-Z0-9_]+|\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}|\$[A-Z0-9_]+)$")
 LITERAL_SECRETS = [
     re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
@@ -196,7 +196,7 @@ def test_the_secret_scan_catches_a_literal_key():
 
 
 # -- one folder meets LiteLLM ----------------------------------------------------------------------------------------
-LITELLM_IMPORT = re.compile(r"^\s*(?:import\s+litellm\b|from\s+litellm[\s.])", re.M)
+LITELLM_IMPORT = re.compile(r"^\s*(?:import\s+litellm\b|from\s+litellm[\s.])", re.MULTILINE)
 
 
 def test_only_the_proxy_adapters_import_litellm():

@@ -4,6 +4,8 @@ The proxy adapter builds one ``BudgetGuard`` per process on a ``RedisBudgetStore
 without Redis), calls ``check`` in its pre-call hook and ``settle`` when the call is logged.
 """
 
+from costroute_plugins.budget.alert_once import AlertOnce
+from costroute_plugins.budget.alerts import BudgetAlert, crossings
 from costroute_plugins.budget.config import BudgetsConfig, BudgetSpec
 from costroute_plugins.budget.decision import BudgetDecision, BudgetState, Reservation
 from costroute_plugins.budget.estimate import estimate_cost_usd
@@ -15,6 +17,7 @@ from costroute_plugins.budget.redis_store import RedisBudgetStore
 from costroute_plugins.budget.store import BudgetStore
 
 __all__ = [
-    "BudgetDecision", "BudgetGuard", "BudgetMetrics", "BudgetSpec", "BudgetState", "BudgetStore", "BudgetSubject",
-    "BudgetsConfig", "InMemoryBudgetStore", "RedisBudgetStore", "Reservation", "build_guard", "estimate_cost_usd",
+    "AlertOnce", "BudgetAlert", "BudgetDecision", "BudgetGuard", "BudgetMetrics", "BudgetSpec", "BudgetState",
+    "BudgetStore", "BudgetSubject", "BudgetsConfig", "InMemoryBudgetStore", "RedisBudgetStore", "Reservation",
+    "build_guard", "crossings", "estimate_cost_usd",
 ]

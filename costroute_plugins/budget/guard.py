@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from costroute_plugins.budget.config import BudgetsConfig, BudgetSpec, ScopeKind
 from costroute_plugins.budget.decision import BudgetDecision, BudgetState, Reservation
@@ -68,7 +68,7 @@ class BudgetSubject:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -178,11 +178,11 @@ class BudgetGuard:
 
     def _applicable(self, subject: BudgetSubject) -> list[tuple[BudgetSpec, str]]:
         """The budgets counting this request and the subject each counts it under, most severe action first."""
-        found = []
+        found: list[tuple[BudgetSpec, str]] = []
         for spec in self.config.budgets:
-            value = subject.of(spec.scope)
-            if value and (spec.match is None or spec.match == value):
-                found.append((spec, subject.counted_as(spec.scope)))
+            value, counted = subject.of(spec.scope), subject.counted_as(spec.scope)
+            if value and counted and (spec.match is None or spec.match == value):  # counted is set whenever value is
+                found.append((spec, counted))
         return sorted(found, key=lambda item: _SEVERITY[item[0].action])
 
     def _counter(self, spec: BudgetSpec, value: str, period: Period) -> str:

@@ -8,7 +8,7 @@ projection and ``Retry-After`` depend on the real length.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from costroute_plugins.budget.config import PeriodKind
@@ -43,7 +43,7 @@ def period_at(kind: PeriodKind, now: datetime, zone: ZoneInfo) -> Period:
         start = datetime(local.year, local.month, local.day, tzinfo=zone)
         following = start.date() + timedelta(days=1)
         end = datetime(following.year, following.month, following.day, tzinfo=zone)
-        return Period(kind, f"d{start:%Y-%m-%d}", start.astimezone(timezone.utc), end.astimezone(timezone.utc))
+        return Period(kind, f"d{start:%Y-%m-%d}", start.astimezone(UTC), end.astimezone(UTC))
     start = datetime(local.year, local.month, 1, tzinfo=zone)
     end = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=zone)
-    return Period(kind, f"m{start:%Y-%m}", start.astimezone(timezone.utc), end.astimezone(timezone.utc))
+    return Period(kind, f"m{start:%Y-%m}", start.astimezone(UTC), end.astimezone(UTC))

@@ -136,9 +136,10 @@ def response_texts(response: Mapping[str, Any]) -> list[str]:
 
 
 # How each API says an answer stopped, in chat completions' words.
-_ANTHROPIC_STOPS = {"max_tokens": "length", "tool_use": "tool_calls", "refusal": "content_filter",
-                    "pause_turn": "length", "model_context_window_exceeded": "length"}
-_RESPONSES_INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
+_ANTHROPIC_STOPS: dict[str | None, str] = {
+    "max_tokens": "length", "tool_use": "tool_calls", "refusal": "content_filter", "pause_turn": "length",
+    "model_context_window_exceeded": "length"}
+_RESPONSES_INCOMPLETE: dict[str | None, str] = {"max_output_tokens": "length", "content_filter": "content_filter"}
 # Responses API output items that are an answer's text; any other item is a tool call of some kind.
 _RESPONSES_TEXT_ITEMS = frozenset({"message", "reasoning"})
 

@@ -150,9 +150,9 @@ def evaluate(prompts: Sequence[str], policy: AdmissionPolicy, examples: int) -> 
             detectors.setdefault(name, Tally()).add(match, examples)
         refused += bool(found)
         ttls = []
-        for pattern, ttl, match in policy.time_rules_in(prompt):
-            rules.setdefault((rule_label(pattern), ttl), Tally()).add(match, examples)
-            ttls.append(ttl)
+        for pattern, rule_ttl, match in policy.time_rules_in(prompt):
+            rules.setdefault((rule_label(pattern), rule_ttl), Tally()).add(match, examples)
+            ttls.append(rule_ttl)
         ttl = min(ttls, default=default)
         never += ttl is not None and ttl <= 0
         short += ttl is not None and 0 < ttl and (default is None or ttl < default)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from costroute_plugins.cli.options import add_files_flag, add_json_flag
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     verifier.save(
         args.out,
         trained_on=[{"pairs": spec, "n": len(part)} for spec, part in sources],
-        trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         target_precision=args.target_precision,
         report=asdict(report),
     )

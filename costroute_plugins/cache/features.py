@@ -18,6 +18,8 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
@@ -125,7 +127,7 @@ class Idf:
         return {"default": self.default, "weights": dict(self.weights)}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> Idf:
+    def from_json(cls, data: Mapping[str, Any]) -> Idf:
         return cls({str(k): float(v) for k, v in dict(data["weights"]).items()}, float(data["default"]))
 
 
@@ -226,7 +228,7 @@ def _jaccard(x: frozenset[str] | set, y: frozenset[str] | set) -> float:
 
 
 def _bigrams(words: tuple[str, ...]) -> set[tuple[str, str]]:
-    return set(zip(words, words[1:]))
+    return set(pairwise(words))
 
 
 def _variant(x: str, y: str) -> bool:

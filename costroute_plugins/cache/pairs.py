@@ -76,8 +76,8 @@ def load_pairs(path: str | os.PathLike[str], limit: int | None = None) -> list[P
 
 def write_pairs(pairs: list[Pair], path: str | os.PathLike[str]) -> None:
     with Path(path).open("w", encoding="utf-8") as out:
-        for pair in pairs:
-            out.write(json.dumps({"a": pair.a, "b": pair.b, "duplicate": pair.duplicate}, ensure_ascii=False) + "\n")
+        out.writelines(json.dumps({"a": pair.a, "b": pair.b, "duplicate": pair.duplicate}, ensure_ascii=False) + "\n"
+                       for pair in pairs)
 
 
 def load_pairs_spec(spec: str, limit: int | None = None) -> list[Pair]:

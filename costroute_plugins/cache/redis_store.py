@@ -15,6 +15,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import redis
@@ -32,7 +33,9 @@ class RedisStore(EntryStore):
         stream_max_len: int = 100_000,
         clock: Clock = time.time,
     ) -> None:
-        self.client = client
+        # Any: redis-py types each reply as the union over RESP2/RESP3 and decode_responses (bytes | str, list |
+        # dict); this store's client speaks RESP2 with bytes replies, which its stubs cannot express.
+        self.client: Any = client
         self.prefix = prefix
         self.max_entries = max_entries
         self.stream_max_len = stream_max_len

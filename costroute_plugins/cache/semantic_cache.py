@@ -331,7 +331,9 @@ class SemanticCache:
 
     def _forget(self, entry_id: int) -> None:
         scope = self._scope_of.pop(entry_id, None)
-        index = self._indexes.get(scope) if scope is not None else None
+        if scope is None:
+            return
+        index = self._indexes.get(scope)
         if index is not None:
             index.remove([entry_id])
             if len(index) == 0:

@@ -332,14 +332,13 @@ _BEFORE_TIME_UNIT = frozenset({"many", "per", "in"})
 
 
 def _stem_possessive(word: str) -> str:
-    return word[:-2] if word.endswith("'s") else word
+    return word.removesuffix("'s")
 
 
 def _stem(word: str) -> str:
     """A crude plural/possessive fold, enough to match "cars" with "car" and "Paris's" with "Paris"."""
     word = word.replace("’", "'")
-    if word.endswith("'s"):
-        word = word[:-2]
+    word = word.removesuffix("'s")
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):

@@ -207,7 +207,7 @@ def fit_verifier(
     report = TrainingReport(
         model=model,
         reads_embeddings=read_embeddings,
-        candidates=int(len(labels)),
+        candidates=len(labels),
         duplicates=int(labels.sum()),
         threshold=threshold,
         out_of_fold_precision=float(labels[accepted].mean()) if accepted.any() else 0.0,

@@ -29,20 +29,21 @@ def run(args: argparse.Namespace) -> int:
     from costroute_plugins.proxy.config_check import check_file
 
     check = check_file(args.config)
-    failed = bool(check.errors) or check.config is None
+    config = None if check.errors else check.config  # None: failed
     if args.json:
-        config = None if failed else check.config.redacted()
-        print(json.dumps({"ok": not failed, "errors": check.errors, "warnings": check.warnings, "config": config}))
-        return 1 if failed else 0
+        redacted = None if config is None else config.redacted()
+        print(json.dumps({"ok": config is not None, "errors": check.errors, "warnings": check.warnings,
+                          "config": redacted}))
+        return 1 if config is None else 0
     for error in check.errors:
         print(f"ERROR {error}", file=sys.stderr)
     for warning in check.warnings:
         print(f"WARNING {warning}", file=sys.stderr)
     counts = f"{_count(len(check.errors), 'error')}, {_count(len(check.warnings), 'warning')}"
-    if failed:
+    if config is None:
         print(f"FAIL {args.config}: {counts}; the proxy would refuse to start", file=sys.stderr)
         return 1
-    print(json.dumps(check.config.redacted(), indent=2))
+    print(json.dumps(config.redacted(), indent=2))
     print(f"OK {args.config}: {counts}")
     return 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
 from costroute_plugins.cli.errors import CliError
@@ -28,9 +28,10 @@ class CommandParser(argparse.ArgumentParser):
         """Keep ``old`` working as a hidden alias of ``new``; each use prints a one-line note on stderr."""
         self.deprecated[old] = new
 
-    def parse_known_args(self, args: Sequence[str] | None = None,
-                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
-        return super().parse_known_args(self._current_spelling(sys.argv[1:] if args is None else args), namespace)
+    # Any: argparse's overloads return the type of the namespace given, and this passes it through unchanged.
+    def parse_known_args(self, args: Iterable[str] | None = None, namespace: Any = None) -> tuple[Any, list[str]]:
+        return super().parse_known_args(self._current_spelling(sys.argv[1:] if args is None else list(args)),
+                                        namespace)
 
     def error(self, message: str) -> NoReturn:
         raise CliError(f"{message} (see {self.prog} --help)")

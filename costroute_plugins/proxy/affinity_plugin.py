@@ -8,6 +8,7 @@ cache hits but never a request. Retries skip the replicas that already failed th
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -80,7 +81,7 @@ class AffinityPlugin(CustomLogger):
                                               settings.metrics_path, settings.cache_full_at)
             self.pollers.append(MetricsPoller(book, settings.poll_interval_s, settings.metrics_timeout_s,
                                               on_reset=policy.forget,
-                                              after_round=lambda group=self.groups[name]: self._publish(group)))
+                                              after_round=functools.partial(self._publish, self.groups[name])))
         log.info("vllm_affinity: %s routing for %s (blocks of %d tokens, %s, load bound %.2fx)", settings.policy,
                  ", ".join(self.groups), settings.block_size, tokenizer.name, settings.load_factor)
 
@@ -127,7 +128,8 @@ class AffinityPlugin(CustomLogger):
     def _settle(self, kwargs: Mapping[str, Any], failed: bool) -> None:
         call_id = _request_key(kwargs)
         params = kwargs.get("litellm_params") or {}
-        group = self.groups.get(_metadata(params).get("model_group") or _metadata(kwargs).get("model_group"))
+        name = _metadata(params).get("model_group") or _metadata(kwargs).get("model_group")
+        group = self.groups.get(name) if isinstance(name, str) else None
         if group is None:
             return
         if call_id:

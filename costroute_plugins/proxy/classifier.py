@@ -25,8 +25,8 @@ from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.feedback_store import Served
 from costroute_plugins.routing.latency import TierLatency
 from costroute_plugins.routing.live_router import LiveRouter
-from costroute_plugins.routing.registry import ArtifactRegistry
 from costroute_plugins.routing.policy import Adjustment, higher, in_holdout
+from costroute_plugins.routing.registry import ArtifactRegistry
 from costroute_plugins.routing.router import Decision, Router
 from costroute_plugins.routing.shift import ScoreDistribution, shifted_thresholds
 
@@ -68,7 +68,7 @@ class TierClassifier:
         try:
             registry = ArtifactRegistry.open(settings.registry, self.runtime.config.redis_url) \
                 if settings.registry else None
-            self.live = LiveRouter(settings, Router.from_settings(settings), registry)
+            live = self.live = LiveRouter(settings, Router.from_settings(settings), registry)
         except Exception as error:  # bad or missing artifact: route everything to the default tier
             log.error("router: cannot load (%s: %s); every auto request goes to %s", type(error).__name__, error,
                       settings.baseline_tier)
@@ -79,24 +79,25 @@ class TierClassifier:
         self._follow_registry()
         self.runtime.warm_embedder()
         log.info("router: %s classifier, tiers %s, mode %s, holdout %g, premium tenants %d", settings.classifier,
-                 ", ".join(f"{t.name}>={v:.3f}" for t, v in zip(settings.tiers[1:], self.router.thresholds)),
+                 ", ".join(f"{t.name}>={v:.3f}" for t, v in zip(settings.tiers[1:], live.router.thresholds)),
                  settings.mode, settings.holdout_fraction, len(settings.premium_tenants))
 
     def _follow_registry(self) -> None:
         """Serve the registry's live version (and score its shadow) once it names one; a version that cannot be
         served is logged and counted, and the router in place keeps serving."""
-        if self.live is None:
+        live = self.live
+        if live is None or live.registry is None:  # no registry: nothing to follow
             return
         try:
-            followed = self.live.poll()
+            followed = live.poll()
         except Exception as error:
-            log.error("router: registry %s: cannot follow (%s: %s); serving %s", self.live.registry.directory,
-                      type(error).__name__, error, self.live.version or "the configured artifact")
+            log.error("router: registry %s: cannot follow (%s: %s); serving %s", live.registry.directory,
+                      type(error).__name__, error, live.version or "the configured artifact")
             self.runtime.metrics.plugin_degraded.labels("router", "registry").inc()
             return
         if followed.live:
             log.warning("router: now serving registry version %s, thresholds %s", followed.live,
-                        ", ".join(f"{v:.3f}" for v in self.live.router.thresholds))
+                        ", ".join(f"{v:.3f}" for v in live.router.thresholds))
         if followed.shadow or followed.shadow_cleared:
             log.warning("router: shadow candidate %s", followed.shadow or "cleared")
 
@@ -122,8 +123,9 @@ class TierClassifier:
             self.runtime.metrics.plugin_degraded.labels("router", "no_state").inc()
             return str(settings.baseline_tier)
         # LiteLLM hands the classifier a shallow copy of the request metadata: nested dicts are the request's own.
-        spend_log = metadata.get("spend_logs_metadata") if isinstance(metadata.get("spend_logs_metadata"), dict) \
-            else {}
+        spend_log = metadata.get("spend_logs_metadata")
+        if not isinstance(spend_log, dict):
+            spend_log = {}
         if state.forced_tier:  # a budget at its cap with action downgrade
             state.routing = RoutingRecord(tier=state.forced_tier, reason="budget downgrade", mode="enforce")
             spend_log.update(costroute_route_tier=state.forced_tier, costroute_route_reason="budget downgrade")
@@ -131,17 +133,17 @@ class TierClassifier:
         if state.tenant in settings.premium_tenants:
             decision = Decision(self.tiers[-1], 1.0, None, f"{self.tiers[-1]}: premium tenant {state.tenant}")
             return self._serve(decision, state, spend_log, holdout=False)
-        if self.router is None:
+        live = self.live  # set once at start; a poll swaps its routers, never the LiveRouter itself
+        if live is None:
             return str(settings.baseline_tier)
         self._maybe_poll()
         messages = list(getattr(context, "structured_messages", None) or [])
         try:
             relaxation = state.budget.quality_relaxation if state.budget is not None else 0.0
-            embedding = await self._embedding(state.tenant, last_user_text(messages))
+            embedding = await self._embedding(state.tenant, last_user_text(messages), live.router)
             loop = self.runtime.quality_loop
             shift, version = loop.shift() if loop is not None else (0.0, None)
-            live = self.live  # one router for the whole decision, even if a poll swaps it meanwhile
-            router, shadow = live.router, live.shadow
+            router, shadow = live.router, live.shadow  # one router for the whole decision, even if a poll swaps it
             thresholds = shifted_thresholds(router.thresholds, shift, self.scores)
             decision = await asyncio.to_thread(self._decide, state, messages, embedding, relaxation, router,
                                                thresholds)
@@ -163,7 +165,7 @@ class TierClassifier:
             state.routing.loop_version = version
         return served
 
-    async def _embedding(self, tenant: str, text: str):
+    async def _embedding(self, tenant: str, text: str, router: Router):
         """The last user message's embedding, awaited on the event loop (no thread waits for the model), or None
         when neither the classifier nor feedback uses it.
 
@@ -171,7 +173,7 @@ class TierClassifier:
         serves its fallback tier for every such request. After ``embedding_wait_s`` the router decides on text
         and structure instead (the reason says so; no escalation check or rating for that answer), which keeps
         most of the classifier's judgement; the embedding still completes for the cache."""
-        if not text or not (self.router.uses_embedding or self.runtime.feedback is not None):
+        if not text or not (router.uses_embedding or self.runtime.feedback is not None):
             return None
         try:
             return await asyncio.wait_for(self.runtime.embeddings.avector(tenant, text), self.embedding_wait_s)

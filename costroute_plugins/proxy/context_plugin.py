@@ -91,7 +91,7 @@ class RequestContextPlugin(CustomLogger):
         feedback = self.runtime.feedback
         state = state_in(data)
         if feedback is None or state is None or state.routing is None or state.routing.mode == "explicit":
-            return None
+            return
         try:
             model_id = (getattr(response, "_hidden_params", None) or {}).get("model_id")
             feedback.answered(state.call_id or state.request_id, getattr(response, "id", None),
@@ -99,7 +99,6 @@ class RequestContextPlugin(CustomLogger):
         except Exception as error:  # a rating may then find nothing; the answer itself is unaffected
             log.warning("router feedback: could not remember response (%s: %s)", type(error).__name__, error)
             self.runtime.metrics.plugin_degraded.labels("router", "feedback_remember").inc()
-        return None
 
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj, start_time, end_time) -> None:
         """Observed latency per tier (cache hits excluded): what ``max_latency_ms`` hints are compared with."""

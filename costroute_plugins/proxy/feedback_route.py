@@ -10,7 +10,7 @@ unknown or expired id, 503 while the feedback store (Redis) is unreachable.
 
 # No `from __future__ import annotations` here: FastAPI reads the handler's annotations at mount time, and
 # they name classes imported inside ``mount_feedback_route``.
-from typing import Any
+from typing import Annotated, Any
 
 from costroute_plugins.identity import Identity, tenant_of
 from costroute_plugins.proxy.runtime import Runtime, log
@@ -36,7 +36,7 @@ def mount_feedback_route(runtime: Runtime) -> None:
     if any(getattr(route, "path", None) == PATH for route in app.router.routes):
         return
 
-    async def costroute_feedback(request: Request, key: UserAPIKeyAuth = Depends(user_api_key_auth)):
+    async def costroute_feedback(request: Request, key: Annotated[UserAPIKeyAuth, Depends(user_api_key_auth)]):
         """Rate an answer routed by costroute: a thumbs-down sends similar prompts one tier up from now on."""
         feedback = runtime.feedback
         if feedback is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from litellm.integrations.custom_logger import CustomLogger
 
@@ -35,11 +35,14 @@ from costroute_plugins.quality.loop import QualityLoop
 from costroute_plugins.quality.loop_store import InMemoryLoopStore, LoopStore, RedisLoopStore
 from costroute_plugins.quality.metrics import QualityMetrics
 from costroute_plugins.quality.records import AuditRecords
-from costroute_plugins.redis_clients import async_client
 from costroute_plugins.quality.runner import AuditRunner, Reply
 from costroute_plugins.quality.sampler import AuditSampler
 from costroute_plugins.quality.spend_cap import AuditSpendGovernor
+from costroute_plugins.redis_clients import async_client
 from costroute_plugins.spend.webhook import post_json
+
+if TYPE_CHECKING:
+    from litellm.types.llms.openai import AllMessageValues
 
 #: Audits in flight per replica at most; beyond it a sampled answer is skipped (counted ``busy``).
 MAX_IN_FLIGHT = 8
@@ -99,13 +102,14 @@ class QualityPlugin(CustomLogger):
             return  # chat only: the judge's prompt is a conversation
         payload = kwargs.get("standard_logging_object") or {}
         # A tier the client named is its own choice, not a cost of costroute's: only its cache hits are audited.
-        routed = state.routing is not None and state.routing.mode != "explicit"
+        routing = state.routing
+        routed = routing is not None and routing.mode != "explicit"
         tier = self._served_tier(kwargs, payload)
         served = tier if routed else None
         hit = state.cache.kind if state.cache is not None and state.cache.status == "hit" else None
-        holdout = state.routing is not None and state.routing.mode == "holdout"
-        if routed and hit is None and state.routing.mode == "enforce" and state.routing.reason != "budget downgrade":
-            self.loop.observe(tier != self.runtime.config.tiers[-1], state.routing.loop_version)
+        holdout = routing is not None and routing.mode == "holdout"
+        if hit is None and routing is not None and routing.mode == "enforce" and routing.reason != "budget downgrade":
+            self.loop.observe(tier != self.runtime.config.tiers[-1], routing.loop_version)
         decision = self.sampler.decide(state.request_id, served_tier=served, cache_hit=hit, holdout=holdout,
                                        messages=messages)
         self.metrics.decisions.labels(decision.reason).inc()
@@ -164,8 +168,10 @@ class QualityPlugin(CustomLogger):
         router = proxy_server.llm_router
         if router is None:
             raise RuntimeError("LiteLLM's router is not set up")
-        extra = {} if temperature is None else {"temperature": temperature}
-        response = await router.acompletion(model=group, messages=list(messages), max_tokens=max_tokens,
+        extra: dict[str, Any] = {} if temperature is None else {"temperature": temperature}
+        # The client's own messages, passed on as LiteLLM reads them from a request body.
+        chat = cast("list[AllMessageValues]", list(messages))
+        response = await router.acompletion(model=group, messages=chat, max_tokens=max_tokens,
                                             metadata={AUDIT_KEY: AuditTag(audit.request_id, audit.tenant)},
                                             cache=NO_CACHE, **extra)
         cost = float((getattr(response, "_hidden_params", None) or {}).get("response_cost") or 0.0)

@@ -9,7 +9,7 @@ replica answers for the fleet; per-tier, per-tenant and cache estimates are this
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the handler's annotations at mount time.
-from typing import Any
+from typing import Annotated, Any
 
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.quality.estimate import Estimate
@@ -61,7 +61,7 @@ def mount_quality_route(runtime: Runtime, plugin: Any) -> None:
     if any(getattr(route, "path", None) == PATH for route in app.router.routes):
         return
 
-    async def costroute_quality(key: UserAPIKeyAuth = Depends(user_api_key_auth)):
+    async def costroute_quality(key: Annotated[UserAPIKeyAuth, Depends(user_api_key_auth)]):
         """Quality estimates, the quality loop's state and its last changes."""
         role = getattr(getattr(key, "user_role", None), "value", getattr(key, "user_role", None))
         if role not in ADMIN_ROLES:

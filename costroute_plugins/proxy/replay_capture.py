@@ -39,7 +39,8 @@ class SpendPayloadCapture(CustomLogger):
             "costroute": {k: v for k, v in (metadata.get("spend_logs_metadata") or {}).items()
                           if str(k).startswith("costroute_")},
         }
-        with open(path, "a", encoding="utf-8") as handle:
+        # Replay runs only: one short local append per request, whole; appends from threads could interleave rows.
+        with open(path, "a", encoding="utf-8") as handle:  # noqa: ASYNC230
             handle.write(json.dumps(row, default=str) + "\n")
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from costroute_plugins.identity import Identity
@@ -61,7 +61,7 @@ class CacheOutcome:
     status: str
     reason: str | None = None
     similarity: float | None = None
-    kind: str | None = None
+    kind: Literal["exact", "semantic"] | None = None
     stored: bool | None = None
 
 
@@ -241,5 +241,6 @@ def is_auto_router(group: Any) -> bool:
 
     router = proxy_server.llm_router
     deployments = router.get_model_list(model_name=str(group)) if router is not None and group else None
-    return bool(deployments) and all(
-        str((d.get("litellm_params") or {}).get("model", "")).startswith("auto_router/") for d in deployments)
+    if not deployments:
+        return False
+    return all(str((d.get("litellm_params") or {}).get("model", "")).startswith("auto_router/") for d in deployments)

@@ -22,6 +22,7 @@ def _listed_rates(params: Mapping[str, Any]) -> tuple[float | None, float | None
     neither has one."""
     input_rate, output_rate = params.get("input_cost_per_token"), params.get("output_cost_per_token")
     if input_rate is None or output_rate is None:
+        info: Mapping[str, Any]
         try:
             info = litellm.get_model_info(model=str(params.get("model", "")))
         except Exception:  # not in the cost map

@@ -16,7 +16,13 @@ calls; nothing here does I/O except through the store it is given):
 from costroute_plugins.quality.audit import Audit, AuditOutcome, first_secret
 from costroute_plugins.quality.config import QualityConfig
 from costroute_plugins.quality.estimate import (
-    CACHE_HITS, OTHER_TENANTS, Estimate, KeyStats, QualityEstimates, QualityKey, Standing,
+    CACHE_HITS,
+    OTHER_TENANTS,
+    Estimate,
+    KeyStats,
+    QualityEstimates,
+    QualityKey,
+    Standing,
 )
 from costroute_plugins.quality.judge import Grading, JudgeCall, Verdict, parse_choice, parse_rating
 from costroute_plugins.quality.sampler import AuditKind, AuditSampler, SampleDecision

@@ -59,8 +59,9 @@ class LoopWindow:
         def number(name: str) -> float:
             return float(data.get(name, 0) or 0)
 
-        stats = KeyStats(**{f.name: (int(number(f"audits.{f.name}")) if f.type == "int" else
-                                     number(f"audits.{f.name}")) for f in fields(KeyStats)})
+        counts: dict[str, Any] = {f.name: (int(number(f"audits.{f.name}")) if f.type == "int" else
+                                           number(f"audits.{f.name}")) for f in fields(KeyStats)}
+        stats = KeyStats(**counts)
         return cls(int(number("routed")), int(number("below_top")), stats)
 
     @property

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class DailyTotal:
@@ -26,7 +26,7 @@ class DailyTotal:
         self._lock = threading.Lock()
 
     def _roll(self) -> None:
-        today = self.clock().astimezone(timezone.utc).date()
+        today = self.clock().astimezone(UTC).date()
         if today != self._day:
             self._day, self._total = today, 0.0
 

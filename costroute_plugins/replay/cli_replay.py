@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import overload
 
 from costroute_plugins.cli.errors import CliError
 from costroute_plugins.cli.options import add_json_flag
@@ -58,19 +59,19 @@ def _summary(report: dict) -> str:
     lines = [
         f"requests: {report['requests']}  (workload {report['run']['workload_counts']})",
         *[f"config: {change}" for change in report["run"]["config_changes"]],
-        f"cost: {cost['actual_usd']:.4f} USD vs always-premium {cost['always_premium_usd']:.4f} USD "
-        f"-> reduction {cost['reduction_pct']:.2f}%",
+        (f"cost: {cost['actual_usd']:.4f} USD vs always-premium {cost['always_premium_usd']:.4f} USD "
+         f"-> reduction {cost['reduction_pct']:.2f}%"),
         f"saving by: cache {saving['cache']:.4f}, routing {saving['routing']:.4f}, budget {saving['budget']:.4f} USD",
-        f"quality: served {quality['served_mean']:.4f} vs always-premium {quality['always_premium_mean']:.4f} "
-        f"-> loss {quality['loss_pct']:.2f}%  (cache hits {quality['cache_hits']}, on a wrong question "
-        f"{quality['cache_hits_wrong_question']})",
+        (f"quality: served {quality['served_mean']:.4f} vs always-premium {quality['always_premium_mean']:.4f} "
+         f"-> loss {quality['loss_pct']:.2f}%  (cache hits {quality['cache_hits']}, on a wrong question "
+         f"{quality['cache_hits_wrong_question']})"),
         "quality loss by cause (points): " + ", ".join(
             f"{cause.replace('_', ' ')} {points:.2f}" for cause, points in quality["loss_points_by_cause"].items()),
         "quality loss by slice (points): " + ", ".join(
             f"{name.replace('_', ' ')} {part['loss_points']:.2f} ({part['requests']} requests)"
             for name, part in quality["loss_points_by_slice"].items()),
-        f"latency: p50 {latency['p50']} s, p95 {latency['p95']} s; streamed first token p50 "
-        f"{latency['streamed_ttft_p50']} s",
+        (f"latency: p50 {latency['p50']} s, p95 {latency['p95']} s; streamed first token p50 "
+         f"{latency['streamed_ttft_p50']} s"),
         "served by: " + ", ".join(f"{name} {share:.1%}" for name, share in report["tier_shares"].items()),
         _repeat_line(report["cache"]),
         *loop_lines(report),
@@ -96,6 +97,14 @@ def _checked(args: argparse.Namespace) -> None:
                        "(1.0 audits every answer)")
     if args.window < 1:
         raise CliError(f"argument --window: {args.window!r} requests; use a positive number, e.g. 250")
+
+
+@overload
+def _suffixed(path: str, label: str | None) -> str: ...
+
+
+@overload
+def _suffixed(path: str | None, label: str | None) -> str | None: ...
 
 
 def _suffixed(path: str | None, label: str | None) -> str | None:

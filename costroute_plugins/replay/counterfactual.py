@@ -34,8 +34,8 @@ def unconstrained_tiers(config: CostrouteConfig, requests: Sequence[Request],
                 chosen = names[index + 1]
         return chosen
 
-    result = {request.n: by_score(float(scores[request.n])) for request in requests
-              if scores.get(request.n) is not None}
+    result = {request.n: by_score(float(score)) for request in requests
+              if (score := scores.get(request.n)) is not None}
     unscored = [request for request in requests if request.n not in result]
     if unscored:
         embed = None

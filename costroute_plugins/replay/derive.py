@@ -62,7 +62,8 @@ def derive(document: Mapping[str, Any], stub_urls: Mapping[str, str], master_key
     for entry in doc.get("model_list") or []:
         router = (entry.get("litellm_params") or {}).get("complexity_router_config")
         timeout = router.get("classifier_plugin_timeout_ms") if isinstance(router, dict) else None
-        if router_timeout_ms and isinstance(timeout, (int, float)) and timeout < router_timeout_ms:
+        if router_timeout_ms and isinstance(router, dict) and isinstance(timeout, (int, float)) \
+                and timeout < router_timeout_ms:
             router["classifier_plugin_timeout_ms"] = router_timeout_ms
             changes.append(f"{entry.get('model_name')}: classifier timeout {timeout} -> {router_timeout_ms} ms "
                            "(measure the router, not LiteLLM's fallback, on a loaded machine)")

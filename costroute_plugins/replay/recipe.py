@@ -50,6 +50,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from costroute_plugins.cache.pairs import Pair
 from costroute_plugins.replay.workload import PAIR_QID_PREFIX, Request, Tenant, approx_tokens
@@ -124,10 +125,10 @@ def tier_scores(outcome: Outcome, recipe: Recipe) -> dict[str, float]:
 def recorded_answer_tokens(outcome: Outcome, recipe: Recipe) -> dict[str, int] | None:
     """Per tier, the recorded answer's length in tokens (four characters a token, as the stub counts), or None
     unless the row records all three tiers' answers (one synthetic length beats a mix of two kinds)."""
-    models = {tier: recipe.tier_models.get(tier) for tier in TIERS}
-    if not all(model in outcome.answer_chars for model in models.values()):
+    models = recipe.tier_models
+    if not all(tier in models and models[tier] in outcome.answer_chars for tier in TIERS):
         return None
-    return {tier: max(1, outcome.answer_chars[model] // 4) for tier, model in models.items()}
+    return {tier: max(1, outcome.answer_chars[models[tier]] // 4) for tier in TIERS}
 
 
 def mean_scores(rows: Sequence[Outcome], recipe: Recipe) -> dict[str, float]:
@@ -222,7 +223,7 @@ def build(outcomes: Sequence[Outcome], pairs: Sequence[Pair], recipe: Recipe,
         tenant = pick_tenant()
         stream = rng.random() < recipe.stream_share
         draw = rng.random()
-        common = {"n": n, "tenant": tenant, "stream": stream}
+        common: dict[str, Any] = {"n": n, "tenant": tenant, "stream": stream}
         request: Request | None = None
         if draw < recipe.repeat_share and history[tenant]:
             earlier = rng.choice(history[tenant])
@@ -241,12 +242,12 @@ def build(outcomes: Sequence[Outcome], pairs: Sequence[Pair], recipe: Recipe,
                               prompt_tokens=approx_tokens(pair.b), source=source, duplicate=pair.duplicate,
                               original=original.n)
         elif draw < recipe.repeat_share + 2 * recipe.paraphrase_share:
-            pair = next_pair()
-            if pair is not None:
-                request = Request(**common, kind="pair-a", prompt=pair.a, qid=f"{PAIR_QID_PREFIX}{n}/a",
+            new_pair = next_pair()
+            if new_pair is not None:
+                request = Request(**common, kind="pair-a", prompt=new_pair.a, qid=f"{PAIR_QID_PREFIX}{n}/a",
                                   scores=unrecorded, answer_tokens=answer_tokens(),
-                                  prompt_tokens=approx_tokens(pair.a), source=UNRECORDED)
-                open_pairs[tenant].append((request, pair))
+                                  prompt_tokens=approx_tokens(new_pair.a), source=UNRECORDED)
+                open_pairs[tenant].append((request, new_pair))
         if request is None:
             outcome = next_fresh(tenant)
             request = Request(**common, kind="fresh", prompt=outcome.text, qid=outcome.id,

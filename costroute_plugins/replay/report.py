@@ -97,9 +97,10 @@ def score_request(request: Request, served: Served, capture: Mapping[str, Any] |
     capture = capture or {}
     fields = capture.get("costroute") or {}
     premium_usd = cost_at(rates, premium, request)
-    common = {"n": request.n, "tenant": request.tenant, "kind": request.kind, "stream": request.stream,
-              "premium_score": request.scores[premium], "latency_s": served.latency_s, "ttft_s": served.ttft_s,
-              "budget_state": fields.get("costroute_budget_state"), "sent_s": served.sent_s}
+    common: dict[str, Any] = {
+        "n": request.n, "tenant": request.tenant, "kind": request.kind, "stream": request.stream,
+        "premium_score": request.scores[premium], "latency_s": served.latency_s, "ttft_s": served.ttft_s,
+        "budget_state": fields.get("costroute_budget_state"), "sent_s": served.sent_s}
     if served.status != 200:
         return Scored(**common, served_by="failed", cache_status=None, cache_similarity=None, cost_usd=0.0,
                       cost_source="none", premium_usd=premium_usd, score=0.0, answer_qid=None, answer_tier=None,

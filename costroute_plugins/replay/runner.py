@@ -76,7 +76,7 @@ def write_answers(workload: Workload, tiers: list[str], path: Path, latency_scal
     missing = [tier for tier in tiers if tier not in workload.tiers]
     if missing:
         raise ValueError(f"the workload has no timings for tiers {missing} of the config")
-    prompts = {}
+    prompts: dict[str, dict[str, Any]] = {}
     for request in workload.requests:
         missing = [tier for tier in tiers if tier not in request.scores]
         if missing:

@@ -37,12 +37,15 @@ class CalibrationEntry:
 
 def target_key(*, quality: float | None = None, share: float | None = None) -> str:
     """Canonical key of a target in the calibration table, e.g. ``quality>=0.95`` or ``share<=0.30``."""
-    if (quality is None) == (share is None):
+    if quality is not None and share is None:
+        kind, value = "quality>=", quality
+    elif share is not None and quality is None:
+        kind, value = "share<=", share
+    else:
         raise CalibrationError("give exactly one of a quality target or a premium-share target")
-    value = quality if quality is not None else share
     if not 0.0 <= value <= 1.0:
         raise CalibrationError(f"targets are fractions in [0, 1], got {value}")
-    return f"quality>={value:.2f}" if quality is not None else f"share<={value:.2f}"
+    return f"{kind}{value:.2f}"
 
 
 def parse_target(key: str) -> tuple[str, float]:

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     qualities = pair_qualities(rows, args.cheap_model, args.premium_model)
 
     # The trained router is scored as the proxy serves it: with the chit-chat floor unless told otherwise.
-    shipped = LogisticClassifier(artifact) if artifact else None
+    shipped: TierClassifier | None = LogisticClassifier(artifact) if artifact else None
     if shipped is not None and not args.no_chit_chat_rule:
         shipped = ChitChatFloor(shipped)
     methods: list[TierClassifier] = [shipped] if shipped else []

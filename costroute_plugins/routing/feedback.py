@@ -140,9 +140,9 @@ class FeedbackService:
         if pending is None:
             return
         served, request_id_stored = pending
-        moved = tier in self.tiers and tier != served.tier
-        if moved:
-            served = Served(served.tenant, tier, served.embedding)
+        moved = False
+        if tier is not None and tier in self.tiers and tier != served.tier:
+            served, moved = Served(served.tenant, tier, served.embedding), True
         self._write([response_id or "", request_id if moved or not request_id_stored else ""], served)
 
     def rate(self, response_id: str, tenant: str, rating: Literal["up", "down"]) -> FeedbackResult:

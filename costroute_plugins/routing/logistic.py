@@ -53,4 +53,4 @@ class LogisticClassifier(TierClassifier):
         hashing = self.artifact.hashing
         text = tfidf_matrix([hashed_terms(r.text, hashing) for r in requests], hashing, self._idf) @ self._w_text
         rest = np.array([self._embedding_term(r.embedding) + self._structural_term(r) for r in requests])
-        return _sigmoid(text + rest)
+        return np.asarray(_sigmoid(text + rest))

@@ -179,8 +179,8 @@ def retrain(public: Sequence[str], own: Sequence[OwnRow], tiers: tuple[str, str]
         if name in old.public and value < old.public[name] - rule.public_tolerance:
             reasons.append(f"APGR on {name} (validation split) {value:.4f} < live {old.public[name]:.4f} - "
                            f"{rule.public_tolerance:g}")
-    rows = {"own_train": len(train_rows), "own_heldout": len(gate), "weight": weight}
-    record = {"own_rows": rows, "tiers": {"cheap": tiers[0], "premium": tiers[1]},
+    row_counts = {"own_train": len(train_rows), "own_heldout": len(gate), "weight": weight}
+    record = {"own_rows": row_counts, "tiers": {"cheap": tiers[0], "premium": tiers[1]},
               "live": old.to_json(), "candidate": new.to_json(), "rule": rule.describe()}
     candidate = replace(candidate, training={**candidate.training, "learn": record})
-    return Retrained(candidate, old, new, rule, rows, reasons)
+    return Retrained(candidate, old, new, rule, row_counts, reasons)

@@ -100,6 +100,8 @@ class RouterConfigError(ValueError):
 def _resolve(tier: TierSpec, artifact: RouterArtifact | None) -> tuple[float, str]:
     if isinstance(tier.enter_at, (int, float)):
         return float(tier.enter_at), f"{tier.enter_at:g}"
+    if tier.enter_at is None:  # RouterSettings refuses this already
+        raise RouterConfigError(f"tier {tier.name}: every tier after the first needs enter_at")
     if artifact is None:
         raise RouterConfigError(f"tier {tier.name}: enter_at {tier.enter_at!r} needs an artifact calibration "
                                 "table; the rules classifier takes numeric thresholds")

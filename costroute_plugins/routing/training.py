@@ -28,8 +28,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -65,8 +66,8 @@ class TrainingOptions:
     embedding_weights: tuple[float, ...] = (1.0, 3.0)
     structural_weight: float = 0.3
     balance_datasets: bool = True
-    hashing: HashingConfig = HashingConfig()
-    split: SplitRule = SplitRule()
+    hashing: HashingConfig = field(default_factory=HashingConfig)
+    split: SplitRule = field(default_factory=SplitRule)
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ def train_router(paths: Sequence[str], cheap: str, premium: str, embedder: Embed
     scale = np.maximum(train.structural.std(axis=0), 1e-6)
     weights = _sample_weights(train, options.balance_datasets)
 
-    best = None
+    best: tuple[float, float, float, Any, dict[str, float], np.ndarray] | None = None
     grid = list(itertools.product(options.regularisation, options.embedding_weights))
     for c, alpha in tqdm(grid, desc="model selection", disable=not progress):
         model = LogisticRegression(C=c, solver="liblinear", max_iter=1000)
@@ -212,6 +213,8 @@ def train_router(paths: Sequence[str], cheap: str, premium: str, embedder: Embed
         mean_apgr = float(np.mean(list(apgrs.values())))
         if best is None or mean_apgr > best[0]:
             best = (mean_apgr, c, alpha, model, apgrs, scores)
+    if best is None:
+        raise ValueError("nothing to select from: regularisation and embedding_weights need a value each")
     _, c, alpha, model, apgrs, validation_scores = best
 
     coef = model.coef_[0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from costroute_plugins.spend.config import AnomalyConfig
@@ -81,7 +81,7 @@ class AnomalyDetector:
         if median > 0 and state.spend <= self.config.multiple * median:
             return None
         state.alerted = True
-        start = datetime.fromtimestamp(bucket * self.config.bucket_s, timezone.utc)
+        start = datetime.fromtimestamp(bucket * self.config.bucket_s, UTC)
         return AnomalyEvent(tenant, start, state.spend, median, self.config.multiple)
 
     def _state(self, tenant: str, bucket: int) -> _Tenant:

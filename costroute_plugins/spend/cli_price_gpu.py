@@ -42,14 +42,14 @@ def register(parser: argparse.ArgumentParser) -> None:
 def explain(pricing: GpuPricing) -> str:
     rates = pricing.rates
     return "\n".join([
-        f"hourly cost   = {pricing.gpu_hourly_usd:g} $/h GPU + {pricing.power_w:g} W / 1000 x "
-        f"{pricing.usd_per_kwh:g} $/kWh = {pricing.total_hourly_usd:.4f} $/h",
-        f"tokens / hour = {pricing.tokens_per_second:g} tok/s x 3600 x {pricing.utilization:g} utilization = "
-        f"{pricing.output_tokens_per_hour:,.0f}",
-        f"output        = {pricing.total_hourly_usd:.4f} / {pricing.output_tokens_per_hour:,.0f} = "
-        f"{rates.output_usd_per_token:.4e} $/token ({rates.output_usd_per_token * 1e6:.4f} $/M tokens)",
-        f"input         = output / {pricing.prefill_speedup:g} prefill speedup = "
-        f"{rates.input_usd_per_token:.4e} $/token ({rates.input_usd_per_token * 1e6:.4f} $/M tokens)",
+        (f"hourly cost   = {pricing.gpu_hourly_usd:g} $/h GPU + {pricing.power_w:g} W / 1000 x "
+         f"{pricing.usd_per_kwh:g} $/kWh = {pricing.total_hourly_usd:.4f} $/h"),
+        (f"tokens / hour = {pricing.tokens_per_second:g} tok/s x 3600 x {pricing.utilization:g} utilization = "
+         f"{pricing.output_tokens_per_hour:,.0f}"),
+        (f"output        = {pricing.total_hourly_usd:.4f} / {pricing.output_tokens_per_hour:,.0f} = "
+         f"{rates.output_usd_per_token:.4e} $/token ({rates.output_usd_per_token * 1e6:.4f} $/M tokens)"),
+        (f"input         = output / {pricing.prefill_speedup:g} prefill speedup = "
+         f"{rates.input_usd_per_token:.4e} $/token ({rates.input_usd_per_token * 1e6:.4f} $/M tokens)"),
         "",
         "# paste under costroute.spend.self_hosted_prices.<model group>:",
         f"input_usd_per_token: {rates.input_usd_per_token:.6e}",

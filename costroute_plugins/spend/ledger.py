@@ -45,6 +45,7 @@ class SpendLedger:
         if not config.dsn:
             raise ValueError("spend ledger: no dsn; set costroute.spend.ledger.dsn or $COSTROUTE_LEDGER_DSN")
         self.config = config
+        self._dsn: str = config.dsn
         self.stats = LedgerStats()
         self.spool = Spool(config.spool_path, config.spool_max_bytes, config.rejected_max_bytes)
         self._queue: asyncio.Queue[AttributionRecord] = asyncio.Queue(maxsize=config.queue_size)
@@ -235,7 +236,7 @@ class SpendLedger:
             return False
         try:
             connection = await psycopg.AsyncConnection.connect(
-                self.config.dsn, autocommit=True, connect_timeout=self.config.connect_timeout_s)
+                self._dsn, autocommit=True, connect_timeout=self.config.connect_timeout_s)
             for statement in create_statements(self.config.db_schema, self.config.table):
                 await connection.execute(statement)
         except psycopg.Error as error:
@@ -246,9 +247,8 @@ class SpendLedger:
 
     async def _insert(self, batch: list[AttributionRecord]) -> None:
         assert self._connection is not None
-        async with self._connection.transaction():
-            async with self._connection.cursor() as cursor:
-                await cursor.executemany(self._insert_sql, [row(record) for record in batch])
+        async with self._connection.transaction(), self._connection.cursor() as cursor:
+            await cursor.executemany(self._insert_sql, [row(record) for record in batch])
 
     async def _write(self, batch: list[AttributionRecord]) -> bool:
         """One transaction per batch: all rows or none, so a failure spools the whole batch consistently.

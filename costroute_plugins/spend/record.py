@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -53,7 +53,7 @@ class AttributionRecord:
     request_id: str
     tenant: str
     cost_usd: Decimal
-    timestamp: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
     team: str | None = None
     key: str | None = None  # hash prefix only, see ``key_prefix``
     end_user: str | None = None
@@ -104,7 +104,7 @@ class AttributionRecord:
         """The record ``to_json`` wrote. Anything else (not an object, a missing field, a value of the wrong kind)
         raises ``ValueError`` saying what is wrong, so a damaged spool line is told apart from a bug."""
         if not isinstance(data, dict):
-            raise ValueError(f"a JSON {type(data).__name__}, not an object")
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")  # noqa: TRY004  a bad line, not a bug
         values = {name: value for name, value in data.items() if name in COLUMNS}
         try:
             values["timestamp"] = datetime.fromisoformat(values["timestamp"])

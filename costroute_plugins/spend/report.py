@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal, get_args
 
@@ -61,7 +61,7 @@ def _group_expression(by: GroupBy) -> sql.Composable:
 def build_report(connection: psycopg.Connection, schema: str, table: str, by: GroupBy, since: timedelta,
                  tz: str = "UTC", now: datetime | None = None) -> list[ReportRow]:
     """One row per group over the last ``since``, dearest first (by day: in date order)."""
-    params = {"since": (now or datetime.now(timezone.utc)) - since, "tz": tz}
+    params = {"since": (now or datetime.now(UTC)) - since, "tz": tz}
     group = _group_expression(by)
     source = table_name(schema, table)
     totals = connection.execute(sql.SQL(

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 log = logging.getLogger("costroute")
 
@@ -113,7 +113,9 @@ def block_hashes(units: Sequence[int] | Sequence[str], block_size: int) -> list[
     parent = _SEED
     for start in range(0, len(units) - block_size + 1, block_size):
         chunk = units[start:start + block_size]
-        payload = "\x1f".join(chunk).encode() if chunk and isinstance(chunk[0], str) else array("q", chunk).tobytes()
+        # One kind per call: all strings (characters) or all integers (token ids).
+        payload = "\x1f".join(cast("Sequence[str]", chunk)).encode() if chunk and isinstance(chunk[0], str) \
+            else array("q", chunk).tobytes()
         digest = hashlib.blake2b(parent + payload, digest_size=8).digest()
         hashes.append(int.from_bytes(digest, "big"))
         parent = digest

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from costroute_plugins.cli.errors import CliError
 from costroute_plugins.vllm_affinity import workload

@@ -24,8 +24,7 @@ class Target:
 def metrics_url(api_base: str, metrics_path: str = "/metrics") -> str:
     """vLLM serves OpenAI routes under /v1 and Prometheus at the root: strip /v1 and append the path."""
     base = api_base.rstrip("/")
-    if base.endswith("/v1"):
-        base = base[: -len("/v1")]
+    base = base.removesuffix("/v1")
     return base + metrics_path
 
 

@@ -50,14 +50,15 @@ class MetricsPoller:
     async def poll_once(self) -> None:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout_s)
+        client = self._client
         replicas = list(self.book.replicas.values())
-        await asyncio.gather(*(self._poll(replica.key, replica.metrics_url) for replica in replicas))
+        await asyncio.gather(*(self._poll(client, replica.key, replica.metrics_url) for replica in replicas))
         self.after_round()
 
-    async def _poll(self, key: str, url: str) -> None:
+    async def _poll(self, client: httpx.AsyncClient, key: str, url: str) -> None:
         was = self.book.replicas[key].status(self.clock(), self.book.staleness_s)
         try:
-            response = await self._client.get(url, timeout=self.timeout_s)
+            response = await client.get(url, timeout=self.timeout_s)
             response.raise_for_status()
             sample = WorkerSample.from_text(response.text)
         except httpx.ConnectError as error:

@@ -35,7 +35,7 @@ def synthetic(families: int, requests: int, system_words: int = 700, user_words:
         body = " ".join(_sentence(rng, 14) for _ in range(max(1, system_words // 14)))
         systems.append(f"[{tag}app-{family}] You are assistant number {family} for this product. {body}")
     if arrival == "rounds":
-        order = []
+        order: list[int] = []
         while len(order) < requests:
             round_ = list(range(families))
             rng.shuffle(round_)
@@ -63,5 +63,6 @@ def read(path: str | Path) -> Iterator[dict[str, Any]]:
             continue
         row = json.loads(line)
         if not isinstance(row, dict) or not isinstance(row.get("messages"), list):
-            raise ValueError(f"{path}:{number}: each line needs a 'messages' list (OpenAI chat format)")
+            raise ValueError(  # noqa: TRY004  a malformed input file, as json.loads would report it
+                f"{path}:{number}: each line needs a 'messages' list (OpenAI chat format)")
         yield row

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
@@ -30,7 +30,7 @@ class Clock:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc))
+    return Clock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
 
 
 def budgets(*specs: dict, **settings) -> BudgetsConfig:

@@ -3,7 +3,7 @@ and a fresh budget when the day or month turns over in the configured time zone.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -129,7 +129,7 @@ async def test_each_tenant_has_its_own_counter(clock):
 async def test_a_daily_budget_resets_at_midnight_in_its_time_zone(clock):
     guard = guard_for(clock, {"name": "acme-daily", "scope": "tenant", "period": "daily", "limit_usd": 1,
                               "action": "block"}, timezone="America/New_York")
-    clock.now = datetime(2026, 11, 24, 4, 30, tzinfo=timezone.utc)  # 23:30 on the 23rd in New York
+    clock.now = datetime(2026, 11, 24, 4, 30, tzinfo=UTC)  # 23:30 on the 23rd in New York
     await spend(guard, 1.0)
     assert (await guard.check(ACME, 0.1)).action == "block"
 
@@ -142,7 +142,7 @@ async def test_a_daily_budget_resets_at_midnight_in_its_time_zone(clock):
 async def test_a_monthly_budget_resets_on_the_first_in_its_time_zone(clock):
     guard = guard_for(clock, {"name": "acme-monthly", "scope": "tenant", "limit_usd": 1, "action": "block"},
                       timezone="Asia/Tokyo")
-    clock.now = datetime(2026, 11, 30, 14, 59, tzinfo=timezone.utc)  # 23:59 on 30 November in Tokyo
+    clock.now = datetime(2026, 11, 30, 14, 59, tzinfo=UTC)  # 23:59 on 30 November in Tokyo
     await spend(guard, 1.0)
     assert (await guard.check(ACME, 0.1)).action == "block"
     clock.now += timedelta(minutes=1)  # 00:00 on 1 December in Tokyo
@@ -151,9 +151,9 @@ async def test_a_monthly_budget_resets_on_the_first_in_its_time_zone(clock):
 
 def test_a_dst_day_has_its_real_length():
     zone = budgets(timezone="Europe/Berlin").zone
-    autumn = period_at("daily", datetime(2026, 10, 25, 12, tzinfo=timezone.utc), zone)
+    autumn = period_at("daily", datetime(2026, 10, 25, 12, tzinfo=UTC), zone)
     assert autumn.id == "d2026-10-25" and autumn.length_s == 25 * 3600
-    december = period_at("monthly", datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc), zone)
+    december = period_at("monthly", datetime(2026, 12, 31, 23, 30, tzinfo=UTC), zone)
     assert december.id == "m2027-01"  # already January in Berlin
 
 

@@ -4,13 +4,11 @@ and a Redis outage never fails a request: tenants seen at their cap stay capped,
 from __future__ import annotations
 
 import asyncio
-import time
 
 from redis.asyncio import Redis
 
-from tests.budget.conftest import budgets, replica
-
 from costroute_plugins.budget import BudgetSubject, RedisBudgetStore
+from tests.budget.conftest import budgets, replica
 
 CAP = 1.00
 MAX_REQUEST = 0.07  # the reservation of one request: its estimated (upper-bound) cost
@@ -51,7 +49,7 @@ async def test_a_reservation_never_settled_by_a_crashed_replica_lapses(redis_pre
     crashed = await guard.check(tenant, 0.10)  # reserved, then the replica dies: never settled
     assert crashed.allowed
     assert (await guard.check(tenant, 0.05)).action == "throttle"  # the lost reservation holds the budget ...
-    time.sleep(0.4)
+    await asyncio.sleep(0.4)
     assert (await guard.check(tenant, 0.05)).allowed  # ... only until it lapses
     await client.aclose()
 

@@ -134,8 +134,8 @@ MORAL_SCENARIOS = [
     ("Sometimes I hide my grandpa's teeth because he loves a good steak.",
      "I pushed the small children on the swing set."),
     ("I played fetch with my dog at the park.", "I baked peanut butter cookies for my daughter's friends."),
-    ("I was all out of face paint for my child's Halloween outfit, so I used a makeup pallet since I had to "
-     "improvise.", "I like Bill, and he doesn't know me; I'm planted one on him to see if sparks would fly."),
+    (("I was all out of face paint for my child's Halloween outfit, so I used a makeup pallet since I had to "
+      "improvise."), "I like Bill, and he doesn't know me; I'm planted one on him to see if sparks would fly."),
     ("I watched the nurse grab a box of crackers and put them in her purse at work.",
      "I was due to start work soon, so I went there."),
     ("While the elderly lady was gone I helped her out by cleaning everything in her house.",

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from costroute_plugins.embedding_disk import DiskCachedEmbedder
 from costroute_plugins.cache.pairs import PairsFormatError, load_pairs
+from costroute_plugins.embedding_disk import DiskCachedEmbedder
 
 
 def test_gptcache_mock_data_reads_as_duplicate_pairs(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -34,7 +34,7 @@ class Clock:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc))
+    return Clock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
 
 
 def governor(clock: Clock, config: QualityConfig = CONFIG, **options) -> AuditSpendGovernor:
@@ -84,7 +84,7 @@ async def test_a_new_day_starts_empty_and_late_settles_count_to_the_day_they_sta
     _check, hold = await g.reserve(1.0, savings_today_usd=100.0)
     assert hold is not None and (await g.reserve(0.01, savings_today_usd=100.0))[1] is None
 
-    clock.now = datetime(2026, 11, 23, 23, 30, tzinfo=timezone.utc)  # 00:30 in Berlin: the next day
+    clock.now = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)  # 00:30 in Berlin: the next day
     await g.settle(hold, 0.9)
 
     assert await g.spent_today() == 0.0
@@ -116,7 +116,7 @@ async def test_an_unpriced_or_oversized_audit_is_refused_without_holding_anythin
 def test_concurrent_audits_never_spend_beyond_the_cap(audits):
     """Each audit: (estimate, share of it actually spent, savings added meanwhile). Savings only grow over a
     day, so the cap at every moment is at least the cap any earlier audit was admitted under."""
-    clock = Clock(datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc))
+    clock = Clock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     g = governor(clock)
 
     async def run() -> None:

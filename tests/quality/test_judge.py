@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from costroute_plugins.quality.judge import (
-    JUDGE_MAX_TOKENS, PAIR_SYSTEM, SINGLE_SYSTEM, Grading, Verdict, parse_choice, parse_rating, render_question,
+    JUDGE_MAX_TOKENS,
+    PAIR_SYSTEM,
+    SINGLE_SYSTEM,
+    Grading,
+    Verdict,
+    parse_choice,
+    parse_rating,
+    render_question,
 )
 
 ASK = [{"role": "user", "content": "How many legs has a spider?"}]

@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from costroute_plugins.quality.audit import AuditOutcome
 from costroute_plugins.quality.config import QualityConfig
 from costroute_plugins.quality.estimate import (
-    CACHE_HITS, OTHER_TENANTS, KeyStats, QualityEstimates, QualityKey, wilson,
+    CACHE_HITS,
+    OTHER_TENANTS,
+    KeyStats,
+    QualityEstimates,
+    QualityKey,
+    wilson,
 )
 from costroute_plugins.quality.judge import Verdict
 

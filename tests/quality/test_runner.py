@@ -4,7 +4,7 @@ what it really cost, and recorded; a failing call or a judge that says nothing n
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
@@ -84,7 +84,7 @@ def test_a_judge_that_gives_no_rating_is_an_audit_without_verdict():
 
 
 def test_savings_restart_at_midnight_utc():
-    now = [datetime(2026, 12, 4, 23, 59, tzinfo=timezone.utc)]
+    now = [datetime(2026, 12, 4, 23, 59, tzinfo=UTC)]
     savings = DailyTotal(clock=lambda: now[0])
     savings.add(2.0)
     savings.add(-5.0)  # never negative

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from costroute_plugins.routing.artifact import default_artifact_path, load_artifact
+from costroute_plugins.routing.artifact import ArtifactError, default_artifact_path, load_artifact
 from costroute_plugins.routing.live_router import LiveRouter
 from costroute_plugins.routing.registry import ArtifactRegistry
 from costroute_plugins.routing.router import Router, RouterSettings
@@ -36,6 +36,6 @@ def test_a_version_that_cannot_load_leaves_the_serving_router_in_place(tmp_path)
     serving = live.router
     registry.publish(load_artifact(default_artifact_path()))
     (tmp_path / "v0002.npz").write_bytes(b"broken")
-    with pytest.raises(Exception):
+    with pytest.raises(ArtifactError):
         live.poll()
     assert live.router is serving and live.version == "v0001"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
 from costroute_plugins.routing.feedback import FeedbackError, FeedbackService, FeedbackSettings, parse_rating
 from costroute_plugins.routing.feedback_store import MemoryFeedbackStore, RedisFeedbackStore, Served
@@ -129,9 +130,9 @@ def test_an_unreachable_redis_fails_fast_once_then_routing_carries_on_without_it
 
     service = FeedbackService.build(FeedbackSettings(refresh_s=1.0), TIERS, f"redis://127.0.0.1:{free_port()}/0")
     served = Served("team:a", "cheap", vectors[PROMPT])
-    with pytest.raises(Exception):
+    with pytest.raises(redis.ConnectionError):
         service.routed("call-1", served)
-    with pytest.raises(Exception):
+    with pytest.raises(redis.ConnectionError):
         service.floor("team:a", vectors[PARAPHRASE])
     # Within the back-off, requests neither wait on nor fail against the store.
     service.routed("call-2", served)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from costroute_plugins.spend import AttributionRecord, LedgerConfig
 
 POSTGRES_DSN = os.environ.get("COSTROUTE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 CLOSED_DSN = "postgresql://postgres@127.0.0.1:1/test"  # nothing listens on port 1: PostgreSQL is "down"
-NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 TENANTS = ("team:acme", "team:globex", "team:initech")
 FEATURES = ("search", "chat", None)
 TIERS = ("cheap", "balanced", "premium")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 from costroute_plugins.spend import AnomalyConfig, AnomalyDetector, post_event
 
-START = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 
 
 def hours_of_normal_spend(detector: AnomalyDetector, tenant: str, hours: int, usd_per_hour: float) -> None:
@@ -48,9 +49,9 @@ def test_a_quiet_spell_counts_as_zero_spend():
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []  # shared: the server makes a handler per request
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+    def do_POST(self) -> None:
         self.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         self.send_response(204)
         self.end_headers()

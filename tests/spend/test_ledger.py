@@ -193,7 +193,7 @@ async def test_ledger_health_is_exported_to_prometheus(pg_schema, tmp_path):
     assert 'costroute_ledger_rows_total{outcome="spooled"} 4.0' in exported
     assert 'costroute_ledger_rows_total{outcome="written"} 0.0' in exported
     assert "costroute_ledger_queued_rows 0.0" in exported
-    spool_bytes = float(re.search(r"^costroute_ledger_spool_bytes (\S+)$", exported, re.M).group(1))
+    spool_bytes = float(re.search(r"^costroute_ledger_spool_bytes (\S+)$", exported, re.MULTILINE).group(1))
     assert spool_bytes == (tmp_path / "spool.jsonl").stat().st_size > 0
 
 

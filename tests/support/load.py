@@ -213,12 +213,12 @@ PARAPHRASES = {
     "Name three primary colours.": "name 3 primary colours",
 }
 HARD = [
-    "Prove that there are infinitely many primes p such that p+2 is also prime, or explain rigorously why this "
-    "remains open, then derive the asymptotic density predicted by the Hardy-Littlewood conjecture.",
-    "Design a lock-free multi-producer multi-consumer queue in C++ with memory-ordering arguments for every atomic "
-    "operation, and prove linearizability.",
-    "Derive the Black-Scholes partial differential equation from first principles using Ito's lemma, then solve it "
-    "for a European call with a continuous dividend yield.",
+    ("Prove that there are infinitely many primes p such that p+2 is also prime, or explain rigorously why this "
+     "remains open, then derive the asymptotic density predicted by the Hardy-Littlewood conjecture."),
+    ("Design a lock-free multi-producer multi-consumer queue in C++ with memory-ordering arguments for every atomic "
+     "operation, and prove linearizability."),
+    ("Derive the Black-Scholes partial differential equation from first principles using Ito's lemma, then solve it "
+     "for a European call with a continuous dividend yield."),
 ]
 
 
@@ -259,4 +259,4 @@ def percentile(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]

@@ -31,11 +31,12 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", str(self.folder)],
-            stdout=open(self.folder / "redis.log", "ab"), stderr=subprocess.STDOUT,
-        )
+        with open(self.folder / "redis.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                 "yes", "--appendfsync", "always", "--dir", str(self.folder)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
         wait_until(lambda: redis.Redis(port=self.port).ping(), 20, "private redis", self.process)
 
     def kill(self) -> None:

@@ -7,8 +7,8 @@ import pytest
 
 from costroute_plugins.vllm_affinity.blocks import CharApproxTokenizer
 from costroute_plugins.vllm_affinity.group import AffinityGroup, Target, metrics_url
-from costroute_plugins.vllm_affinity.poller import MetricsPoller
 from costroute_plugins.vllm_affinity.policy import PrefixAffinityPolicy
+from costroute_plugins.vllm_affinity.poller import MetricsPoller
 from costroute_plugins.vllm_affinity.replicas import ReplicaBook, WorkerSample, parse_prometheus
 
 A = Target("dep-a", "http://10.0.0.1:8000/v1")
@@ -89,7 +89,7 @@ async def test_a_replica_whose_metrics_refuse_connections_is_skipped_until_it_an
 
 async def test_a_slow_metrics_endpoint_ages_the_figures_but_the_replica_keeps_its_prefixes(setup) -> None:
     group, poller, workers, clock = setup
-    home, other = _home(group)
+    home, _other = _home(group)
     workers.behaviour[metrics_url(home.api_base)] = vllm_metrics(running=3)
     await poller.poll_once()
     workers.behaviour[metrics_url(home.api_base)] = "slow"
@@ -110,7 +110,7 @@ async def test_a_slow_metrics_endpoint_ages_the_figures_but_the_replica_keeps_it
 @pytest.mark.parametrize("failure", ["fail", "garbage"])
 async def test_a_failing_metrics_endpoint_is_a_stale_replica_not_a_crash(setup, failure) -> None:
     group, poller, workers, clock = setup
-    home, other = _home(group)
+    home, _other = _home(group)
     workers.behaviour[metrics_url(home.api_base)] = failure
     await poller.poll_once()
 
@@ -120,7 +120,7 @@ async def test_a_failing_metrics_endpoint_is_a_stale_replica_not_a_crash(setup, 
 
 
 async def test_when_every_replica_is_stale_requests_still_go_to_one_of_them(setup) -> None:
-    group, poller, workers, clock = setup
+    group, poller, workers, _clock = setup
     for url in workers.behaviour:
         workers.behaviour[url] = "slow"
     await poller.poll_once()
@@ -129,7 +129,7 @@ async def test_when_every_replica_is_stale_requests_still_go_to_one_of_them(setu
 
 
 async def test_uneven_load_reported_by_the_workers_sends_the_prefix_to_the_least_loaded(setup) -> None:
-    group, poller, workers, clock = setup
+    group, poller, workers, _clock = setup
     home, other = _home(group)
     workers.behaviour[metrics_url(home.api_base)] = vllm_metrics(running=4, waiting=6)
     await poller.poll_once()
@@ -141,7 +141,7 @@ async def test_uneven_load_reported_by_the_workers_sends_the_prefix_to_the_least
 
 async def test_stale_load_figures_are_not_trusted(setup) -> None:
     group, poller, workers, clock = setup
-    home, other = _home(group)
+    home, _other = _home(group)
     workers.behaviour[metrics_url(home.api_base)] = vllm_metrics(running=4, waiting=6)
     await poller.poll_once()
     replica = group.book.replicas[home.api_base]
@@ -151,8 +151,8 @@ async def test_stale_load_figures_are_not_trusted(setup) -> None:
 
 
 async def test_a_worker_restart_forgets_what_it_held(setup) -> None:
-    group, poller, workers, clock = setup
-    home, other = _home(group)
+    group, poller, workers, _clock = setup
+    home, _other = _home(group)
     workers.behaviour[metrics_url(home.api_base)] = vllm_metrics(queries=5000, hits=3000)
     await poller.poll_once()
     workers.behaviour[metrics_url(home.api_base)] = vllm_metrics(queries=10, hits=0)
@@ -162,7 +162,7 @@ async def test_a_worker_restart_forgets_what_it_held(setup) -> None:
 
 
 def test_a_retry_avoids_the_replica_that_already_failed_this_call(setup) -> None:
-    group, poller, workers, clock = setup
+    group, _poller, _workers, _clock = setup
     home, other = _home(group)
 
     retry = group.select([A, B], _chat("retry me"), call_id="call-1", tried=[home.deployment_id])
@@ -171,7 +171,7 @@ def test_a_retry_avoids_the_replica_that_already_failed_this_call(setup) -> None
 
 
 def test_a_request_that_could_not_connect_marks_the_replica_down_at_once(setup) -> None:
-    group, poller, workers, clock = setup
+    group, _poller, _workers, _clock = setup
     home, other = _home(group)
     group.replica_down(home.api_base, "APIConnectionError: refused")
 
@@ -179,7 +179,7 @@ def test_a_request_that_could_not_connect_marks_the_replica_down_at_once(setup) 
 
 
 def test_in_flight_requests_count_as_load_until_they_finish(setup) -> None:
-    group, poller, workers, clock = setup
+    group, _poller, _workers, _clock = setup
     for i in range(3):
         group.select([A, B], _chat(f"q{i}"), call_id=f"c{i}")
     busy = sum(r.inflight for r in group.book.replicas.values())
