@@ -10,16 +10,21 @@ evidence; both replicas pool it in Redis and route with the one shift the loop s
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from costroute_plugins.spend.spool import encode_line
 from costroute_plugins.stub.judge import DEFAULT_RATINGS
 from tests.conftest import REDIS_URL, isolated_redis_prefix
 from tests.harness import Proxy, start_proxy, start_stub, tier_env, wait_until, write_config
+from tests.spend.conftest import records
 
 TARGET = 0.95
 REQUESTS = 1000
@@ -126,3 +131,18 @@ def test_a_wrong_calibration_is_brought_back_to_target_within_a_thousand_request
     assert summary["loop"]["enabled"] and summary["loop"]["shift"] == metric(replicas[0], "costroute_quality_loop_shift")
     assert summary["loop"]["changes"][-1]["direction"] == "tighten" and "audits" in summary["loop"]["changes"][-1]["reason"]
     assert summary["overall"]["count"] >= 12 and summary["audit_spend_today_usd"] > 0
+
+
+def test_the_spend_report_shows_what_the_savings_cost_in_quality(replicas, tmp_path):
+    rows = tmp_path / "spend.jsonl"
+    rows.write_bytes(b"".join(encode_line(record) for record in records(5)))
+    costroute = [str(Path(sys.executable).parent / "costroute"), "report", "--rows", str(rows),
+                 "--quality-from", replicas[0].url, "--key", replicas[0].master_key]
+    table = subprocess.run(costroute, capture_output=True, text=True, timeout=60)
+    assert table.returncode == 0, table.stderr
+    assert "routed traffic keeps" in table.stdout and "quality loop: shift" in table.stdout
+    as_json = json.loads(subprocess.run([*costroute, "--json"], capture_output=True, text=True, timeout=60).stdout)
+    assert len(as_json["rows"]) > 0 and as_json["quality"]["loop"]["enabled"]
+    refused = subprocess.run([*costroute[:-2], "--key", "sk-not-an-admin"], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode != 0 and "proxy admin key" in refused.stderr

@@ -8,6 +8,7 @@ as ``make run`` writes, or a spool) and computes the same report in Python (``fi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -48,6 +49,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schema", default="public", help="schema of the ledger table (public)")
     parser.add_argument("--table", default="costroute_spend", help="ledger table (costroute_spend)")
     parser.add_argument("--tz", default="UTC", help="time zone of the day boundaries (UTC)")
+    parser.add_argument("--quality-from", metavar="PROXY_URL",
+                        help="add what the savings cost in quality, read from this proxy's /costroute/quality")
+    parser.add_argument("--key", help="proxy admin key for --quality-from (default $LITELLM_MASTER_KEY)")
     parser.set_defaults(func=run)
 
 
@@ -64,12 +68,30 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("no ledger to read; pass --dsn or set COSTROUTE_LEDGER_DSN (PostgreSQL), or pass --rows "
                            "FILE (a file ledger such as .costroute/spend.jsonl, or a spool)")
         rows, days = _from_postgres(args, dsn)
-    print(format_report(rows, args.by, args.format))
+    quality = _quality(args) if args.quality_from else None
+    if quality is not None and args.format == "json":  # one JSON document: the rows and the quality beside them
+        print(json.dumps({"rows": json.loads(format_report(rows, args.by, "json")), "quality": quality}, indent=2))
+    else:
+        print(format_report(rows, args.by, args.format))
+        if quality is not None:
+            from costroute_plugins.spend.quality_section import text
+
+            print(("\n" if args.format == "table" else "") + text(quality),
+                  file=sys.stdout if args.format == "table" else sys.stderr)
     if args.plot:
         from costroute_plugins.spend.plot import plot_spend
 
         print(f"plot written to {plot_spend(days, args.plot)}", file=sys.stderr)
     return 0
+
+
+def _quality(args: argparse.Namespace) -> dict:
+    from costroute_plugins.spend.quality_section import QualityUnavailable, fetch
+
+    try:
+        return fetch(args.quality_from, args.key or os.environ.get("LITELLM_MASTER_KEY"))
+    except QualityUnavailable as error:
+        raise CliError(f"--quality-from: {error}") from error
 
 
 def _from_postgres(args: argparse.Namespace, dsn: str) -> tuple[list[ReportRow], list[ReportRow]]:
