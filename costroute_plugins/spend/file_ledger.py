@@ -62,12 +62,7 @@ class FileLedger:
     def submit(self, record: AttributionRecord) -> None:
         """Append the row now. Never raises into the request: a failed write (full disk, a folder where the file
         should be, no permission) is logged once per outage and counted in ``dropped`` and ``failures``."""
-        if record.tokens_adjusted:
-            if not self.stats.tokens_adjusted:
-                log.warning("spend ledger: request %s came with token counts the ledger corrects (negative, "
-                            "fractional, not numbers or too large); stored corrected, and counted in "
-                            "costroute_ledger_adjusted_rows_total from now on (logged once)", record.request_id)
-            self.stats.tokens_adjusted += 1
+        self.stats.count_adjusted(record)
         try:
             self._append(encode_line(record))
         except Exception as error:  # whatever the disk does, the request that finished must not see it

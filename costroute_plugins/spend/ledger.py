@@ -39,6 +39,17 @@ class LedgerStats:
     failures: int = 0
     tokens_adjusted: int = 0
 
+    def count_adjusted(self, record: AttributionRecord) -> None:
+        """Count a row whose token counts were corrected (negative, fractional, not numbers or too large); the
+        first one is logged, the rest only counted, since a broken upstream sends them on every request."""
+        if not record.tokens_adjusted:
+            return
+        if not self.tokens_adjusted:
+            log.warning("spend ledger: request %s came with token counts the ledger cannot store (negative, "
+                        "fractional, not numbers or too large); stored corrected, and counted in "
+                        "costroute_ledger_adjusted_rows_total from now on (logged once)", record.request_id)
+        self.tokens_adjusted += 1
+
 
 class SpendLedger:
     def __init__(self, config: LedgerConfig) -> None:
@@ -76,12 +87,7 @@ class SpendLedger:
     def submit(self, record: AttributionRecord) -> None:
         """Queue a record for writing. Never blocks, never raises; a full queue (or a process that is stopping,
         see ``drain_to_spool``) spools to disk."""
-        if record.tokens_adjusted:
-            if not self.stats.tokens_adjusted:
-                log.warning("spend ledger: request %s came with token counts PostgreSQL cannot store (negative, "
-                            "fractional, not numbers or too large); stored corrected, and counted in "
-                            "costroute_ledger_adjusted_rows_total from now on (logged once)", record.request_id)
-            self.stats.tokens_adjusted += 1
+        self.stats.count_adjusted(record)
         if self._draining:
             self._spool([record])
             return
