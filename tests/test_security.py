@@ -69,7 +69,8 @@ def test_an_unknown_tenant_source_names_the_key_and_the_choices():
 
 # -- artifacts are data ----------------------------------------------------------------------------------------------
 def test_a_router_artifact_whose_arrays_hold_a_pickle_is_refused_and_runs_nothing(tmp_path: Path):
-    from costroute_plugins.routing.artifact import ArtifactError, default_artifact_path, load_artifact
+    from costroute_plugins.artifacts import ArtifactError
+    from costroute_plugins.routing.artifact import default_artifact_path, load_artifact
 
     marker = tmp_path / "pwned"
     shipped = default_artifact_path()
@@ -89,7 +90,8 @@ def test_a_router_artifact_whose_arrays_hold_a_pickle_is_refused_and_runs_nothin
 
 
 def test_a_verifier_artifact_is_read_as_json_data_only(tmp_path: Path):
-    from costroute_plugins.cache.verifier import ArtifactError, LearnedVerifier
+    from costroute_plugins.artifacts import ArtifactError
+    from costroute_plugins.cache.verifier import LearnedVerifier
 
     crafted = tmp_path / "verifier.json"
     crafted.write_text(json.dumps({"py/reduce": [{"py/function": "os.system"}, {"py/tuple": ["touch pwned"]}],

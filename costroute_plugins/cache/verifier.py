@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from costroute_plugins.artifacts import ArtifactError
 from costroute_plugins.cache.features import (
     EMBEDDING_FEATURE,
     FEATURE_NAMES,
@@ -98,10 +99,6 @@ class RuleVerifier(HitVerifier):
             if RULES[rule](difference):
                 return Verdict(False, f"{rule} differs")
         return Verdict(True, "no answer-changing difference found")
-
-
-class ArtifactError(ValueError):
-    """A verifier artifact cannot be used; the message says what to do."""
 
 
 def _sigmoid(z: float) -> float:

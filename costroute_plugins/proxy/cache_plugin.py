@@ -7,40 +7,18 @@ Response headers: ``x-costroute-cache: hit|miss|bypass``; on a hit ``x-costroute
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import faiss
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
-from costroute_plugins.cache import EntryStore, MemoryStore, SemanticCache
-from costroute_plugins.cache.redis_store import RedisStore
+from costroute_plugins.artifacts import ArtifactError
+from costroute_plugins.cache.factory import build_cache
 from costroute_plugins.cache.single_flight import Ending
-from costroute_plugins.cache.verifier import ArtifactError
 from costroute_plugins.proxy.cache_backend import CostrouteCacheBackend, SemanticLiteLLMCache
 from costroute_plugins.proxy.request import RequestState, state_in
 from costroute_plugins.proxy.runtime import Runtime, log
-from costroute_plugins.redis_clients import sync_client
-
-
-def _build_cache(runtime: Runtime) -> SemanticCache:
-    config = runtime.config.cache
-    store: EntryStore
-    if runtime.config.redis_url:
-        store = RedisStore(sync_client(runtime.config.redis_url), prefix=config.key_prefix,
-                           max_entries=config.max_entries)
-    else:
-        store = MemoryStore(config.max_entries)
-        if config.snapshot_path and Path(config.snapshot_path).with_suffix(".json").exists():
-            try:
-                log.info("semantic cache: %d entries restored from %s", store.load(config.snapshot_path),
-                         config.snapshot_path)
-            except (OSError, ValueError, KeyError) as error:
-                log.warning("semantic cache: snapshot %s unreadable (%s); starting empty", config.snapshot_path,
-                            error)
-                store = MemoryStore(config.max_entries)
-    return SemanticCache.from_config(config, runtime.embeddings.embedder, store, rebuild=False)
 
 
 class CachePlugin(CustomLogger):
@@ -59,7 +37,8 @@ class CachePlugin(CustomLogger):
         faiss.omp_set_num_threads(1)
         self.runtime.warm_embedder()
         try:
-            cache = _build_cache(self.runtime)
+            cache = build_cache(self.runtime.config.cache, self.runtime.config.redis_url,
+                                self.runtime.embeddings.embedder)
         except ArtifactError as error:
             # Precision first: without its verifier the cache could serve wrong answers, so it stays off and
             # every request bypasses it; the proxy itself serves on.

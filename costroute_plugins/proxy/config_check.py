@@ -359,7 +359,8 @@ def _prices(document: Mapping[str, Any], config: CostrouteConfig) -> list[Proble
 def _embedding_and_cache(config: CostrouteConfig) -> list[Problem]:
     """The embedding model is loaded at start (a missing folder fails it); a cache verifier that cannot load
     switches the semantic cache off, deliberately, since it could serve wrong answers without it."""
-    from costroute_plugins.cache.verifier import DEFAULT_ARTIFACT, ArtifactError, LearnedVerifier
+    from costroute_plugins.artifacts import ArtifactError
+    from costroute_plugins.cache.verifier import DEFAULT_ARTIFACT, LearnedVerifier
     from costroute_plugins.embedding import SentenceTransformerEmbedder
 
     try:

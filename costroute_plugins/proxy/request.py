@@ -103,9 +103,9 @@ class RequestState:
         return reservation
 
 
-#: Where a call costroute makes itself carries its ``AuditTag``, and the ledger ``decision`` its spend is filed as.
+#: Where a call costroute makes itself carries its ``AuditTag`` (its spend is filed as
+#: ``spend.attribution.AUDIT_DECISION``).
 AUDIT_KEY = "costroute_audit"
-AUDIT_DECISION = "audit"
 
 
 @dataclass(frozen=True)

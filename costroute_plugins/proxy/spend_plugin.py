@@ -4,6 +4,8 @@ One success event arrives per answered request (after any fallback, and for cach
 proxy-level failure hook once per request that failed for good: that is where budget reservations settle.
 Each finished request becomes a ledger row (PostgreSQL, spooled to disk while it is down; or a local JSON-lines
 file, ``spend.ledger.file``), Prometheus series and, through the request's ``spend_logs_metadata``, fields in LiteLLM's own spend log.
+What a request cost, saved and who pays is decided in ``spend/attribution.py``; this adapter reads LiteLLM's
+payload and the request state for it, then settles, counts, records and alerts.
 """
 
 from __future__ import annotations
@@ -11,27 +13,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
-from costroute_plugins.identity import Identity, tier_of
-from costroute_plugins.proxy.request import (
-    AUDIT_DECISION,
-    RequestState,
-    audit_in,
-    routing_decision_of,
-    served_group,
-    state_in,
-)
+from costroute_plugins.proxy.request import RequestState, audit_in, routing_decision_of, served_group, state_in
 from costroute_plugins.proxy.runtime import Runtime, log
-from costroute_plugins.spend.record import AttributionRecord, money, token_count
+from costroute_plugins.spend.attribution import FinishedCall, Payer, attribute
 from costroute_plugins.spend.webhook import post_event
-
-#: The tenant of a finished request costroute has no state for (the context plugin did not see it).
-UNATTRIBUTED = "unattributed"
 
 
 class SpendPlugin(CustomLogger):
@@ -63,75 +53,29 @@ class SpendPlugin(CustomLogger):
             self.runtime.metrics.plugin_degraded.labels("spend", "attribution").inc()
 
     async def _attribute(self, kwargs: dict[str, Any], state: RequestState | None) -> None:
-        payload = kwargs.get("standard_logging_object") or {}
         runtime = self.runtime
-        group = served_group(payload.get("model_id"))
-        routing_decision = routing_decision_of(kwargs)
-        tier = tier_of(group, routing_decision, runtime.config.tiers)
-        usage = payload.get("metadata", {}).get("usage_object") or {}
-        # Whatever the upstream reported (negative, fractional, text): priced as corrected, stored flagged.
-        reported_tokens: tuple[Any, Any, Any] = (
-            payload.get("prompt_tokens"), payload.get("completion_tokens"),
-            (usage.get("prompt_tokens_details") or {}).get("cached_tokens"))
-        prompt_tokens, completion_tokens, cached_tokens = map(token_count, reported_tokens)
-        cache_hit = bool(payload.get("cache_hit"))
-        reported = float(payload.get("response_cost") or 0.0)
-        if cache_hit:
-            cost = 0.0
-        else:
-            cost = runtime.prices.cost((str(payload.get("model") or ""), group), prompt_tokens, completion_tokens,
-                                       cached_tokens, reported)
-        cache_saving = float(payload.get("saved_cache_cost") or 0.0) if cache_hit else 0.0
-        routing_saving = runtime.prices.routing_saving(payload.get("autorouter_savings"), reported, cost)
-        # A request the context plugin did not see has no identity the proxy vouched for: billed as such, and
-        # keyed by an id generated here (never LiteLLM's call id, which the client may choose).
-        tenant = state.tenant if state is not None else UNATTRIBUTED
-        identity = state.identity if state is not None else Identity()
-        tags = state.tags if state is not None else {}
-        decision = "cache_hit" if cache_hit else routing_decision.get("cause") or "requested"
         audit = audit_in(kwargs)
-        if audit is not None:  # costroute's own call (a quality audit): its spend, saving nothing, own category
-            tenant, decision, cache_saving, routing_saving = audit.tenant, AUDIT_DECISION, 0.0, 0.0
-        else:  # what the audits' share-of-savings cap is measured against
-            runtime.savings_today.add(cache_saving + routing_saving)
+        attribution = attribute(finished_call(kwargs), payer_of(state), audit.tenant if audit is not None else None,
+                                runtime.prices, runtime.config.tiers)
+        if not attribution.audit:  # what the audits' share-of-savings cap is measured against
+            runtime.savings_today.add(attribution.saving_usd)
 
         budget = state.take_reservation() if state is not None else None
         if budget is not None:
-            problem = await runtime.guard.settle(budget, cost)
+            problem = await runtime.guard.settle(budget, attribution.cost_usd)
             if problem:
                 log.warning("budget: could not settle a reservation (%s); it lapses on its own", problem)
                 runtime.metrics.plugin_degraded.labels("budget", "settle").inc()
 
+        record, cost, tenant = attribution.record, attribution.cost_usd, attribution.record.tenant
         metrics = runtime.metrics
-        metrics.requests.labels(tier, decision).inc()
-        metrics.spend_usd.labels(tenant, tier).inc(cost)
-        metrics.savings_usd.labels("cache").inc(cache_saving)
-        metrics.savings_usd.labels("routing").inc(routing_saving)
-        if tags.get("feature"):
-            runtime.spend_metrics.feature_spend_usd.labels(tags["feature"], tenant).inc(cost)
+        metrics.requests.labels(record.tier, record.decision).inc()
+        metrics.spend_usd.labels(tenant, record.tier).inc(cost)
+        metrics.savings_usd.labels("cache").inc(attribution.cache_saving_usd)
+        metrics.savings_usd.labels("routing").inc(attribution.routing_saving_usd)
+        if record.feature:
+            runtime.spend_metrics.feature_spend_usd.labels(record.feature, tenant).inc(cost)
 
-        record = AttributionRecord(
-            request_id=state.request_id if state is not None else uuid.uuid4().hex,
-            tenant=tenant,
-            cost_usd=money(cost),
-            team=identity.team,
-            key=identity.key,
-            end_user=identity.end_user,
-            feature=tags.get("feature"),
-            experiment=tags.get("experiment"),
-            variant=tags.get("variant"),
-            tier=tier,
-            model=str(payload.get("model") or ""),
-            deployment=payload.get("model_id"),
-            prompt_tokens=reported_tokens[0],
-            completion_tokens=reported_tokens[1],
-            cached_tokens=reported_tokens[2],
-            cache_hit=cache_hit,
-            cache_saving_usd=money(cache_saving),
-            routing_saving_usd=money(routing_saving),
-            decision=decision,
-            budget_state=state.budget.label if state is not None and state.budget is not None else None,
-        )
         ledger = await self._ledger()
         if ledger is not None:
             ledger.submit(record)
@@ -152,6 +96,33 @@ class SpendPlugin(CustomLogger):
         budget = state.take_reservation() if state is not None else None
         if budget is not None:
             await self.runtime.guard.settle(budget, 0.0)
+
+
+def finished_call(kwargs: dict[str, Any]) -> FinishedCall:
+    """LiteLLM's report of a finished call (its spend-log payload), every value as it reported it."""
+    payload = kwargs.get("standard_logging_object") or {}
+    usage = payload.get("metadata", {}).get("usage_object") or {}
+    return FinishedCall(
+        model=str(payload.get("model") or ""),
+        deployment=payload.get("model_id"),
+        group=served_group(payload.get("model_id")),
+        prompt_tokens=payload.get("prompt_tokens"),
+        completion_tokens=payload.get("completion_tokens"),
+        cached_tokens=(usage.get("prompt_tokens_details") or {}).get("cached_tokens"),
+        cache_hit=bool(payload.get("cache_hit")),
+        response_cost=payload.get("response_cost"),
+        saved_cache_cost=payload.get("saved_cache_cost"),
+        autorouter_savings=payload.get("autorouter_savings"),
+        routing_decision=routing_decision_of(kwargs),
+    )
+
+
+def payer_of(state: RequestState | None) -> Payer | None:
+    """Who the request state says pays; None when the context plugin did not see the request."""
+    if state is None:
+        return None
+    return Payer(request_id=state.request_id, tenant=state.tenant, identity=state.identity, tags=state.tags,
+                 budget_state=state.budget.label if state.budget is not None else None)
 
 
 def _spool_on_stop_signals(ledger, loop: asyncio.AbstractEventLoop) -> None:

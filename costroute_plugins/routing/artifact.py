@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from costroute_plugins.artifacts import ArtifactError
 from costroute_plugins.routing.calibration import CalibrationEntry
 from costroute_plugins.routing.features import STRUCTURAL_NAMES, HashingConfig
 from costroute_plugins.routing.outcomes import SplitRule
@@ -26,10 +27,6 @@ SCHEMA_VERSION = 1
 KIND = "costroute-router-logistic"
 ARRAY_NAMES = ("idf", "w_text", "w_embedding", "embedding_mean", "w_structural", "structural_mean",
                "structural_scale")
-
-
-class ArtifactError(ValueError):
-    """The router artifact is missing, corrupt, or from an incompatible version."""
 
 
 def default_artifact_path() -> Path:

@@ -16,12 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from costroute_plugins.spend.attribution import AUDIT_DECISION
 from costroute_plugins.spend.record import AttributionRecord
 from costroute_plugins.spend.report import GroupBy, ReportRow
 from costroute_plugins.spend.spool import parse_line
 
 NONE = "(none)"  # what the SQL report's coalesce shows for a missing attribution
-AUDIT = "audit"  # the decision of costroute's own spend (quality audits)
 
 
 @dataclass
@@ -103,7 +103,7 @@ class _Totals:
         self.cache_saving_usd += record.cache_saving_usd
         self.routing_saving_usd += record.routing_saving_usd
         self.cache_hits += record.cache_hit
-        if record.decision == AUDIT:
+        if record.decision == AUDIT_DECISION:
             self.audit_usd += record.cost_usd
             return
         self.requests += 1

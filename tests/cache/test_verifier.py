@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from costroute_plugins.artifacts import ArtifactError
 from costroute_plugins.cache.features import FEATURE_NAMES, Idf, pair_features
 from costroute_plugins.cache.text import Facts, normalise, text_hash
 from costroute_plugins.cache.verifier import (
     DEFAULT_ARTIFACT,
-    ArtifactError,
     ChainVerifier,
     EmbeddingScorer,
     LearnedVerifier,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from costroute_plugins.routing.artifact import ArtifactError, default_artifact_path, load_artifact
+from costroute_plugins.artifacts import ArtifactError
+from costroute_plugins.routing.artifact import default_artifact_path, load_artifact
 from costroute_plugins.routing.live_router import LiveRouter
 from costroute_plugins.routing.registry import ArtifactRegistry
 from costroute_plugins.routing.router import Router, RouterSettings

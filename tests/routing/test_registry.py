@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from costroute_plugins.artifacts import ArtifactError
 from costroute_plugins.routing import registry as registry_module
-from costroute_plugins.routing.artifact import ArtifactError, RouterArtifact
+from costroute_plugins.routing.artifact import RouterArtifact
 from costroute_plugins.routing.features import STRUCTURAL_NAMES, HashingConfig
 from costroute_plugins.routing.registry import ArtifactRegistry, RedisMirror, RegistryError
 from tests.conftest import REDIS_URL

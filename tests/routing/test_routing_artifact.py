@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from costroute_plugins.artifacts import ArtifactError
 from costroute_plugins.embedding_disk import DiskCachedEmbedder
-from costroute_plugins.routing.artifact import ArtifactError, RouterArtifact, load_artifact, save_artifact
+from costroute_plugins.routing.artifact import RouterArtifact, load_artifact, save_artifact
 from costroute_plugins.routing.base import RequestView
 from costroute_plugins.routing.logistic import LogisticClassifier
 from costroute_plugins.routing.outcomes import read_outcomes
