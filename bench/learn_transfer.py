@@ -42,11 +42,11 @@ from costroute_plugins.proxy.litellm_heuristic import LiteLLMHeuristicClassifier
 from costroute_plugins.quality.audit import Audit
 from costroute_plugins.quality.judge import Verdict
 from costroute_plugins.quality.learn import read_records, rows_for_pair, rows_from_records
+from costroute_plugins.routing.apgr import routing_metrics
 from costroute_plugins.routing.artifact import RouterArtifact
 from costroute_plugins.routing.base import TierClassifier
 from costroute_plugins.routing.cli_common import request_views
 from costroute_plugins.routing.logistic import LogisticClassifier
-from costroute_plugins.routing.metrics import routing_metrics
 from costroute_plugins.routing.outcomes import Outcome, SplitRule, pair_qualities, read_outcomes, write_outcomes
 from costroute_plugins.routing.retrain import GateRule, retrain
 from costroute_plugins.routing.training import TrainingOptions, train_router

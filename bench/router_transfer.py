@@ -26,11 +26,11 @@ import numpy as np
 
 from costroute_plugins.embedding import Embedder, SentenceTransformerEmbedder
 from costroute_plugins.proxy.litellm_heuristic import LiteLLMHeuristicClassifier
+from costroute_plugins.routing.apgr import routing_metrics
 from costroute_plugins.routing.base import TierClassifier
 from costroute_plugins.routing.baselines import LengthClassifier, RandomClassifier
 from costroute_plugins.routing.cli_common import request_views
 from costroute_plugins.routing.logistic import LogisticClassifier
-from costroute_plugins.routing.metrics import routing_metrics
 from costroute_plugins.routing.outcomes import Outcome, SplitRule, pair_qualities, read_outcomes, write_outcomes
 from costroute_plugins.routing.training import TrainingOptions, train_router
 

@@ -15,7 +15,7 @@ from costroute_plugins.config import parse_config
 from costroute_plugins.embedding import Embedder, EmbeddingMemo
 from costroute_plugins.identity import Identity
 from costroute_plugins.metrics import Metrics
-from costroute_plugins.proxy.classifier import TierClassifier
+from costroute_plugins.proxy.classifier import RouterClassifierPlugin
 from costroute_plugins.proxy.request import RequestState
 from costroute_plugins.proxy.router_check import classifier_timeout_ms
 
@@ -36,11 +36,11 @@ class HeldEmbedder(Embedder):
         return vectors
 
 
-def classifier_with(embedder: Embedder) -> tuple[TierClassifier, SimpleNamespace]:
+def classifier_with(embedder: Embedder) -> tuple[RouterClassifierPlugin, SimpleNamespace]:
     runtime = SimpleNamespace(config=parse_config(None), metrics=Metrics.create(CollectorRegistry()),
                               embeddings=EmbeddingMemo(embedder), feedback=None, config_path=None,
                               warm_embedder=lambda: None, quality_loop=None)
-    return TierClassifier(runtime), runtime
+    return RouterClassifierPlugin(runtime), runtime
 
 
 def test_a_late_embedding_gives_a_text_and_structure_decision_within_the_wait_and_still_reaches_the_cache():

@@ -41,7 +41,7 @@ TextPair = tuple[str, str]
 
 
 @dataclass(frozen=True)
-class Outcome:
+class LookupVerdict:
     """Per looked-up ``b``: similarity of the served hit, how serving it is judged and its kind (None for a miss)."""
 
     similarity: float | None
@@ -49,7 +49,7 @@ class Outcome:
     kind: str | None
 
 
-MISS = Outcome(None, None, None)
+MISS = LookupVerdict(None, None, None)
 
 
 def _text_pair(first: str, second: str) -> TextPair:
@@ -87,7 +87,7 @@ def _response(pair_index: int) -> dict[str, object]:
 
 def run_pairwise(
     pairs: Sequence[Pair], vectors_a: np.ndarray, vectors_b: np.ndarray, make_cache: Callable[[], SemanticCache]
-) -> list[Outcome]:
+) -> list[LookupVerdict]:
     """Each ``a`` alone in an empty cache; a hit is right when the pair is a duplicate."""
     outcomes = []
     for i, pair in enumerate(pairs):
@@ -95,14 +95,14 @@ def run_pairwise(
         cache.insert(SCOPE, pair.a, _response(i), vector=vectors_a[i])
         hit = cache.lookup(SCOPE, pair.b, vector=vectors_b[i])
         verdict: Verdict = "duplicate" if pair.duplicate else "non-duplicate"
-        outcomes.append(Outcome(hit.similarity, verdict, hit.kind) if hit else MISS)
+        outcomes.append(LookupVerdict(hit.similarity, verdict, hit.kind) if hit else MISS)
     return outcomes
 
 
 def run_with_distractors(
     pairs: Sequence[Pair], vectors_a: np.ndarray, vectors_b: np.ndarray, cache: SemanticCache,
     progress: Callable[[int], None] = lambda _n: None,
-) -> list[Outcome]:
+) -> list[LookupVerdict]:
     """All ``a`` in one cache, each ``b`` looked up; a hit is judged by ``classify`` against every row's label."""
     labels = label_texts(pairs)
     for i, pair in enumerate(pairs):
@@ -111,7 +111,7 @@ def run_with_distractors(
     for i, pair in enumerate(pairs):
         hit = cache.lookup(SCOPE, pair.b, vector=vectors_b[i])
         outcomes.append(
-            Outcome(hit.similarity, classify(pair.b, hit.matched_text, labels), hit.kind)
+            LookupVerdict(hit.similarity, classify(pair.b, hit.matched_text, labels), hit.kind)
             if hit else MISS
         )
         progress(1)
@@ -122,10 +122,12 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def summarise(pairs: Sequence[Pair], outcomes: Sequence[Outcome], threshold: float) -> dict[str, object]:
-    """The hits at ``threshold`` by class, and the figures DATA.md defines.
+def summarise(pairs: Sequence[Pair], outcomes: Sequence[LookupVerdict], threshold: float) -> dict[str, object]:
+    """The hits at ``threshold`` by class, and the precision and recall figures.
 
-    Precision is over labelled hits, right / (right + wrong); ``precision_lower`` counts unlabelled hits wrong and
+    In the shared index every pair's ``a`` is in one cache and each ``b`` is looked up: a hit is right when the
+    served entry's text equals the query after normalisation or a pair of the file labels the two duplicates,
+    wrong when a pair labels them non-duplicates, unlabelled otherwise. Precision is over labelled hits, right / (right + wrong); ``precision_lower`` counts unlabelled hits wrong and
     ``precision_upper`` right. Recall = duplicate pairs whose ``b`` got a right hit / duplicate pairs. Pairwise,
     every hit is labelled by its own pair, so there are no identical or unlabelled classes and the bounds equal
     the precision.

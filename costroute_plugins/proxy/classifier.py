@@ -1,13 +1,13 @@
 """The complexity router's custom classifier: LiteLLM asks it which tier serves a ``model: auto`` request.
 
 It scores the request with costroute's router (``routing.router.Router``: logistic regression over text,
-structure and the request's MiniLM embedding, which the semantic cache then reuses) and applies the policy in
-``routing.policy``: a budget at its cap forces the cheapest tier, premium tenants get the top tier, the A/B
-holdout gets the top tier with the would-be decision logged, and otherwise the caller's hints and thumbs-down
-escalations adjust the classifier's choice. ``mode: shadow`` logs everything and serves ``baseline_tier``
-(what the client gets without costroute, by default the top tier). A router that cannot load or fails, and a
-request costroute has no state for, get ``baseline_tier`` too, said in logs and metrics: a failure never
-fails the request, and never serves it a cheaper tier.
+structure and the request's MiniLM embedding, which the semantic cache then reuses) under the precedence of
+``routing.policy`` (budget downgrade, premium tenant, the router with its floors, then shadow or holdout).
+This adapter gathers what the policy reads (the request's state, the embedding within LiteLLM's timeout, the
+thumbs-down escalation, the registry's current router), records the resulting ``Route`` in the request state
+and the spend log, and counts and logs. A router that cannot load or fails, and a request costroute has no
+state for, get ``baseline_tier`` (what the client gets without costroute, by default the top tier), said in
+logs and metrics: a failure never fails the request, and never serves it a cheaper tier.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.feedback_store import Served
 from costroute_plugins.routing.latency import TierLatency
 from costroute_plugins.routing.live_router import LiveRouter
-from costroute_plugins.routing.policy import Adjustment, higher, in_holdout
+from costroute_plugins.routing.policy import Route, decide, route_before_router, route_decided
 from costroute_plugins.routing.registry import ArtifactRegistry
 from costroute_plugins.routing.router import Decision, Router
 from costroute_plugins.routing.shift import ScoreDistribution, shifted_thresholds
@@ -34,7 +34,7 @@ from costroute_plugins.routing.shift import ScoreDistribution, shifted_threshold
 EMBEDDING_WAIT_SHARE = 0.6
 
 
-class TierClassifier:
+class RouterClassifierPlugin:
     """Implements LiteLLM's ``ClassifierPlugin`` protocol (``classify(context) -> tier | None``).
 
     LiteLLM records the returned tier as the routing decision (cause ``classifier_plugin``) and computes the
@@ -111,7 +111,7 @@ class TierClassifier:
         self._polling = asyncio.get_running_loop().create_task(asyncio.to_thread(self._follow_registry))
         self._polling.add_done_callback(lambda _task: setattr(self, "_polling", None))
 
-    def __deepcopy__(self, memo: dict) -> TierClassifier:
+    def __deepcopy__(self, memo: dict) -> RouterClassifierPlugin:
         # LiteLLM's Router deep-copies the model list, which holds this instance: share it, never clone it.
         return self
 
@@ -126,13 +126,9 @@ class TierClassifier:
         spend_log = metadata.get("spend_logs_metadata")
         if not isinstance(spend_log, dict):
             spend_log = {}
-        if state.forced_tier:  # a budget at its cap with action downgrade
-            state.routing = RoutingRecord(tier=state.forced_tier, reason="budget downgrade", mode="enforce")
-            spend_log.update(costroute_route_tier=state.forced_tier, costroute_route_reason="budget downgrade")
-            return state.forced_tier
-        if state.tenant in settings.premium_tenants:
-            decision = Decision(self.tiers[-1], 1.0, None, f"{self.tiers[-1]}: premium tenant {state.tenant}")
-            return self._serve(decision, state, spend_log, holdout=False)
+        route = route_before_router(settings, self.tiers, tenant=state.tenant, forced_tier=state.forced_tier)
+        if route is not None:
+            return self._record(route, state, spend_log)
         live = self.live  # set once at start; a poll swaps its routers, never the LiveRouter itself
         if live is None:
             return str(settings.baseline_tier)
@@ -159,8 +155,7 @@ class TierClassifier:
                         settings.baseline_tier)
             self.runtime.metrics.plugin_degraded.labels("router", "decide").inc()
             return str(settings.baseline_tier)
-        holdout = in_holdout(state.request_id, settings.holdout_fraction, settings.holdout_salt)
-        served = self._serve(decision, state, spend_log, holdout=holdout)
+        served = self._record(route_decided(decision, settings, self.tiers, state.request_id), state, spend_log)
         if state.routing is not None:
             state.routing.loop_version = version
         return served
@@ -181,41 +176,22 @@ class TierClassifier:
             self.runtime.metrics.plugin_degraded.labels("router", "embedding_late").inc()
             return None
 
-    def _serve(self, decision: Decision, state: RequestState, spend_log: dict[str, Any], holdout: bool) -> str:
-        """Record the decision (state, spend log) and return the tier to serve under the mode and holdout."""
-        settings = self.runtime.config.routing
-        mode = "holdout" if holdout and settings.mode == "enforce" else settings.mode
-        state.routing = RoutingRecord(tier=decision.tier, reason=decision.reason, mode=mode,
-                                      score=round(decision.score, 4))
-        spend_log.update(costroute_route_tier=decision.tier, costroute_route_score=round(decision.score, 4),
-                         costroute_route_reason=decision.reason, costroute_route_mode=mode,
-                         costroute_route_holdout=holdout)
-        if mode == "shadow":
-            log.info("router shadow: would serve %s (%s); serving %s", decision.tier, decision.reason,
-                     settings.baseline_tier)
-            return str(settings.baseline_tier)
-        if mode == "holdout":
-            log.info("router holdout: would serve %s (%s); serving %s", decision.tier, decision.reason, self.tiers[-1])
-            return self.tiers[-1]
-        return decision.tier
+    def _record(self, route: Route, state: RequestState, spend_log: dict[str, Any]) -> str:
+        """Record the route (state, spend log) and return the tier to serve."""
+        state.routing = RoutingRecord(tier=route.tier, reason=route.reason, mode=route.mode, score=route.score)
+        spend_log.update(route.spend_log_fields())
+        if route.mode in ("shadow", "holdout"):
+            log.info("router %s: would serve %s (%s); serving %s", route.mode, route.tier, route.reason, route.serve)
+        return route.serve
 
     def _decide(self, state: RequestState, messages: list[dict[str, Any]], embedding, relaxation: float,
                 router: Router, thresholds: list[float]) -> Decision:
-        settings = self.runtime.config.routing
-        hints = state.hints
-        decision = router.decide(messages, embedding, relaxation=relaxation,
-                                 required_quality=hints.required_quality, base_thresholds=thresholds)
-        adjust = Adjustment(self.tiers)
-        task_floor = settings.task_min_tier.get(hints.task) if hints.task else None
-        decision = adjust.raise_to(decision, task_floor, f"task {hints.task}")
+        """The policy's decision (in a worker thread: scoring and the feedback store's calls block)."""
         feedback = self.runtime.feedback
-        escalated = self._escalation(feedback, state.tenant, embedding)
-        if escalated is not None:
-            decision = adjust.raise_to(decision, escalated[0], f"thumbs-down on a similar prompt "
-                                                               f"(similarity {escalated[1]:.2f})")
-        if hints.max_latency_ms is not None:
-            floor = higher(self.tiers, task_floor, escalated[0] if escalated else None)
-            decision = adjust.fit_latency(decision, hints.max_latency_ms, self.runtime.latency, floor)
+        decision = decide(router, messages, embedding, settings=self.runtime.config.routing, tiers=self.tiers,
+                          hints=state.hints, relaxation=relaxation, thresholds=thresholds,
+                          escalation=self._escalation(feedback, state.tenant, embedding),
+                          latency=self.runtime.latency)
         if feedback is not None and embedding is not None:
             try:
                 # A non-streamed answer passes the post-call hook, which stores both of its ids in one write.

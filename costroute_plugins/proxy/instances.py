@@ -9,7 +9,7 @@ from __future__ import annotations
 from costroute_plugins.proxy.affinity_plugin import AffinityPlugin
 from costroute_plugins.proxy.budget_plugin import BudgetPlugin
 from costroute_plugins.proxy.cache_plugin import CachePlugin
-from costroute_plugins.proxy.classifier import TierClassifier
+from costroute_plugins.proxy.classifier import RouterClassifierPlugin
 from costroute_plugins.proxy.context_plugin import RequestContextPlugin
 from costroute_plugins.proxy.feedback_route import mount_feedback_route
 from costroute_plugins.proxy.quality_plugin import QualityPlugin
@@ -25,6 +25,6 @@ budget = BudgetPlugin(runtime)
 spend = SpendPlugin(runtime)
 affinity = AffinityPlugin(runtime)
 quality = QualityPlugin(runtime)
-classifier = TierClassifier(runtime)
+classifier = RouterClassifierPlugin(runtime)
 mount_feedback_route(runtime)
 mount_quality_route(runtime, quality)

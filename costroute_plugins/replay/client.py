@@ -27,7 +27,7 @@ HEADERS = ("x-costroute-tier", "x-costroute-cache", "x-costroute-cache-reason", 
 
 
 @dataclass
-class Served:
+class ProxyReply:
     """What the proxy did with one request."""
 
     n: int
@@ -55,7 +55,7 @@ def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-async def _send(client: httpx.AsyncClient, request: Request, origin: float) -> Served:
+async def _send(client: httpx.AsyncClient, request: Request, origin: float) -> ProxyReply:
     """``origin``: the replay's start on the monotonic clock; the result's ``sent_s`` counts from it."""
     headers = {"Authorization": f"Bearer {key_of(request.tenant)}"}
     started = time.monotonic()
@@ -66,18 +66,18 @@ async def _send(client: httpx.AsyncClient, request: Request, origin: float) -> S
             latency = time.monotonic() - started
             kept = {name: response.headers[name] for name in HEADERS if name in response.headers}
             if response.status_code != 200:
-                return Served(request.n, response.status_code, latency, headers=kept, error=response.text[:300],
+                return ProxyReply(request.n, response.status_code, latency, headers=kept, error=response.text[:300],
                               sent_s=sent)
             data = response.json()
             choice = (data.get("choices") or [{}])[0]
-            return Served(request.n, 200, latency, text=choice.get("message", {}).get("content") or "",
+            return ProxyReply(request.n, 200, latency, text=choice.get("message", {}).get("content") or "",
                           usage=data.get("usage") or {}, headers=kept, finish_reason=choice.get("finish_reason"),
                           sent_s=sent)
         async with client.stream("POST", "/v1/chat/completions", json=_body(request), headers=headers) as response:
             kept = {name: response.headers[name] for name in HEADERS if name in response.headers}
             if response.status_code != 200:
                 await response.aread()
-                return Served(request.n, response.status_code, time.monotonic() - started, headers=kept,
+                return ProxyReply(request.n, response.status_code, time.monotonic() - started, headers=kept,
                               error=response.text[:300], sent_s=sent)
             pieces: list[str] = []
             usage: dict[str, Any] = {}
@@ -94,15 +94,15 @@ async def _send(client: httpx.AsyncClient, request: Request, origin: float) -> S
                         pieces.append(content)
                     finish = choice.get("finish_reason") or finish
                 usage = chunk.get("usage") or usage
-            return Served(request.n, 200, time.monotonic() - started, ttft, "".join(pieces), usage, kept,
+            return ProxyReply(request.n, 200, time.monotonic() - started, ttft, "".join(pieces), usage, kept,
                           finish_reason=finish, sent_s=sent)
     except (httpx.HTTPError, json.JSONDecodeError) as error:
-        return Served(request.n, 0, time.monotonic() - started, error=f"{type(error).__name__}: {error}",
+        return ProxyReply(request.n, 0, time.monotonic() - started, error=f"{type(error).__name__}: {error}",
                       sent_s=sent)
 
 
 async def send_all(base_url: str, requests: Sequence[Request], concurrency: int,
-                   progress: bool = False) -> list[Served]:
+                   progress: bool = False) -> list[ProxyReply]:
     """Every request, dispatched in order with at most ``concurrency`` in flight; results in workload order."""
     semaphore = asyncio.Semaphore(concurrency)
     done = 0
@@ -110,7 +110,7 @@ async def send_all(base_url: str, requests: Sequence[Request], concurrency: int,
     origin = time.monotonic()
 
     async with httpx.AsyncClient(base_url=base_url, timeout=300, limits=limits) as client:
-        async def one(request: Request) -> Served:
+        async def one(request: Request) -> ProxyReply:
             nonlocal done
             try:
                 return await _send(client, request, origin)

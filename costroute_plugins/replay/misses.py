@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from costroute_plugins.cache.admission import Admission, AdmissionPolicy
-from costroute_plugins.replay.client import Served
+from costroute_plugins.replay.client import ProxyReply
 from costroute_plugins.replay.workload import Request
 
 #: Obstacles in the order they are checked for an earlier ask, those that keep its answer out of the cache first:
@@ -63,14 +63,14 @@ class Reask:
     miss: Miss | None
 
 
-def answer_body(served: Served) -> dict[str, object]:
+def answer_body(served: ProxyReply) -> dict[str, object]:
     """The chat completion the proxy would store for this answer: the text and why it stopped. The replay sends
     plain chat prompts, so there are no tool calls to rebuild."""
     return {"choices": [{"index": 0, "message": {"role": "assistant", "content": served.text},
                          "finish_reason": served.finish_reason}]}
 
 
-def ask_of(request: Request, served: Served, hit: bool, policy: AdmissionPolicy) -> Ask:
+def ask_of(request: Request, served: ProxyReply, hit: bool, policy: AdmissionPolicy) -> Ask:
     """The facts about one request. Its prompt is the whole conversation (one user message), so the admission
     check has no earlier turns to scan."""
     admission = policy.admit(request.prompt, answer_body(served)) if served.status == 200 else None

@@ -29,9 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-import numpy as np
-
-from costroute_plugins.replay.client import Served
+from costroute_plugins.percentile import percentile
+from costroute_plugins.replay.client import ProxyReply
 from costroute_plugins.replay.misses import Reask
 from costroute_plugins.replay.workload import Request, has_recorded_outcome
 from costroute_plugins.stub.outcomes import parse_marker, qid_tag
@@ -76,7 +75,7 @@ def cost_at(rates: Rates, tier: str, request: Request) -> float:
     return request.prompt_tokens * prompt_rate + request.answer_tokens[tier] * completion_rate
 
 
-def _cost(served: Served, capture: Mapping[str, Any] | None, rates: Rates, tier: str) -> tuple[float, str]:
+def _cost(served: ProxyReply, capture: Mapping[str, Any] | None, rates: Rates, tier: str) -> tuple[float, str]:
     if capture is not None and capture.get("response_cost") is not None:
         return float(capture["response_cost"]), "spend-log"
     if "x-litellm-response-cost" in served.headers:
@@ -91,7 +90,7 @@ def _cost(served: Served, capture: Mapping[str, Any] | None, rates: Rates, tier:
     return 0.0, "none"
 
 
-def score_request(request: Request, served: Served, capture: Mapping[str, Any] | None, rates: Rates,
+def score_request(request: Request, served: ProxyReply, capture: Mapping[str, Any] | None, rates: Rates,
                   premium: str, unconstrained: Mapping[int, str], qids: Mapping[str, str]) -> Scored:
     """``qids`` maps the answers' qid tags back to question ids (those of the workload)."""
     capture = capture or {}
@@ -219,7 +218,7 @@ def routed_quality(scored: Sequence[Scored]) -> float | None:
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 4) if values else None
+    return round(percentile(values, q / 100), 4) if values else None
 
 
 def build_report(requests: Sequence[Request], scored: Sequence[Scored], rates: Rates, premium: str,

@@ -28,7 +28,7 @@ from costroute_plugins.proxy.tier_prices import config_tier_rates
 from costroute_plugins.quality.config import QualityConfig
 from costroute_plugins.replay import scrape
 from costroute_plugins.replay.audit_report import add_quality_loop, own_calls
-from costroute_plugins.replay.client import Served, send_all
+from costroute_plugins.replay.client import ProxyReply, send_all
 from costroute_plugins.replay.counterfactual import unconstrained_tiers
 from costroute_plugins.replay.derive import CAPTURE_ENV, derive, key_of
 from costroute_plugins.replay.misses import ask_of, reasked
@@ -54,7 +54,7 @@ METRICS_KEY = key_of("costroute-replay")
 class ReplayResult:
     report: dict[str, Any]
     scored: list[Scored]
-    served: list[Served]
+    served: list[ProxyReply]
 
 
 def tenant_budgets(workload: Workload, rates: Rates, premium: str) -> list[dict[str, Any]]:

@@ -1,9 +1,13 @@
-"""Routing quality metrics exactly as defined in DATA.md (APGR, CPT), so figures compare across tools.
+"""Routing quality metrics (APGR, CPT) as RouteLLM defines them, so figures compare across tools.
 
-Sorting by the router's score, highest first, and sending the top k prompts to the premium model gives
+For a cheap model C and a premium model P over n prompts with qualities qC[i], qP[i]: sort the prompts by the
+router's "needs premium" score, highest first; sending the top k to P gives
+``perf(k) = (sum of qP over the top k + sum of qC over the rest) / n`` and
 ``PGR(k) = (perf(k) - mean qC) / (mean qP - mean qC)``, which simplifies to the cumulative share of the total
-premium-over-cheap gain ``d = qP - qC`` captured by the top k. Ties are put in random order and every figure
-is the mean over several seeds, so a classifier that scores many prompts alike is not flattered by row order.
+premium-over-cheap gain ``d = qP - qC`` captured by the top k. APGR is the trapezoid area of PGR over k/n in
+[0, 1] (random routing: about 0.5); CPT(x) is the smallest k/n with PGR >= x (reported as cpt50, cpt80). Ties are
+put in random order and every figure is the mean over several seeds, so a classifier that scores many prompts
+alike is not flattered by row order.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Chatbot Arena outcome data -> canonical outcome rows: arena-bench grades and human-voted battles.
 
-Two sources (DATA.md): ``arena_bench_v1`` grades 15 models' answers to 300 Arena prompts on a 1-10 scale (a score
+Two public sources: ``arena_bench_v1`` grades 15 models' answers to 300 Arena prompts on a 1-10 scale (a score
 of -1 or none means the judge gave no grade), and ``arena_battles`` holds 1,135 battles with a human vote.
 
 - Bench rows: ``scores`` = grade / 10 for every graded model, ``answer_chars`` = each graded model's recorded
@@ -60,7 +60,7 @@ def is_mt_bench(text: str) -> bool:
 
 
 def find_sources(src: Path) -> tuple[Path | None, Path | None]:
-    """The bench and battles folders under ``src`` (DATA.md's routing/ folder), or ``src`` itself being one."""
+    """The bench and battles folders under ``src`` (the folder holding both, e.g. ``../shared/data/routing``), or ``src`` itself being one."""
     def first(*candidates: Path) -> Path | None:
         return next((path.parent for path in candidates if path.is_file()), None)
 

@@ -1,7 +1,7 @@
 """``costroute eval-router``: APGR / CPT(50%) / CPT(80%) of the trained router beside baselines, one JSON line each.
 
-All methods score the same rows, and the metrics follow DATA.md exactly (ties in random order, mean over
-seeds), so the lines compare directly with RouteLLM's published figures.
+All methods score the same rows, and the metrics follow ``routing/apgr.py``'s definitions exactly (ties in
+random order, mean over seeds), so the lines compare directly with RouteLLM's published figures.
 """
 
 from __future__ import annotations
@@ -72,10 +72,10 @@ def _plot(path: str, curves: dict[str, np.ndarray]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from costroute_plugins.routing.apgr import mean_pgr_curve, routing_metrics
     from costroute_plugins.routing.artifact import load_artifact
     from costroute_plugins.routing.chitchat import ChitChatFloor
     from costroute_plugins.routing.logistic import LogisticClassifier
-    from costroute_plugins.routing.metrics import mean_pgr_curve, routing_metrics
     from costroute_plugins.routing.outcomes import SplitRule, pair_qualities
 
     artifact = None if args.baselines_only else load_artifact(args.router_artifact)

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     bench_dir, battles_dir = find_sources(src)
     if bench_dir is None and battles_dir is None:
         raise CliError(f"{src}: no question.jsonl or battles.jsonl found (nor {src}/arena_bench_v1/ or "
-                       f"{src}/arena_battles/); give the folder holding DATA.md's arena data")
+                       f"{src}/arena_battles/); give the folder holding both Arena folders")
     outputs: dict[str, Imported] = {}
     if bench_dir is not None:
         outputs["arena_bench"] = bench_rows(bench_dir)

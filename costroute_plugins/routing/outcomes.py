@@ -1,6 +1,6 @@
 """Outcomes JSONL (per-prompt quality of several models) and the request text every classifier reads.
 
-The format is the canonical one of ``DATA.md``: ``{"id", "messages" | "prompt", "scores": {model: 0..1},
+The format (costroute's canonical one, also ``../shared/DATA.md``'s): ``{"id", "messages" | "prompt", "scores": {model: 0..1},
 "costs"?}``. Keeping one reader means training, calibration and evaluation can never disagree on labels.
 
 An optional ``"answer_chars": {model: int}`` keeps each model's recorded answer length (Arena data has the

@@ -1,9 +1,18 @@
-"""Operator policy around the classifier's choice: premium tenants, per-task minimum tiers, latency fit, and
-the A/B holdout that measures what routing costs in quality.
+"""Operator policy around the classifier's choice: the order in which budget, tenant, caller and operator
+decide the tier of a ``model: auto`` request, as pure functions of settings and request facts.
 
-Order of precedence, first match wins: a budget at its cap (``downgrade``), a premium tenant, the holdout;
-otherwise the classifier decides and the floors (task minimum, feedback escalation) and the latency hint
-adjust its choice. Every step says what it did in the decision's reason, which reaches the spend log.
+Order of precedence, first match wins:
+
+1. a budget at its cap with action ``downgrade`` serves the tier it forces, whatever the router or the mode;
+2. a premium tenant gets the top tier (never held out);
+3. otherwise the classifier decides under the caller's ``required_quality`` and the budget's relaxation, then
+   the floors raise it (the task's minimum tier, a thumbs-down escalation) and a latency hint moves it to the
+   nearest tier that fits, never below those floors;
+4. the mode then says what is served: ``enforce`` serves the decision, the A/B holdout (in ``enforce``) the top
+   tier, ``shadow`` the ``baseline_tier``; the decision is recorded either way.
+
+Every step says what it did in the decision's reason, which reaches the spend log. The proxy's classifier
+(``proxy/classifier.py``) only gathers the inputs (state, embedding, escalation) and records the ``Route``.
 """
 
 from __future__ import annotations
@@ -12,12 +21,16 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from costroute_plugins.messages import Message
 from costroute_plugins.routing.feedback import FeedbackSettings
+from costroute_plugins.routing.hints import RouteHints
 from costroute_plugins.routing.latency import TierLatency
-from costroute_plugins.routing.router import Decision
+from costroute_plugins.routing.router import Decision, Router
 
 _TENANT = re.compile(r"^(team|key|end_user|org):.+$")
 
@@ -114,3 +127,86 @@ def higher(tiers: Sequence[str], *candidates: str | None) -> str | None:
     """The dearest of the given tiers (``None`` entries ignored)."""
     present = [tier for tier in candidates if tier is not None]
     return max(present, key=tiers.index) if present else None
+
+
+class RouteSettings(Protocol):
+    """What the precedence reads of ``costroute.routing`` (``config.RoutingConfig``, validated at load)."""
+
+    @property
+    def premium_tenants(self) -> list[str]: ...
+    @property
+    def task_min_tier(self) -> dict[str, str]: ...
+    @property
+    def holdout_fraction(self) -> float: ...
+    @property
+    def holdout_salt(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def baseline_tier(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Route:
+    """The policy's answer for one request: ``serve`` is the tier LiteLLM is told, ``tier`` and ``reason`` the
+    decision recorded (shadow and holdout serve another tier than they record), ``mode`` how it was applied.
+    A route no score took part in (a budget downgrade) has ``score`` None and logs only tier and reason."""
+
+    serve: str
+    tier: str
+    reason: str
+    mode: str
+    score: float | None = None
+    holdout: bool = False
+
+    def spend_log_fields(self) -> dict[str, Any]:
+        """The ``costroute_route_*`` fields of LiteLLM's spend-log metadata."""
+        fields: dict[str, Any] = {"costroute_route_tier": self.tier, "costroute_route_reason": self.reason}
+        if self.score is not None:
+            fields.update(costroute_route_score=self.score, costroute_route_mode=self.mode,
+                          costroute_route_holdout=self.holdout)
+        return fields
+
+
+def route_before_router(settings: RouteSettings, tiers: Sequence[str], *, tenant: str, forced_tier: str | None
+                        ) -> Route | None:
+    """Rules 1 and 2, which need no score: a budget downgrade, then a premium tenant. None: the router decides."""
+    if forced_tier:
+        return Route(serve=forced_tier, tier=forced_tier, reason="budget downgrade", mode="enforce")
+    if tenant in settings.premium_tenants:
+        top = tiers[-1]
+        return _applied(Decision(top, 1.0, None, f"{top}: premium tenant {tenant}"), settings, tiers, holdout=False)
+    return None
+
+
+def decide(router: Router, messages: Sequence[Message], embedding: np.ndarray | None, *, settings: RouteSettings,
+           tiers: Sequence[str], hints: RouteHints, relaxation: float, thresholds: Sequence[float],
+           escalation: tuple[str, float] | None, latency: TierLatency) -> Decision:
+    """Rule 3: the router's choice on ``thresholds`` (the quality loop's, else the calibrated ones), raised to the
+    task's minimum tier and to ``escalation`` (tier, similarity of the thumbs-down prompt), then fitted to the
+    caller's latency hint without going below either floor."""
+    decision = router.decide(messages, embedding, relaxation=relaxation, required_quality=hints.required_quality,
+                             base_thresholds=thresholds)
+    adjust = Adjustment(tiers)
+    task_floor = settings.task_min_tier.get(hints.task) if hints.task else None
+    decision = adjust.raise_to(decision, task_floor, f"task {hints.task}")
+    if escalation is not None:
+        decision = adjust.raise_to(decision, escalation[0], f"thumbs-down on a similar prompt "
+                                                            f"(similarity {escalation[1]:.2f})")
+    if hints.max_latency_ms is not None:
+        floor = higher(tiers, task_floor, escalation[0] if escalation else None)
+        decision = adjust.fit_latency(decision, hints.max_latency_ms, latency, floor)
+    return decision
+
+
+def route_decided(decision: Decision, settings: RouteSettings, tiers: Sequence[str], request_id: str) -> Route:
+    """Rule 4 for the router's decision: the request's holdout draw and the mode say what is served."""
+    holdout = in_holdout(request_id, settings.holdout_fraction, settings.holdout_salt)
+    return _applied(decision, settings, tiers, holdout=holdout)
+
+
+def _applied(decision: Decision, settings: RouteSettings, tiers: Sequence[str], holdout: bool) -> Route:
+    mode = "holdout" if holdout and settings.mode == "enforce" else settings.mode
+    serve = {"shadow": str(settings.baseline_tier), "holdout": tiers[-1]}.get(mode, decision.tier)
+    return Route(serve=serve, tier=decision.tier, reason=decision.reason, mode=mode, score=round(decision.score, 4),
+                 holdout=holdout)

@@ -35,10 +35,10 @@ from costroute_plugins.embedding import Embedder
 from costroute_plugins.embedding_disk import DiskCachedEmbedder
 from costroute_plugins.messages import last_user_text
 from costroute_plugins.quality.learn import OwnRow
+from costroute_plugins.routing.apgr import MetricsError, routing_metrics
 from costroute_plugins.routing.artifact import RouterArtifact
 from costroute_plugins.routing.base import RequestView
 from costroute_plugins.routing.logistic import LogisticClassifier
-from costroute_plugins.routing.metrics import MetricsError, routing_metrics
 from costroute_plugins.routing.outcomes import Outcome, pair_qualities, read_outcomes, write_outcomes
 from costroute_plugins.routing.training import TrainingOptions, train_router
 

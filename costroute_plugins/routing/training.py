@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from costroute_plugins.embedding import Embedder
 from costroute_plugins.embedding_disk import DiskCachedEmbedder
+from costroute_plugins.routing.apgr import routing_metrics
 from costroute_plugins.routing.artifact import RouterArtifact
 from costroute_plugins.routing.calibration import CalibrationEntry, calibrate
 from costroute_plugins.routing.features import (
@@ -48,7 +49,6 @@ from costroute_plugins.routing.features import (
     structural_features,
     tfidf_matrix,
 )
-from costroute_plugins.routing.metrics import routing_metrics
 from costroute_plugins.routing.model_pairs import ModelPair, distinct_pairs, pair_examples
 from costroute_plugins.routing.outcomes import Outcome, SplitRule, data_hash, read_outcomes
 

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from costroute_plugins.cache.evaluate import Outcome, classify, label_texts, summarise
+from costroute_plugins.cache.evaluate import LookupVerdict, classify, label_texts, summarise
 from costroute_plugins.cache.pairs import Pair
 from costroute_plugins.cli import main
 
@@ -51,9 +51,9 @@ def test_contradicting_rows_are_settled_by_majority_and_a_tie_is_wrong():
 def test_summary_counts_each_class_and_bounds_precision_by_the_unlabelled_hits():
     pairs = [Pair("a", "b", True), Pair("c", "d", True), Pair("e", "f", False), Pair("g", "h", False),
              Pair("i", "j", True), Pair("k", "l", True)]
-    outcomes = [Outcome(1.0, "identical", "exact"), Outcome(0.95, "duplicate", "semantic"),
-                Outcome(0.9, "non-duplicate", "semantic"), Outcome(0.9, "unlabelled", "semantic"),
-                Outcome(0.8, "duplicate", "semantic"), Outcome(None, None, None)]
+    outcomes = [LookupVerdict(1.0, "identical", "exact"), LookupVerdict(0.95, "duplicate", "semantic"),
+                LookupVerdict(0.9, "non-duplicate", "semantic"), LookupVerdict(0.9, "unlabelled", "semantic"),
+                LookupVerdict(0.8, "duplicate", "semantic"), LookupVerdict(None, None, None)]
     summary = summarise(pairs, outcomes, 0.85)
     assert summary == {
         "threshold": 0.85, "hits": 4, "exact_hits": 1, "correct_hits": 2, "identical_hits": 1,

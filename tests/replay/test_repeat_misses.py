@@ -15,7 +15,7 @@ import pytest
 
 from costroute_plugins.cache.config import SemanticCacheConfig
 from costroute_plugins.replay.cli_replay import _summary
-from costroute_plugins.replay.client import Served
+from costroute_plugins.replay.client import ProxyReply
 from costroute_plugins.replay.misses import Miss, ask_of, reasked
 from costroute_plugins.replay.report import build_report, score_request, with_reask
 from costroute_plugins.replay.workload import Request, approx_tokens, write_workload
@@ -34,7 +34,7 @@ class Replay:
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
-        self.served: list[Served] = []
+        self.served: list[ProxyReply] = []
 
     def ask(self, prompt: str, *, at: float, took: float = 0.5, tenant: str = "acme", tier: str = "cheap",
             cache: str = "miss", status: int = 200, reason: str | None = None, finish: str = "stop") -> int:
@@ -46,7 +46,7 @@ class Replay:
         if reason is not None:
             headers["x-costroute-cache-reason"] = reason
         text = marker(f"q/{prompt}", tier, SCORES[tier]) + " an answer" if status == 200 else ""
-        self.served.append(Served(n, status, took, text=text, headers=headers if status == 200 else {},
+        self.served.append(ProxyReply(n, status, took, text=text, headers=headers if status == 200 else {},
                                   finish_reason=finish if status == 200 else None, sent_s=at))
         return n
 

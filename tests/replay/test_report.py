@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from costroute_plugins.replay.client import Served
+from costroute_plugins.replay.client import ProxyReply
 from costroute_plugins.replay.report import build_report, score_request
 from costroute_plugins.replay.workload import Request
 from costroute_plugins.stub.outcomes import marker, qid_tag
@@ -20,12 +20,12 @@ def request(n: int, qid: str, kind: str = "fresh", premium: float = 1.0, cheap: 
 
 
 def served(n: int, qid: str, tier: str, score: float, cache: str = "miss", cost: float | None = None,
-           state: str = "normal") -> tuple[Served, dict]:
+           state: str = "normal") -> tuple[ProxyReply, dict]:
     capture = {"response_cost": cost if cost is not None else 50 * RATES[tier][0] + 100 * RATES[tier][1],
                "cache_hit": cache == "hit", "costroute": {"costroute_budget_state": state}}
     if cache == "hit":
         capture["response_cost"] = 0.0
-    reply = Served(n, 200, 0.1 * (n + 1), text=f"{marker(qid, tier, score)} words",
+    reply = ProxyReply(n, 200, 0.1 * (n + 1), text=f"{marker(qid, tier, score)} words",
                    headers={"x-costroute-tier": tier, "x-costroute-cache": cache})
     return reply, capture
 

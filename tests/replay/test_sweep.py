@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from costroute_plugins.replay.client import Served
+from costroute_plugins.replay.client import ProxyReply
 from costroute_plugins.replay.report import score_request
 from costroute_plugins.replay.sweep import Case, cases_from, sweep
 from costroute_plugins.replay.workload import Request
@@ -78,11 +78,11 @@ def test_a_replay_becomes_cases_with_router_scores_and_hit_sources():
                         scores={"cheap": 0.0, "premium": 1.0}, answer_tokens={"cheap": 10, "premium": 10},
                         prompt_tokens=5, source="q") for n in range(3)]
     replies = [
-        (Served(0, 200, 0.1, text=f"{marker('q', 'cheap', 0.0)} a", headers={"x-costroute-tier": "cheap"}),
+        (ProxyReply(0, 200, 0.1, text=f"{marker('q', 'cheap', 0.0)} a", headers={"x-costroute-tier": "cheap"}),
          {"response_cost": 1e-6, "costroute": {"costroute_route_score": 0.3, "costroute_route_mode": "enforce"}}),
-        (Served(1, 200, 0.1, text=f"{marker('q', 'cheap', 0.0)} a", headers={"x-costroute-cache": "hit"}),
+        (ProxyReply(1, 200, 0.1, text=f"{marker('q', 'cheap', 0.0)} a", headers={"x-costroute-cache": "hit"}),
          {"response_cost": 0.0, "cache_hit": True, "costroute": {}}),
-        (Served(2, 200, 0.1, text=f"{marker('q', 'cheap', 0.0)} a", headers={"x-costroute-tier": "cheap"}),
+        (ProxyReply(2, 200, 0.1, text=f"{marker('q', 'cheap', 0.0)} a", headers={"x-costroute-tier": "cheap"}),
          {"response_cost": 1e-6, "costroute": {"costroute_route_tier": "cheap",
                                                "costroute_route_reason": "budget downgrade"}}),
     ]

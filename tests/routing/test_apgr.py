@@ -1,11 +1,11 @@
-"""APGR and CPT as DATA.md defines them, checked on cases small enough to work out by hand."""
+"""APGR and CPT as ``routing/apgr.py`` defines them, checked on cases small enough to work out by hand."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from costroute_plugins.routing.metrics import MetricsError, mean_pgr_curve, routing_metrics
+from costroute_plugins.routing.apgr import MetricsError, mean_pgr_curve, routing_metrics
 
 # Premium wins on prompts 0 and 1; both models are right on 2 and 3.
 Q_CHEAP = np.array([0.0, 0.0, 1.0, 1.0])

@@ -1,6 +1,6 @@
 """An operator imports Chatbot Arena data with `costroute import-arena` and gets outcomes JSONL to train on.
 
-The fixture is a miniature of DATA.md's two Arena folders: graded answers (arena_bench_v1/) and human-voted
+The fixture is a miniature of the two public Arena folders (``../shared/DATA.md``): graded answers (arena_bench_v1/) and human-voted
 battles (arena_battles/), with the MT-Bench duplicate, an ungraded answer and a multi-turn battle in it.
 """
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from costroute_plugins.routing.apgr import routing_metrics
 from costroute_plugins.routing.artifact import load_artifact
 from costroute_plugins.routing.base import RequestView
 from costroute_plugins.routing.baselines import LengthClassifier, RandomClassifier
 from costroute_plugins.routing.logistic import LogisticClassifier
-from costroute_plugins.routing.metrics import routing_metrics
 from costroute_plugins.routing.outcomes import pair_qualities, read_outcomes
 from tests.routing.conftest import CHEAP, DATA, HELDOUT, PREMIUM
 
