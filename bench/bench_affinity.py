@@ -31,12 +31,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench import VLLM_DIR
+from costroute_plugins.harness.proxy import start_proxy
+from costroute_plugins.harness.vllm_workers import Worker, affinity_proxy_config, start_workers, tiny_model
 from costroute_plugins.vllm_affinity import workload
 from costroute_plugins.vllm_affinity.blocks import load_tokenizer
 from costroute_plugins.vllm_affinity.policy import make_policy
 from costroute_plugins.vllm_affinity.simulator import simulate, to_sim_requests
-from tests.harness import start_proxy
-from tests.support.vllm_workers import TINY_MODEL, Worker, affinity_proxy_config, start_workers
 
 HITS, QUERIES, DONE = "vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total", "vllm:request_success_total"
 TTFT_SUM, TTFT_COUNT = "vllm:time_to_first_token_seconds_sum", "vllm:time_to_first_token_seconds_count"
@@ -46,7 +47,7 @@ OUT = REPO / "bench" / "out"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replicas", type=int, default=2)
-    parser.add_argument("--model", type=Path, default=TINY_MODEL)
+    parser.add_argument("--model", type=Path, default=tiny_model(VLLM_DIR))
     parser.add_argument("--served-name", default="tiny-llama")
     parser.add_argument("--block-size", type=int, default=128, help="KV block size (CPU: 128; GPU default 16)")
     parser.add_argument("--cache-blocks", type=int, default=30, help="KV blocks per worker")
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
         workers = [Worker(int(port), None) for port in args.workers.split(",")]
         args.replicas = len(workers)
     else:
-        workers = start_workers(args.replicas, logs, cache_blocks=args.cache_blocks, model=args.model,
+        workers = start_workers(args.replicas, logs, VLLM_DIR, cache_blocks=args.cache_blocks, model=args.model,
                                 served_name=args.served_name,
                                 extra=["--block-size", str(args.block_size)] if args.block_size != 128 else [])
     print(f"{args.replicas} vLLM workers ready in {time.monotonic() - started:.0f} s "

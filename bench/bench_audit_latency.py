@@ -18,8 +18,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.stats import percentile
-from tests.harness import start_proxy, start_stub, tier_env, write_config
+from bench import shipped_config
+from costroute_plugins.harness.proxy import start_proxy, start_stub, tier_env
+from costroute_plugins.percentile import percentile
 
 REQUESTS = 60
 GOAL_RATIO = 1.10
@@ -48,8 +49,8 @@ def main() -> None:
         proxies = {}
         try:
             for name, section in (("audits off", {}), ("audits on", {"quality": quality})):
-                config = write_config(logs / f"{name.replace(' ', '-')}.yaml",
-                                      costroute={"routing": ROUTING, "cache": {"enabled": False}, **section})
+                config = shipped_config(logs / f"{name.replace(' ', '-')}.yaml",
+                                        {"routing": ROUTING, "cache": {"enabled": False}, **section})
                 proxies[name] = start_proxy(config, logs, env=tier_env(stubs))
             timings: dict[str, list[float]] = {name: [] for name in proxies}
             clients = {name: proxy.client() for name, proxy in proxies.items()}

@@ -18,8 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.stats import percentile
-from tests.harness import start_proxy, start_stub, tier_env, write_config
+from bench import shipped_config
+from costroute_plugins.harness.proxy import start_proxy, start_stub, tier_env
+from costroute_plugins.percentile import percentile
 
 UPSTREAM_LATENCY_MS = 500
 REQUESTS = 40
@@ -34,7 +35,7 @@ def main() -> None:
         logs = Path(folder)
         stubs = {tier: start_stub(tier, logs, latency_ms=UPSTREAM_LATENCY_MS)
                  for tier in ("cheap", "balanced", "premium")}
-        config = write_config(logs / "config.yaml", costroute={"cache": {"enabled": True}, "redis_url": None})
+        config = shipped_config(logs / "config.yaml", {"cache": {"enabled": True}, "redis_url": None})
         proxy = start_proxy(config, logs, env=tier_env(stubs))
         results: dict[str, dict[str, list[float]]] = {}
         reworded: dict[str, dict[str, int]] = {}  # per model: x-costroute-cache outcomes of the rewordings

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 import httpx
-import yaml
 
-from bench.stats import percentile
-from tests.harness import REPO, start_proxy, start_stub, tier_env, write_config
+from bench import REPO, shipped_config
+from costroute_plugins.harness.proxy import start_proxy, start_stub, tier_env
+from costroute_plugins.percentile import percentile
 
 POLL_S = 0.02
 GOAL_P99_MS = 100.0
@@ -87,9 +87,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         logs = Path(folder)
         stubs = {tier: start_stub(tier, logs, latency_ms=200) for tier in ("cheap", "balanced", "premium")}
-        config = write_config(logs / "config.yaml", costroute={"cache": {"enabled": True}})
-        document = yaml.safe_load(config.read_text())
-        config.write_text(yaml.safe_dump(document, sort_keys=False))
+        config = shipped_config(logs / "config.yaml", {"cache": {"enabled": True}})
         proxy = start_proxy(config, logs, env={**tier_env(stubs), "PYTHONPATH": str(REPO)})
         try:
             health = f"{proxy.url}/health/liveliness"

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from costroute_plugins.percentile import percentile
 from costroute_plugins.routing.base import EMBEDDING_DIM, RequestView
 from costroute_plugins.routing.feedback import FeedbackService, FeedbackSettings
 from costroute_plugins.routing.feedback_store import Escalation
@@ -128,9 +129,10 @@ def _report(timings: Timings) -> None:
     rows = (("wall", wall), ("thread cpu", np.array(timings.cpu) / 1e6),
             ("process cpu", np.array(timings.process_cpu) / 1e6), ("wall - run-queue wait", wall - waited))
     for label, ms in rows:
-        print(f"  {label:22s} p50 {np.percentile(ms, 50):.3f} ms  p99 {np.percentile(ms, 99):.3f} ms  "
+        values = ms.tolist()
+        print(f"  {label:22s} p50 {percentile(values, 0.50):.3f} ms  p99 {percentile(values, 0.99):.3f} ms  "
               f"max {ms.max():.3f} ms")
-    tail = wall >= np.percentile(wall, 99)
+    tail = wall >= percentile(wall.tolist(), 0.99)
     switches = np.array(timings.switches)[tail]
     print(f"  slowest 1% ({int(tail.sum())} calls): {waited[tail].sum() / wall[tail].sum():.0%} of their wall time "
           f"waiting for a core, {np.mean(switches > 0):.0%} preempted (mean {switches.mean():.1f} involuntary "

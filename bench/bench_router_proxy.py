@@ -15,8 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.stats import percentile
-from tests.harness import start_proxy, start_stub, tier_env, write_config
+from bench import shipped_config
+from costroute_plugins.harness.proxy import start_proxy, start_stub, tier_env
+from costroute_plugins.percentile import percentile
 
 REQUESTS = 60
 
@@ -45,7 +46,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         logs = Path(folder)
         stubs = {tier: start_stub(tier, logs) for tier in ("cheap", "balanced", "premium")}
-        config = write_config(logs / "config.yaml", costroute={"redis_url": None})
+        config = shipped_config(logs / "config.yaml", {"redis_url": None})
         proxy = start_proxy(config, logs, env=tier_env(stubs))
         timings: dict[str, list[float]] = {"auto": [], "cheap": []}
         tiers: dict[str, int] = {}

@@ -45,24 +45,26 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import yaml
-
-from tests.harness import PROXY_CONFIG, REPO, Proxy, start_proxy, start_stub, tier_env, write_config
-from tests.support.load import Answer, Load, mixed_traffic, percentile
+from bench import PROXY_CONFIG, REPO
+from costroute_plugins.harness.config_edits import (
+    read_config,
+    with_costroute,
+    with_team_keys,
+    without_costroute,
+    write_config,
+)
+from costroute_plugins.harness.load import Answer, Load, mixed_traffic
+from costroute_plugins.harness.overhead import added_p50, regime
+from costroute_plugins.harness.proxy import Proxy, start_proxy, start_stub, tier_env
+from costroute_plugins.percentile import percentile
 
 REDIS_URL = os.environ.get("COSTROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_DSN = os.environ.get("COSTROUTE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TEAMS = [f"load-{n}" for n in range(6)]
 
 
-def _with_test_auth(path: Path, document: dict) -> Path:
-    document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
-
-
 def costroute_config(folder: Path, prefix: str, schema: str, replica: int) -> Path:
-    path = write_config(folder / f"costroute-{replica}.yaml", costroute={
+    document = with_costroute(read_config(PROXY_CONFIG), {
         "redis_url": REDIS_URL,
         "cache": {"enabled": True, "key_prefix": f"{prefix}cache:"},
         "budget": {"key_prefix": f"{prefix}budget:", "budgets": [
@@ -71,18 +73,13 @@ def costroute_config(folder: Path, prefix: str, schema: str, replica: int) -> Pa
         "spend": {"ledger": {"enabled": True, "dsn": POSTGRES_DSN, "db_schema": schema,
                              "spool_path": str(folder / f"spool-{replica}.jsonl")}},
     })
-    return _with_test_auth(path, yaml.safe_load(path.read_text()))
+    return write_config(folder / f"costroute-{replica}.yaml", with_team_keys(document))
 
 
 def vanilla_config(folder: Path) -> Path:
-    document = yaml.safe_load(PROXY_CONFIG.read_text())
-    document.pop("costroute", None)
-    premium = next(m for m in document["model_list"] if m["model_name"] == "premium")
-    document["model_list"] = [m for m in document["model_list"] if m["model_name"] != "auto"]
-    document["model_list"].append({"model_name": "auto", "litellm_params": dict(premium["litellm_params"])})
-    document["litellm_settings"]["callbacks"] = [callback for callback in document["litellm_settings"]["callbacks"]
-                                                 if not str(callback).startswith("costroute_plugins.")]
-    return _with_test_auth(folder / "vanilla.yaml", document)
+    """The same proxy less costroute, every ``auto`` request to the premium tier."""
+    vanilla = without_costroute(read_config(PROXY_CONFIG), auto_as="premium")
+    return write_config(folder / "vanilla.yaml", with_team_keys(vanilla))
 
 
 def summary(name: str, answers: list[Answer], duration_s: float) -> dict:
@@ -133,22 +130,6 @@ def drive(fleet: list[Proxy], clients: int, duration_s: float, seed: int,
         return answers, {"proxy_cpu_ms_per_request": None, "proxy_cpu_cores_share": None}
     return answers, {"proxy_cpu_ms_per_request": round(1000 * (after - before) / max(len(answers), 1), 1),
                      "proxy_cpu_cores_share": round((after - before) / elapsed / (os.cpu_count() or 1), 3)}
-
-
-def regime(think_s: float, vanilla_p50_ms: float, upstream_ms: float) -> str:
-    """What the run measured, from its pacing and from vanilla's own p50: a vanilla p50 more than 1.5x the
-    upstream's means its requests queued for CPU, and then latency is not an added-latency figure."""
-    pacing = f"paced, mean think time {think_s:g} s" if think_s > 0 else "saturated closed loop (no think time)"
-    if vanilla_p50_ms <= 1.5 * upstream_ms:
-        return f"{pacing}; vanilla below saturation (p50 {vanilla_p50_ms:.0f} ms vs upstream {upstream_ms:.0f} ms)"
-    return (f"{pacing}; vanilla SATURATED (p50 {vanilla_p50_ms / upstream_ms:.1f}x the upstream): latencies measure "
-            "CPU queueing, read throughput and CPU per request, not added latency")
-
-
-def added_p50(ours_ms: float, vanilla_ms: float) -> str:
-    share = (ours_ms - vanilla_ms) / vanilla_ms
-    verdict = "meets" if share <= 0.15 else "does NOT meet"
-    return f"{ours_ms - vanilla_ms:+.1f} ms ({share:+.1%}), {verdict} the <= +15% goal"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,22 +16,18 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-import yaml
 
+from costroute_plugins.harness import config_edits as edits
 from tests.conftest import REDIS_URL, isolated_redis_prefix
-from tests.harness import REPO, Proxy, Stub, free_port, start_proxy, tier_env, wait_until, write_config
+from tests.harness import PROXY_CONFIG, REPO, Proxy, Stub, free_port, start_proxy, tier_env, wait_until, write_config
 
 CAPITAL = "What is the capital of France?"
 
 
 def cache_config(path: Path, prefix: str, redis_url: str = REDIS_URL) -> Path:
     # Routing off: every auto request goes to the baseline (premium) tier, so answers are predictable here.
-    write_config(path, costroute={"cache": {"enabled": True, "key_prefix": prefix}, "redis_url": redis_url,
-                                  "routing": {"mode": "off"}})
-    document = yaml.safe_load(path.read_text())
-    document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
+    return edits.write_config(path, edits.with_team_keys(edits.with_costroute(edits.read_config(PROXY_CONFIG), {
+        "cache": {"enabled": True, "key_prefix": prefix}, "redis_url": redis_url, "routing": {"mode": "off"}})))
 
 
 def start_cache_proxy(config: Path, logs: Path, stubs: dict[str, Stub]) -> Proxy:

@@ -20,8 +20,8 @@ import psycopg
 import pytest
 import yaml
 
+from costroute_plugins.harness.load import Answer, Load, mixed_traffic, with_capped_tenant
 from tests.harness import REPO, Proxy, Stub, start_proxy, start_stub, tier_env, write_config
-from tests.support.load import Answer, Load, mixed_traffic, with_capped_tenant
 from tests.support.private_services import PrivatePostgres, PrivateRedis
 
 pytestmark = pytest.mark.slow

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from costroute_plugins.harness import config_edits as edits
 from tests.conftest import REDIS_URL, isolated_redis_prefix
-from tests.harness import PROXY_CONFIG, REPO, Proxy, start_proxy, tier_env, write_config
+from tests.harness import PROXY_CONFIG, REPO, Proxy, start_proxy, tier_env
 
 pytestmark = pytest.mark.slow
 
@@ -38,27 +38,17 @@ def proxies(stubs, process_logs: Path, tmp_path_factory) -> Iterator[tuple[Proxy
     folder = tmp_path_factory.mktemp("fuzz")
     prefix_holder = isolated_redis_prefix("fuzz:")
     prefix = next(prefix_holder)
-    ours = write_config(folder / "costroute.yaml", costroute={
+    base = edits.read_config(PROXY_CONFIG)
+    ours = edits.write_config(folder / "costroute.yaml", edits.with_team_keys(edits.with_costroute(base, {
         "redis_url": REDIS_URL,
         "cache": {"enabled": True, "key_prefix": prefix + "cache:", "learned_verifier": False},
         "budget": {"key_prefix": prefix + "budget:", "budgets": [
             {"name": "fuzz-daily", "scope": "team", "period": "daily", "limit_usd": 1000, "action": "throttle"},
             {"name": "victim-daily", "scope": "team", "match": "victim", "period": "daily", "limit_usd": 0.00005,
              "action": "throttle"}]},
-    })
-    document = yaml.safe_load(ours.read_text())
-    document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
-    ours.write_text(yaml.safe_dump(document, sort_keys=False))
-
-    vanilla_doc = yaml.safe_load(PROXY_CONFIG.read_text())
-    vanilla_doc.pop("costroute", None)
-    cheap = next(m for m in vanilla_doc["model_list"] if m["model_name"] == "cheap")
-    vanilla_doc["model_list"] = [m for m in vanilla_doc["model_list"] if m["model_name"] != "auto"]
-    vanilla_doc["model_list"].append({"model_name": "auto", "litellm_params": dict(cheap["litellm_params"])})
-    vanilla_doc["litellm_settings"]["callbacks"] = []
-    vanilla_doc["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
-    vanilla = folder / "vanilla.yaml"
-    vanilla.write_text(yaml.safe_dump(vanilla_doc, sort_keys=False))
+    })))
+    vanilla = edits.write_config(folder / "vanilla.yaml", edits.with_team_keys(edits.with_callbacks(
+        edits.without_costroute(base, auto_as="cheap"), [])))
 
     env = {**tier_env(stubs), "PYTHONPATH": str(REPO)}
     started = [start_proxy(ours, process_logs, env=env), start_proxy(vanilla, process_logs, env=env)]

@@ -1,11 +1,11 @@
-"""``bench.loadtest`` says which regime it measured and judges added p50 the way the goal states it."""
+"""``make loadtest`` says which regime it measured and judges added p50 the way the goal states it."""
 
 from __future__ import annotations
 
-import yaml
-
-from bench.loadtest import added_p50, regime, vanilla_config
-from tests.support.load import Load, mixed_traffic
+from costroute_plugins.harness.config_edits import read_config, without_costroute
+from costroute_plugins.harness.load import Load, mixed_traffic
+from costroute_plugins.harness.overhead import added_p50, regime
+from tests.harness import PROXY_CONFIG
 
 
 def test_a_vanilla_p50_near_the_upstream_is_below_saturation_and_a_multiple_of_it_is_not() -> None:
@@ -28,8 +28,8 @@ def test_both_fleets_get_the_same_think_times_from_the_same_seed() -> None:
     assert waits(1, 3) != waits(2, 3)
 
 
-def test_the_vanilla_fleet_sends_every_auto_request_to_premium_with_no_costroute_plugin(tmp_path) -> None:
-    document = yaml.safe_load(vanilla_config(tmp_path).read_text())
+def test_the_vanilla_fleet_sends_every_auto_request_to_premium_with_no_costroute_plugin() -> None:
+    document = without_costroute(read_config(PROXY_CONFIG), auto_as="premium")
     models = {m["model_name"]: m["litellm_params"] for m in document["model_list"]}
     callbacks = [str(c) for c in document["litellm_settings"]["callbacks"]]
 

@@ -24,8 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from costroute_plugins.config import SECTION, parse_config
+from costroute_plugins.harness.config_edits import (
+    callbacks_of,
+    classifier_timeouts,
+    with_callbacks,
+    with_classifier_timeout_at_least,
+    with_master_key,
+    with_team_keys,
+    with_tiers_at,
+)
 
-AUTH = "costroute_plugins.proxy.replay_auth.user_api_key_auth"
 #: Keys of this shape authenticate as the team named after the prefix (replays and tests only).
 TEAM_KEY_PREFIX = "sk-team-"
 #: Where the capture callback writes spend-log payloads, one JSON line each.
@@ -47,71 +55,73 @@ def derive(document: Mapping[str, Any], stub_urls: Mapping[str, str], master_key
     doc = copy.deepcopy(dict(document))
     section = dict(doc.get(SECTION) or {})
     tiers = parse_config(section).tiers
-    changes = []
     missing = [tier for tier in tiers if tier not in stub_urls]
     if missing:
         raise ValueError(f"no stub for tiers {missing}")
-    pointed = 0
-    for entry in doc.get("model_list") or []:
-        if entry.get("model_name") in tiers:
-            params = entry.setdefault("litellm_params", {})
-            params["api_base"] = stub_urls[entry["model_name"]]
-            params["api_key"] = "sk-replay-stub"
-            pointed += 1
-    changes.append(f"{pointed} tier deployments ({', '.join(tiers)}) answer from stub tiers replaying outcomes")
-    for entry in doc.get("model_list") or []:
-        router = (entry.get("litellm_params") or {}).get("complexity_router_config")
-        timeout = router.get("classifier_plugin_timeout_ms") if isinstance(router, dict) else None
-        if router_timeout_ms and isinstance(router, dict) and isinstance(timeout, (int, float)) \
-                and timeout < router_timeout_ms:
-            router["classifier_plugin_timeout_ms"] = router_timeout_ms
-            changes.append(f"{entry.get('model_name')}: classifier timeout {timeout} -> {router_timeout_ms} ms "
-                           "(measure the router, not LiteLLM's fallback, on a loaded machine)")
+    pointed = sum(entry.get("model_name") in tiers for entry in doc.get("model_list") or [])
+    doc = with_tiers_at(doc, {tier: stub_urls[tier] for tier in tiers}, "sk-replay-stub")
+    changes = [f"{pointed} tier deployments ({', '.join(tiers)}) answer from stub tiers replaying outcomes"]
+    if router_timeout_ms:
+        changes.extend(f"{name}: classifier timeout {timeout} -> {router_timeout_ms} ms (measure the router, not "
+                       "LiteLLM's fallback, on a loaded machine)"
+                       for name, timeout in classifier_timeouts(doc) if timeout < router_timeout_ms)
+        doc = with_classifier_timeout_at_least(doc, router_timeout_ms)
 
+    changes.extend(cache_on(section))
+    changes.extend(budgets_on(section, budgets))
+    if audit_rate is not None:
+        changes.extend(audits_on(section, audit_rate, tiers[-1]))
+    if loop is not None:
+        changes.extend(loop_set(section, loop))
+    changes.extend(state_in_process(section))
+    changes.extend(ledger_off(section))
+    doc[SECTION] = section
+    parse_config(section, source="replay config")  # the derived section must still be valid
+
+    doc = with_team_keys(with_master_key(doc, master_key))
+    changes.append("tenants authenticate as teams with keys sk-team-<tenant> (replay custom_auth)")
+    doc = with_callbacks(doc, [*callbacks_of(doc), CAPTURE])
+    return DerivedConfig(doc, tiers, changes)
+
+
+def cache_on(section: dict[str, Any]) -> list[str]:
+    """The semantic cache on and starting empty (no snapshot loaded). Edits ``section`` in place, as the
+    functions below; each returns the changes to list."""
     cache = dict(section.get("cache") or {})
-    if not cache.get("enabled"):
-        changes.append("semantic cache switched on (the config has it off)")
+    change = [] if cache.get("enabled") else ["semantic cache switched on (the config has it off)"]
     cache["enabled"] = True
     cache.pop("snapshot_path", None)
     section["cache"] = cache
+    return change
 
+
+def budgets_on(section: dict[str, Any], budgets: list[dict[str, Any]]) -> list[str]:
+    """Budgets on, with ``budgets`` (the workload's tenant caps) added to the config's own."""
     budget = dict(section.get("budget") or {})
-    if budget.get("enabled") is False:
-        changes.append("budgets switched on (the config has them off)")
+    changes = ["budgets switched on (the config has them off)"] if budget.get("enabled") is False else []
     budget["enabled"] = True
     if budgets:
         budget["budgets"] = list(budget.get("budgets") or []) + budgets
         changes.append(f"{len(budgets)} daily tenant budgets from the workload added")
     section["budget"] = budget
+    return changes
 
-    if audit_rate is not None:
-        changes.extend(audits_on(section, audit_rate, tiers[-1]))
-    if loop is not None:
-        changes.extend(loop_set(section, loop))
 
-    if section.get("redis_url") is not None or "redis_url" not in section:
-        changes.append("state in-process (redis_url: null): fresh cache and budget counters, nothing shared")
+def state_in_process(section: dict[str, Any]) -> list[str]:
+    """``redis_url: null``: a fresh cache and fresh budget counters per run, nothing left in a shared Redis."""
+    changed = section.get("redis_url") is not None or "redis_url" not in section
     section["redis_url"] = None
+    return ["state in-process (redis_url: null): fresh cache and budget counters, nothing shared"] if changed else []
+
+
+def ledger_off(section: dict[str, Any]) -> list[str]:
+    """The spend ledger off: the replay reads each request's cost from the captured spend-log payload."""
     spend = dict(section.get("spend") or {})
-    if (spend.get("ledger") or {}).get("enabled"):
-        changes.append("PostgreSQL spend ledger off (the replay reads costs from the spend-log payload)")
-        spend["ledger"] = {**spend["ledger"], "enabled": False}
-        section["spend"] = spend
-    doc[SECTION] = section
-    parse_config(section, source="replay config")  # the derived section must still be valid
-
-    general = dict(doc.get("general_settings") or {})
-    general["master_key"] = master_key
-    general["custom_auth"] = AUTH
-    doc["general_settings"] = general
-    changes.append("tenants authenticate as teams with keys sk-team-<tenant> (replay custom_auth)")
-
-    settings = dict(doc.get("litellm_settings") or {})
-    callbacks = settings.get("callbacks") or []
-    callbacks = [callbacks] if isinstance(callbacks, str) else list(callbacks)
-    settings["callbacks"] = [*callbacks, CAPTURE]
-    doc["litellm_settings"] = settings
-    return DerivedConfig(doc, tiers, changes)
+    if not (spend.get("ledger") or {}).get("enabled"):
+        return []
+    spend["ledger"] = {**spend["ledger"], "enabled": False}
+    section["spend"] = spend
+    return ["PostgreSQL spend ledger off (the replay reads costs from the spend-log payload)"]
 
 
 def audits_on(section: dict[str, Any], rate: float, top_tier: str) -> list[str]:

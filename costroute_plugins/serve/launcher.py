@@ -7,9 +7,7 @@ Both children are stopped together on Ctrl-C / SIGTERM.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -17,10 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import yaml
 
 from costroute_plugins.config import CostrouteConfigError, parse_config
+from costroute_plugins.harness.processes import (
+    OFFLINE_ENV,
+    ManagedProcess,
+    answers,
+    proxy_command,
+    spawn,
+    stored_master_key,
+    wait_until,
+)
 from costroute_plugins.serve.local_ledger import plan_local_ledger
 from costroute_plugins.serve.local_tiers import ENV_PREFIX, plan_local_serving, resolve_env_value
 
@@ -49,43 +55,19 @@ class Progress:
         print(f"[costroute {time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-def _answers(url: str) -> bool:
+def _wait_for(url: str, what: str, child: ManagedProcess, progress: Progress, timeout: float) -> None:
+    """Until ``url`` answers; ``child`` is stopped if it never does."""
     try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+        wait_until(lambda: answers(url), timeout, f"{what} at {url}", child.process, child.log_path,
+                   still_waiting=lambda: progress(f"still loading {what}... (log: {child.log_path})"))
+    except BaseException:
+        child.stop(timeout=20)
+        raise
 
 
-def _wait_for(url: str, what: str, process: subprocess.Popen | None, log: Path | None, progress: Progress,
-              timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last_note = time.monotonic()
-    while not _answers(url):
-        if process is not None and process.poll() is not None:
-            tail = log.read_text()[-3000:] if log and log.exists() else ""
-            raise RuntimeError(f"{what} exited with code {process.returncode} while starting; log {log}:\n{tail}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not answer {url} within {timeout:.0f} s (log: {log})")
-        if time.monotonic() - last_note >= 15:
-            progress(f"still loading {what}... (log: {log})")
-            last_note = time.monotonic()
-        time.sleep(0.5)
-
-
-def _spawn(args: list[str], log: Path, env: Mapping[str, str]) -> subprocess.Popen:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as handle:
-        return subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=dict(env), start_new_session=True)
-
-
-def _stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+def _stop(child: ManagedProcess | None) -> None:
+    if child is not None:
+        child.stop(timeout=20)
 
 
 def _master_key(env: dict[str, str], state_dir: Path, progress: Progress) -> str:
@@ -93,20 +75,15 @@ def _master_key(env: dict[str, str], state_dir: Path, progress: Progress) -> str
     if env.get("LITELLM_MASTER_KEY"):
         return env["LITELLM_MASTER_KEY"]
     key_file = state_dir / "master_key"
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        # Created owner-only: a key written first and chmod-ed after is readable by others in between.
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write("sk-" + secrets.token_hex(32) + "\n")
+    env["LITELLM_MASTER_KEY"], created = stored_master_key(key_file)
+    if created:
         progress(f"LITELLM_MASTER_KEY not set: generated a development key in {key_file}")
-    env["LITELLM_MASTER_KEY"] = key_file.read_text().strip()
     return env["LITELLM_MASTER_KEY"]
 
 
 def _ensure_local_engine(
     local_params: Mapping[str, object], env: dict[str, str], options: ServeOptions, progress: Progress
-) -> subprocess.Popen | None:
+) -> ManagedProcess | None:
     """Reuse a worker that already answers, else start ``vllm/serve.sh`` on loopback and wait for it."""
     configured = local_params.get("api_base")
     base = resolve_env_value(configured, env)
@@ -115,7 +92,7 @@ def _ensure_local_engine(
         if isinstance(configured, str) and configured.startswith(ENV_PREFIX):
             env[configured.removeprefix(ENV_PREFIX)] = base
     models_url = base.rstrip("/") + "/models"
-    if _answers(models_url):
+    if answers(models_url):
         progress(f"local vLLM worker already answering at {base}")
         return None
     parsed = urlparse(base)
@@ -129,18 +106,16 @@ def _ensure_local_engine(
     served_name = str(local_params.get("model", "")).split("/", 1)[-1]
     progress(f"starting vLLM worker {served_name} on :{parsed.port} (first start compiles, minutes on CPU; "
              f"log: {log})")
-    worker = _spawn(["bash", str(options.vllm_script), "--port", str(parsed.port), "--name", served_name], log, env)
-    _wait_for(models_url, "vLLM worker", worker, log, progress, options.startup_timeout)
+    worker = spawn(["bash", str(options.vllm_script), "--port", str(parsed.port), "--name", served_name], log, env,
+                   inherit_env=False, append=True)
+    _wait_for(models_url, "vLLM worker", worker, progress, options.startup_timeout)
     progress(f"vLLM worker ready at {base}")
     return worker
 
 
 def serve(options: ServeOptions) -> int:
     progress = Progress()
-    env = dict(os.environ)
-    env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # the remote cost map is not reachable offline
-    env.setdefault("HF_HUB_OFFLINE", "1")
-    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    env = {**OFFLINE_ENV, **os.environ}  # an operator's own settings win
     progress(f"reading {options.config}")
     try:
         document = yaml.safe_load(options.config.read_text()) or {}
@@ -172,18 +147,17 @@ def serve(options: ServeOptions) -> int:
         env["COSTROUTE_CONFIG"] = str(effective.resolve())
         log = options.state_dir / "proxy.log"
         progress(f"starting LiteLLM proxy with costroute plugins on {options.host}:{options.port} (log: {log})")
-        litellm = str(Path(sys.executable).parent / "litellm")
-        proxy = _spawn([litellm, "--config", str(effective), "--host", options.host, "--port", str(options.port)],
-                       log, env)
+        proxy = spawn(proxy_command(effective, options.host, options.port), log, env, inherit_env=False,
+                      append=True)
         url = f"http://{options.host}:{options.port}"
-        _wait_for(f"{url}/health/liveliness", "LiteLLM proxy", proxy, log, progress, options.startup_timeout)
+        _wait_for(f"{url}/health/liveliness", "LiteLLM proxy", proxy, progress, options.startup_timeout)
         progress(f"ready: {url}  (model 'auto' routes across {', '.join(costroute.tiers)})")
         key_hint = "$LITELLM_MASTER_KEY" if os.environ.get("LITELLM_MASTER_KEY") else \
             f"$(cat {options.state_dir / 'master_key'})"
         progress(f"try: curl {url}/v1/chat/completions -H \"Authorization: Bearer {key_hint}\" "
                  "-H 'Content-Type: application/json' "
                  "-d '{\"model\": \"auto\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}]}'")
-        return proxy.wait()
+        return proxy.process.wait()
     except KeyboardInterrupt:
         progress("stopping")
         return 0 if stopping else 130

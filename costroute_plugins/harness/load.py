@@ -1,4 +1,4 @@
-"""A bounded concurrent client loop against proxy replicas, for fault tests and ``make loadtest``.
+"""A bounded concurrent client loop against proxy replicas, for the fault tests and ``make loadtest``.
 
 Each client thread sends requests round-robin over the replicas; when a replica does not answer at the
 connection level (refused, reset, cut mid-stream) the same request goes to the next replica, as a load balancer
@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
+
+from costroute_plugins.replay.derive import key_of as team_key
 
 TRANSPORT_ERRORS = (httpx.TransportError,)
 
@@ -122,7 +124,7 @@ class Load:
 
     def __init__(self, urls: Sequence[str], next_ask: Callable[[int], Ask], *, clients: int = 24,
                  duration_s: float = 10.0, max_requests: int = 10_000, timeout_s: float = 60.0,
-                 key_of: Callable[[str], str] = lambda team: f"sk-team-{team}", think_s: float = 0.0,
+                 key_of: Callable[[str], str] = team_key, think_s: float = 0.0,
                  think_seed: int = 0) -> None:
         self.urls = list(urls)
         self.next_ask = next_ask
@@ -254,9 +256,3 @@ def with_capped_tenant(base: Callable[[int], Ask], team: str, every: int = 5) ->
 
     return ask
 
-
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
