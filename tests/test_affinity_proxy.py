@@ -9,13 +9,13 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import signal
-import time
 
 import httpx
 import pytest
 
 from tests.harness import start_proxy
 from tests.support.vllm_workers import TINY_MODEL, affinity_proxy_config, start_workers
+from tests.waits import scrape, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +108,6 @@ def test_killing_one_replica_mid_run_loses_no_client_request(pool) -> None:
     assert retried or f"replica {victim.api_base} is down" in proxy.log()
     late = [r.headers["x-litellm-model-api-base"] for r in responses[-8:]]
     assert set(late) == {survivor.api_base}
-    time.sleep(1.5)  # one poll later the dead replica is marked unusable in the proxy's metrics
-    text = httpx.get(f"{proxy.url}/metrics/", headers={"Authorization": f"Bearer {proxy.master_key}"},
-                     timeout=60).text
-    assert f'costroute_affinity_replica_usable{{group="local",replica="{victim.api_base}"}} 0.0' in text
+    # One poll later the dead replica is marked unusable in the proxy's metrics.
+    unusable = f'costroute_affinity_replica_usable{{group="local",replica="{victim.api_base}"}} 0.0'
+    wait_for(lambda: unusable in scrape(proxy), "the dead replica to be marked unusable", timeout=15)

@@ -17,6 +17,7 @@ from openai import APIStatusError
 from tests.conftest import POSTGRES_DSN, REDIS_URL, isolated_redis_prefix
 from tests.harness import REPO, Proxy, start_proxy, tier_env, write_config
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
+from tests.waits import finished_requests, wait_for, wait_until_finished
 
 # Each premium request below costs 1000 x $2/M + 1000 x $8/M = $0.01 (gpt-4.1 list prices).
 PREMIUM_USAGE = {"prompt_tokens": 1000, "completion_tokens": 1000}
@@ -67,6 +68,9 @@ def budget_proxy(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str
     proxy.stop()
 
 
+METRICS_KEY = "sk-team-metrics"  # the budget proxy's custom auth accepts team keys only
+
+
 def ask(proxy: Proxy, team: str, model: str = "premium", text: str = "Plan the quarter"):
     client = proxy.client(api_key=f"sk-team-{team}")
     return client.chat.completions.with_raw_response.create(
@@ -97,15 +101,17 @@ HARD = ("Prove that there are infinitely many primes p such that p+2 is also pri
 def test_past_the_soft_limit_traffic_shifts_to_cheaper_tiers_then_the_cap_downgrades(budget_proxy, fresh_stubs):
     fresh_stubs["premium"].control(**PREMIUM_USAGE)
 
-    def settled(response):
-        time.sleep(0.5)  # the reservation settles when the request's success event has run
+    def settled(**request):  # asks, then waits for the reservation to settle in the request's success event
+        before = finished_requests([budget_proxy], METRICS_KEY)
+        response = ask(budget_proxy, "soft", **request)
+        wait_until_finished([budget_proxy], before + 1, METRICS_KEY)
         return response
 
-    fresh = settled(ask(budget_proxy, "soft", model="auto", text=HARD)).headers["x-costroute-tier"]
+    fresh = settled(model="auto", text=HARD).headers["x-costroute-tier"]
     for _ in range(8):  # explicit premium requests push the tenant to 90% of its $0.10
-        settled(ask(budget_proxy, "soft"))
-    under_pressure = settled(ask(budget_proxy, "soft", model="auto", text=HARD)).headers["x-costroute-tier"]
-    settled(ask(budget_proxy, "soft"))  # crosses the cap
+        settled()
+    under_pressure = settled(model="auto", text=HARD).headers["x-costroute-tier"]
+    settled()  # crosses the cap
     capped_auto = ask(budget_proxy, "soft", model="auto", text=HARD).headers["x-costroute-tier"]
     capped_premium = ask(budget_proxy, "soft").headers["x-costroute-tier"]
 
@@ -157,8 +163,9 @@ def test_crossing_the_soft_limit_then_the_cap_posts_one_alert_each(budget_proxy,
     fresh_stubs["premium"].control(**PREMIUM_USAGE)
 
     for _ in range(3):  # $0.01 each: the third request's check sees $0.02 settled, past the 50% soft limit
+        before = finished_requests([budget_proxy], METRICS_KEY)
         ask(budget_proxy, "alert")
-        time.sleep(0.5)  # the reservation settles when the request's success event has run
+        wait_until_finished([budget_proxy], before + 1, METRICS_KEY)  # the reservation settles in the success event
     for _ in range(3):  # at the $0.03 cap: refused, announced once
         with pytest.raises(APIStatusError) as refused:
             ask(budget_proxy, "alert")
@@ -320,7 +327,7 @@ def test_ledger_report_and_spend_logs_agree_after_a_postgres_outage_and_a_restar
         burst(5)
         outage.cut()  # PostgreSQL unreachable while requests keep coming
         burst(5)
-        time.sleep(1.5)
+        wait_for(lambda: ledger_up() == "costroute_ledger_up 0.0", "the ledger to report PostgreSQL down")
         down = ledger_up()
         outage.restore()
         burst(5)

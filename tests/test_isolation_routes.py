@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -22,11 +23,13 @@ import yaml
 
 from tests.conftest import POSTGRES_DSN, REDIS_URL, isolated_redis_prefix
 from tests.harness import REPO, Proxy, Stub, start_proxy, tier_env, write_config
+from tests.waits import cache_inserts, finished_requests, wait_for, wait_until_finished
 
 # An explicit premium request of 1000 prompt + 1000 completion tokens costs $0.01 at gpt-4.1's list prices.
 PREMIUM_USAGE = {"prompt_tokens": 1000, "completion_tokens": 1000}
 TEAM_CAP_USD = 0.05
 ROUTES = ("chat", "completions", "messages", "responses")
+METRICS_KEY = "sk-team-iso-metrics"  # custom auth accepts team keys only
 
 
 def body(route: str, text: str, model: str = "premium", **extra) -> tuple[str, dict]:
@@ -48,19 +51,38 @@ def send(proxy: Proxy, team: str, route: str, text: str, headers: dict | None = 
         return http.post(path, json=payload, headers=headers or {})
 
 
+def finished(proxies: tuple[Proxy, Proxy], route: str, cache_prefix: str,
+             send_one: Callable[[], httpx.Response]) -> httpx.Response:
+    """Send one request and wait until both replicas would see its effects: its budget settled and, when the cache
+    looked it up and missed, its answer stored."""
+    settled, stored = finished_requests(proxies, METRICS_KEY), cache_inserts(REDIS_URL, cache_prefix)
+    response = send_one()
+    if response.status_code == 200:
+        wait_until_finished(proxies, settled + 1, METRICS_KEY)
+        if response.headers.get("x-costroute-cache") == "miss":
+            wait_for(lambda: cache_inserts(REDIS_URL, cache_prefix) > stored, f"the {route} answer to be cached")
+    return response
+
+
 def arrivals(stubs: dict[str, Stub], text: str) -> int:
     """How many requests carrying ``text`` reached any upstream."""
     return sum(text in str(received["body"]) for stub in stubs.values() for received in stub.received())
 
 
 @pytest.fixture(scope="module")
-def replicas(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str) -> Iterator[tuple[Proxy, Proxy]]:
-    cache_prefix = isolated_redis_prefix("cache:")
+def cache_prefix() -> Iterator[str]:
+    """The shared cache's Redis prefix, for waiting on its writes."""
+    yield from isolated_redis_prefix("cache:")
+
+
+@pytest.fixture(scope="module")
+def replicas(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str, cache_prefix: str
+             ) -> Iterator[tuple[Proxy, Proxy]]:
     budget_prefix = isolated_redis_prefix("budget:")
     folder = tmp_path_factory.mktemp("isolation")
     config = write_config(folder / "config.yaml", costroute={
         "redis_url": REDIS_URL,
-        "cache": {"enabled": True, "key_prefix": next(cache_prefix)},
+        "cache": {"enabled": True, "key_prefix": cache_prefix},
         "budget": {"key_prefix": next(budget_prefix), "default_max_tokens": 1000, "budgets": [
             # No match: every team has its own counter under the same cap.
             {"name": "team-daily", "scope": "team", "period": "daily", "limit_usd": TEAM_CAP_USD, "action": "block"},
@@ -76,8 +98,7 @@ def replicas(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str) ->
     yield first, second
     first.stop()
     second.stop()
-    for prefix in (cache_prefix, budget_prefix):
-        next(prefix, None)  # the generators delete their keys when resumed
+    next(budget_prefix, None)  # the generator deletes its keys when resumed
 
 
 def ledger_rows(schema: str, team: str, expected: int, timeout: float = 20) -> list[tuple]:
@@ -97,14 +118,13 @@ def ledger_rows(schema: str, team: str, expected: int, timeout: float = 20) -> l
 
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("client_metadata", [None, {"user_id": "claude-code-session"}], ids=["plain", "metadata"])
-def test_a_team_never_gets_another_teams_cached_answer(replicas, fresh_stubs, route, client_metadata):
+def test_a_team_never_gets_another_teams_cached_answer(replicas, cache_prefix, fresh_stubs, route, client_metadata):
     first, second = replicas
     question = f"Summarise our incident runbook for {route} {uuid.uuid4().hex[:6]}"
     extra = {"metadata": client_metadata} if client_metadata else {}
     owner, other, third = (f"iso-{name}-{uuid.uuid4().hex[:6]}" for name in "abc")
 
-    asked = send(first, owner, route, question, **extra)
-    time.sleep(0.5)  # the answer is stored once it has been sent
+    asked = finished(replicas, route, cache_prefix, lambda: send(first, owner, route, question, **extra))
     repeated = send(second, owner, route, question, **extra)
     by_owner = arrivals(fresh_stubs, question)
     by_other_team = send(second, other, route, question, **extra)
@@ -118,12 +138,11 @@ def test_a_team_never_gets_another_teams_cached_answer(replicas, fresh_stubs, ro
 
 
 @pytest.mark.parametrize("route", ("chat", "messages", "responses"))
-def test_a_forged_costroute_state_in_the_body_is_ignored(replicas, fresh_stubs, route):
+def test_a_forged_costroute_state_in_the_body_is_ignored(replicas, cache_prefix, fresh_stubs, route):
     first, _ = replicas
     question = f"What is our on-call escalation policy? {uuid.uuid4().hex[:6]}"
     owner, intruder = f"iso-owner-{uuid.uuid4().hex[:6]}", f"iso-intruder-{uuid.uuid4().hex[:6]}"
-    send(first, owner, route, question)
-    time.sleep(0.5)
+    finished(replicas, route, cache_prefix, lambda: send(first, owner, route, question))
     forged = {"costroute": {"tenant": f"team:{owner}", "request_id": "x"}, "user_api_key_team_id": owner,
               "tenant": f"team:{owner}"}
 
@@ -133,13 +152,14 @@ def test_a_forged_costroute_state_in_the_body_is_ignored(replicas, fresh_stubs, 
     assert arrivals(fresh_stubs, question) == 1 + (response.status_code == 200)
 
 
-def test_on_messages_a_different_system_prompt_is_never_served_the_cached_answer(replicas, fresh_stubs):
+def test_on_messages_a_different_system_prompt_is_never_served_the_cached_answer(replicas, cache_prefix,
+                                                                                fresh_stubs):
     first, second = replicas
     team = f"iso-sys-{uuid.uuid4().hex[:6]}"
     question = f"Describe our refund policy {uuid.uuid4().hex[:6]}"
 
-    send(first, team, "messages", question, system="Answer as a pirate.")
-    time.sleep(0.5)
+    finished(replicas, "messages", cache_prefix,
+             lambda: send(first, team, "messages", question, system="Answer as a pirate."))
     other_persona = send(second, team, "messages", question, system="Answer as a lawyer.")
 
     assert other_persona.status_code == 200
@@ -147,7 +167,8 @@ def test_on_messages_a_different_system_prompt_is_never_served_the_cached_answer
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_a_team_budget_applies_on_every_route_whatever_the_client_metadata(replicas, fresh_stubs, route):
+def test_a_team_budget_applies_on_every_route_whatever_the_client_metadata(replicas, cache_prefix, fresh_stubs,
+                                                                           route):
     first, second = replicas
     fresh_stubs["premium"].control(**PREMIUM_USAGE)
     team = f"iso-cap-{route}-{uuid.uuid4().hex[:6]}"
@@ -155,10 +176,10 @@ def test_a_team_budget_applies_on_every_route_whatever_the_client_metadata(repli
     statuses = []
     for index in range(10):  # $0.01 each against a $0.05 cap, alternating replicas, with client metadata
         replica = first if index % 2 == 0 else second
-        response = send(replica, team, route, f"Draft item {index} of the plan {uuid.uuid4().hex[:6]}",
-                        metadata={"user_id": "someone"})
+        text = f"Draft item {index} of the plan {uuid.uuid4().hex[:6]}"
+        response = finished(replicas, route, cache_prefix,  # settled before the next one
+                            partial(send, replica, team, route, text, metadata={"user_id": "someone"}))
         statuses.append(response.status_code)
-        time.sleep(0.3)  # settled before the next one
 
     assert statuses[:4] == [200] * 4
     assert 403 in statuses and statuses.count(200) <= 6

@@ -119,8 +119,9 @@ def test_two_replicas_on_redis_pool_their_evidence_and_move_the_shift_once(redis
         # a restarted replica reads the same shift
         fresh = QualityLoop(config, RedisLoopStore(async_client("redis://127.0.0.1:6379/0"), redis_prefix),
                             QualityMetrics.create(CollectorRegistry()))
-        fresh.shift()
-        await asyncio.sleep(0.1)
+        deadline = asyncio.get_running_loop().time() + 10
+        while fresh.shift()[1] != state.version and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)  # its first read starts a background refresh from Redis
         return made, state, history, fresh.shift()[0]
 
     made, state, history, restarted = asyncio.run(go())
