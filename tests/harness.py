@@ -47,7 +47,9 @@ def refused_start(config: Path, log_path: Path) -> ManagedProcess:
     return proxy
 
 
-def write_config(path: Path, base: Path = PROXY_CONFIG, costroute: Mapping[str, Any] | None = None) -> Path:
-    """A copy of ``base`` with the ``costroute:`` section's keys overridden (deep for nested sections)."""
-    return config_edits.write_config(path, config_edits.with_costroute(config_edits.read_config(base),
-                                                                       costroute or {}))
+def write_config(path: Path, base: Path = PROXY_CONFIG, costroute: Mapping[str, Any] | None = None,
+                 team_keys: bool = False) -> Path:
+    """A copy of ``base`` with the ``costroute:`` section's keys overridden (deep for nested sections); with
+    ``team_keys``, keys ``sk-team-<name>`` authenticate as team ``<name>`` (several tenants, no database)."""
+    document = config_edits.with_costroute(config_edits.read_config(base), costroute or {})
+    return config_edits.write_config(path, config_edits.with_team_keys(document) if team_keys else document)

@@ -13,9 +13,9 @@ import signal
 import httpx
 import pytest
 
-from tests.harness import start_proxy
+from tests.harness import start_proxy, wait_until
 from tests.support.vllm_workers import TINY_MODEL, affinity_proxy_config, start_workers
-from tests.waits import scrape, wait_for
+from tests.waits import scrape
 
 pytestmark = pytest.mark.slow
 
@@ -110,4 +110,4 @@ def test_killing_one_replica_mid_run_loses_no_client_request(pool) -> None:
     assert set(late) == {survivor.api_base}
     # One poll later the dead replica is marked unusable in the proxy's metrics.
     unusable = f'costroute_affinity_replica_usable{{group="local",replica="{victim.api_base}"}} 0.0'
-    wait_for(lambda: unusable in scrape(proxy), "the dead replica to be marked unusable", timeout=15)
+    wait_until(lambda: unusable in scrape(proxy), 15, "the dead replica to be marked unusable")

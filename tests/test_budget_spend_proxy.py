@@ -15,9 +15,9 @@ import yaml
 from openai import APIStatusError
 
 from tests.conftest import POSTGRES_DSN, REDIS_URL, isolated_redis_prefix
-from tests.harness import REPO, Proxy, start_proxy, tier_env, write_config
+from tests.harness import REPO, Proxy, start_proxy, tier_env, wait_until, write_config
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
-from tests.waits import finished_requests, wait_for, wait_until_finished
+from tests.waits import finished_requests, wait_until_finished
 
 # Each premium request below costs 1000 x $2/M + 1000 x $8/M = $0.01 (gpt-4.1 list prices).
 PREMIUM_USAGE = {"prompt_tokens": 1000, "completion_tokens": 1000}
@@ -59,10 +59,7 @@ def budget_proxy(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str
         "spend": {"self_hosted_prices": {"cheap": CHEAP_RATES}, "ledger": {
             "enabled": True, "dsn": POSTGRES_DSN, "db_schema": ledger_schema, "flush_interval_s": 0.2,
             "spool_path": str(folder / "spool.jsonl")}},
-    })
-    document = yaml.safe_load(config.read_text())
-    document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
-    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    }, team_keys=True)
     proxy = start_proxy(config, process_logs, env={**tier_env(stubs), "PYTHONPATH": str(REPO)})
     yield proxy
     proxy.stop()
@@ -230,10 +227,7 @@ def test_two_replicas_under_50_concurrent_requests_stop_within_one_request_of_th
         "budget": {"key_prefix": redis_prefix, "budgets": [
             {"name": "shared-daily", "scope": "team", "match": "conc", "period": "daily", "limit_usd": cap,
              "action": "throttle"}]},
-    })
-    document = yaml.safe_load(config.read_text())
-    document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
-    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    }, team_keys=True)
     # Usage as the stub reports it: the real prompt's size, and exactly max_tokens of completion.
     fresh_stubs["premium"].control(completion_tokens=1000)
     env = {**tier_env(stubs), "PYTHONPATH": str(REPO)}
@@ -327,7 +321,7 @@ def test_ledger_report_and_spend_logs_agree_after_a_postgres_outage_and_a_restar
         burst(5)
         outage.cut()  # PostgreSQL unreachable while requests keep coming
         burst(5)
-        wait_for(lambda: ledger_up() == "costroute_ledger_up 0.0", "the ledger to report PostgreSQL down")
+        wait_until(lambda: ledger_up() == "costroute_ledger_up 0.0", 30, "the ledger to report PostgreSQL down")
         down = ledger_up()
         outage.restore()
         burst(5)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from costroute_plugins.config import CostrouteConfigError, load_config, parse_config
+from costroute_plugins.harness import config_edits
 from tests.harness import PROXY_CONFIG, refused_start, write_config
 
 
@@ -101,33 +102,25 @@ def test_proxy_refuses_to_start_on_a_bad_section_and_says_why(tmp_path: Path):
     assert "costroute.routing.mode: Input should be 'enforce', 'shadow' or 'off'" in proxy.log()
 
 
-def test_router_entry_whose_tiers_do_not_match_costroute_tiers_is_caught_at_load(tmp_path: Path):
-    import yaml
-
-    document = yaml.safe_load(PROXY_CONFIG.read_text())
+def check_config_with_router_entry(tmp_path: Path, edit) -> subprocess.CompletedProcess:
+    """``costroute check-config`` on the shipped config after ``edit`` changed its auto entry's router config."""
+    document = config_edits.read_config(PROXY_CONFIG)
     auto = next(d for d in document["model_list"] if d["model_name"] == "auto")
-    auto["litellm_params"]["complexity_router_config"]["tiers"]["premium"] = "premium-typo"
-    path = tmp_path / "typo.yaml"
-    path.write_text(yaml.safe_dump(document))
+    edit(auto["litellm_params"]["complexity_router_config"])
+    path = config_edits.write_config(tmp_path / "edited.yaml", document)
+    return subprocess.run([sys.executable, "-m", "costroute_plugins.cli", "check-config", str(path)],
+                          capture_output=True, text=True)
 
-    result = subprocess.run([sys.executable, "-m", "costroute_plugins.cli", "check-config", str(path)],
-                            capture_output=True, text=True)
+
+def test_router_entry_whose_tiers_do_not_match_costroute_tiers_is_caught_at_load(tmp_path: Path):
+    result = check_config_with_router_entry(tmp_path, lambda router: router["tiers"].update(premium="premium-typo"))
 
     assert result.returncode == 1
     assert "complexity_router_config.tiers.premium: model group 'premium-typo' is not in model_list" in result.stderr
 
 
 def test_router_entry_litellm_would_silently_drop_is_caught_at_load(tmp_path: Path):
-    import yaml
-
-    document = yaml.safe_load(PROXY_CONFIG.read_text())
-    auto = next(d for d in document["model_list"] if d["model_name"] == "auto")
-    del auto["litellm_params"]["complexity_router_config"]["fallback_tier"]
-    path = tmp_path / "nofallback.yaml"
-    path.write_text(yaml.safe_dump(document))
-
-    result = subprocess.run([sys.executable, "-m", "costroute_plugins.cli", "check-config", str(path)],
-                            capture_output=True, text=True)
+    result = check_config_with_router_entry(tmp_path, lambda router: router.pop("fallback_tier"))
 
     assert result.returncode == 1
     assert "model_list[3] (auto).litellm_params.complexity_router_config" in result.stderr

@@ -54,9 +54,8 @@ def fleet_config(path: Path, redis_url: str, dsn: str, spool: Path) -> Path:
              "action": "throttle", "retry_after_s": 60} for team in CAPPED_TEAMS]},
         "spend": {"ledger": {"enabled": True, "dsn": dsn, "db_schema": LEDGER_SCHEMA, "flush_interval_s": 0.2,
                              "retry_interval_s": 0.5, "connect_timeout_s": 1, "spool_path": str(spool)}},
-    })
+    }, team_keys=True)
     document = yaml.safe_load(path.read_text())
-    document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
     document["router_settings"]["timeout"] = 3  # a tier that hangs is given up on and falls back
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path

@@ -19,11 +19,10 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import yaml
 
 from tests.conftest import POSTGRES_DSN, REDIS_URL, isolated_redis_prefix
-from tests.harness import REPO, Proxy, Stub, start_proxy, tier_env, write_config
-from tests.waits import cache_inserts, finished_requests, wait_for, wait_until_finished
+from tests.harness import REPO, Proxy, Stub, start_proxy, tier_env, wait_until, write_config
+from tests.waits import cache_inserts, finished_requests, wait_until_finished
 
 # An explicit premium request of 1000 prompt + 1000 completion tokens costs $0.01 at gpt-4.1's list prices.
 PREMIUM_USAGE = {"prompt_tokens": 1000, "completion_tokens": 1000}
@@ -60,7 +59,7 @@ def finished(proxies: tuple[Proxy, Proxy], route: str, cache_prefix: str,
     if response.status_code == 200:
         wait_until_finished(proxies, settled + 1, METRICS_KEY)
         if response.headers.get("x-costroute-cache") == "miss":
-            wait_for(lambda: cache_inserts(REDIS_URL, cache_prefix) > stored, f"the {route} answer to be cached")
+            wait_until(lambda: cache_inserts(REDIS_URL, cache_prefix) > stored, 30, f"the {route} answer to be cached")
     return response
 
 
@@ -89,10 +88,7 @@ def replicas(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str, ca
         ]},
         "spend": {"ledger": {"enabled": True, "dsn": POSTGRES_DSN, "db_schema": ledger_schema,
                              "flush_interval_s": 0.2, "spool_path": str(folder / "spool.jsonl")}},
-    })
-    document = yaml.safe_load(config.read_text())
-    document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
-    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    }, team_keys=True)
     env = {**tier_env(stubs), "PYTHONPATH": str(REPO)}
     first, second = start_proxy(config, process_logs, env=env), start_proxy(config, process_logs, env=env)
     yield first, second

@@ -15,7 +15,8 @@ from costroute_plugins.labels import BoundedLabel, LabelBounds
 from costroute_plugins.metrics import Metrics
 from costroute_plugins.spend import AnomalyConfig, AnomalyDetector, SpendMetrics
 from costroute_plugins.spend.config import MetricLabelsConfig
-from tests.budget.conftest import Clock, budgets
+from tests.budget.conftest import budgets
+from tests.support.clock import Clock
 
 SETTINGS = MetricLabelsConfig(max_tenants=100, max_features=50, features=["search"], tenants=["team:acme"])
 

@@ -20,7 +20,6 @@ from typing import ClassVar
 
 import psycopg
 import pytest
-import yaml
 
 from costroute_plugins.spend.report import build_report
 from costroute_plugins.stub.judge import DEFAULT_RATINGS
@@ -78,10 +77,7 @@ def audited(stubs, process_logs: Path, tmp_path_factory, ledger_schema: str, web
                     "min_audits": 3, "max_usd_per_day": 10.0, "max_share_of_savings": 1.0, "webhook_url": webhook},
         "spend": {"ledger": {"enabled": True, "dsn": POSTGRES_DSN, "db_schema": ledger_schema,
                              "flush_interval_s": 0.2, "spool_path": str(folder / "spool.jsonl")}},
-    })
-    document = yaml.safe_load(config.read_text())
-    document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
-    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    }, team_keys=True)
     running = start_proxy(config, process_logs, env={**tier_env(stubs), "PYTHONPATH": str(REPO)})
     yield running
     running.stop()

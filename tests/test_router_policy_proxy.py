@@ -86,9 +86,8 @@ def policy_proxy(stubs, process_logs: Path, feedback_prefix: str, capture: Path,
                     "tier_latency_ms": {"premium": 4000, "cheap": 200},
                     "holdout_fraction": HOLDOUT, "holdout_salt": SALT,
                     "feedback": {"key_prefix": feedback_prefix, "refresh_s": 0}},
-    })
+    }, team_keys=True)
     document = yaml.safe_load(config.read_text())
-    document["general_settings"]["custom_auth"] = "tests.support.tenant_auth.user_api_key_auth"
     document["litellm_settings"]["callbacks"].append("tests.support.spend_log_capture.capture")
     config.write_text(yaml.safe_dump(document, sort_keys=False))
     running = start_proxy(config, process_logs, timeout=300,  # a loaded CI host can take minutes to start it

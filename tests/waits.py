@@ -8,12 +8,13 @@ on a loaded machine; these wait for the proxy (or Redis) to say it happened, up 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import httpx
 import redis
+
+from costroute_plugins.harness.processes import wait_until
 
 _SERIES = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)$")
 
@@ -42,15 +43,6 @@ def scrape(proxy: ScrapedProxy, api_key: str | None = None) -> str:
     return response.text
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 30, every: float = 0.1) -> None:
-    """Return once ``check()`` is true; fail the test naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
-
-
 def finished_requests(proxies: Sequence[ScrapedProxy], api_key: str | None = None) -> float:
     """Requests whose success callback (attribution and budget settlement) has run, on all ``proxies``."""
     return sum(metric_sum(scrape(proxy, api_key), "costroute_requests_total") for proxy in proxies)
@@ -59,7 +51,7 @@ def finished_requests(proxies: Sequence[ScrapedProxy], api_key: str | None = Non
 def wait_until_finished(proxies: Sequence[ScrapedProxy], at_least: float, api_key: str | None = None,
                         timeout: float = 30) -> None:
     """Until ``at_least`` requests have been attributed and settled across ``proxies``."""
-    wait_for(lambda: finished_requests(proxies, api_key) >= at_least, f"{at_least:g} settled requests", timeout)
+    wait_until(lambda: finished_requests(proxies, api_key) >= at_least, timeout, f"{at_least:g} settled requests")
 
 
 def cache_inserts(redis_url: str, prefix: str) -> int:

@@ -9,23 +9,9 @@ import pytest
 from redis.asyncio import Redis
 
 from costroute_plugins.budget import BudgetGuard, BudgetsConfig, RedisBudgetStore
+from tests.support.clock import Clock
 
 REDIS_URL = os.environ.get("COSTROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-class Clock:
-    """Wall clock a test moves by hand; budgets read periods from it."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def timestamp(self) -> float:
-        """The same moment as seconds since the epoch: the in-memory store must expire counters on this clock,
-        not the machine's, or a test dated in the past finds every counter already expired."""
-        return self.now.timestamp()
 
 
 @pytest.fixture

@@ -17,19 +17,9 @@ from costroute_plugins.budget import InMemoryBudgetStore, RedisBudgetStore
 from costroute_plugins.quality.config import QualityConfig
 from costroute_plugins.quality.spend_cap import AuditSpendGovernor, cap_usd, check_spend
 from tests.conftest import REDIS_URL
+from tests.support.clock import Clock
 
 CONFIG = QualityConfig(enabled=True, max_usd_per_day=1.0, max_share_of_savings=0.1)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def timestamp(self) -> float:
-        return self.now.timestamp()
 
 
 @pytest.fixture
