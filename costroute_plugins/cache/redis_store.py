@@ -6,7 +6,11 @@ Inserts and deletes are appended to a Redis stream; each replica replays the str
 times bounds the number of entries with least-recently-used eviction across replicas.
 
 Keys, under ``prefix``: ``<prefix>e:<id>`` entry hash, ``<prefix>x:<scope>:<text hash>`` exact-match pointer,
-``<prefix>lru`` sorted set, ``<prefix>seq`` id counter, ``<prefix>events`` stream.
+``<prefix>lru`` sorted set, ``<prefix>seq`` id counter, ``<prefix>events`` stream, ``<prefix>lookups`` and
+``<prefix>hits`` per-tenant counters (hashes).
+
+An operator's flush is one ``flush`` event, appended before the entries go: a replica replaying it drops its whole
+index, and whatever is inserted meanwhile comes after it in the stream, so it is indexed again.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ import numpy as np
 import redis
 
 from costroute_plugins.cache.store import Change, Clock, Entry, EntryStore
+from costroute_plugins.cache.usage import TenantUsage
+
+# Entries an administrative scan reads per round trip.
+SCAN_BATCH = 1000
 
 
 class RedisStore(EntryStore):
@@ -67,6 +75,8 @@ class RedisStore(EntryStore):
             "created_at": repr(entry.created_at),
             "expires_at": "" if entry.expires_at is None else repr(entry.expires_at),
         }
+        if entry.tenant is not None:
+            fields["tenant"] = entry.tenant
         pipe = self.client.pipeline()
         pipe.hset(self._entry_key(entry.id), mapping=fields)
         pipe.set(self._exact_key(entry.scope, entry.text_hash), entry.id, px=ttl_ms)
@@ -98,6 +108,7 @@ class RedisStore(EntryStore):
             vector=np.frombuffer(raw[b"vector"], dtype=np.float32).copy(),
             created_at=float(raw[b"created_at"]),
             expires_at=float(expires) if expires else None,
+            tenant=raw[b"tenant"].decode() if b"tenant" in raw else None,
         )
 
     def get(self, entry_id: int) -> Entry | None:
@@ -157,6 +168,82 @@ class RedisStore(EntryStore):
                 self._last_event = message_id.decode()
                 found.append(Change(fields[b"op"].decode(), int(fields[b"id"])))
         return found
+
+    # -- administration ------------------------------------------------------------------------------------------
+    def _event(self, op: str, entry_id: int) -> None:
+        self.client.xadd(f"{self.prefix}events", {"op": op, "id": entry_id}, maxlen=self.stream_max_len,
+                         approximate=True)
+
+    def _scan(self, match: str) -> Iterator[list[bytes]]:
+        """The keys matching ``match`` (under the prefix), a batch at a time."""
+        batch: list[bytes] = []
+        for key in self.client.scan_iter(match=f"{self.prefix}{match}", count=SCAN_BATCH):
+            batch.append(key)
+            if len(batch) == SCAN_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _entry_id(self, key: bytes) -> int:
+        return int(key.decode().rsplit(":", 1)[1])
+
+    def flush(self) -> int:
+        self._event("flush", 0)  # first: an entry stored while the keys go is replayed after it, so it stays
+        removed = 0
+        for keys in self._scan("e:*"):
+            removed += int(self.client.delete(*keys))
+        for keys in self._scan("x:*"):
+            self.client.delete(*keys)
+        self.client.delete(f"{self.prefix}lru")
+        return removed
+
+    def _fields(self, *names: str) -> Iterator[tuple[int, list[bytes | None]]]:
+        """(id, the named fields) of every entry, one pipelined round trip per batch."""
+        for keys in self._scan("e:*"):
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hmget(key, *names)
+            for key, values in zip(keys, pipe.execute(), strict=True):
+                if any(value is not None for value in values):  # not expired between the scan and the read
+                    yield self._entry_id(key), values
+
+    def tenant_entries(self, tenant: str, text_hash: str | None = None) -> list[int]:
+        wanted_tenant, wanted_hash = tenant.encode(), None if text_hash is None else text_hash.encode()
+        return [entry_id for entry_id, (owner, hashed) in self._fields("tenant", "text_hash")
+                if owner == wanted_tenant and (wanted_hash is None or hashed == wanted_hash)]
+
+    def usage(self) -> dict[str | None, TenantUsage]:
+        usage: dict[str | None, TenantUsage] = {}
+        for keys in self._scan("e:*"):
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hget(key, "tenant")
+                for field in ("text", "response", "vector"):
+                    pipe.hstrlen(key, field)
+            replies = pipe.execute()
+            for at in range(0, len(replies), 4):
+                owner, *sizes = replies[at:at + 4]
+                if any(sizes):  # not expired between the scan and the read
+                    tenant = owner.decode() if owner is not None else None
+                    usage.setdefault(tenant, TenantUsage()).add_entry(sum(int(size) for size in sizes))
+        for tenant, (lookups, hits) in self.lookup_counts().items():
+            usage.setdefault(tenant, TenantUsage()).add_lookups(lookups, hits)
+        return usage
+
+    def count_lookup(self, tenant: str, hit: bool) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hincrby(f"{self.prefix}lookups", tenant, 1)
+        if hit:
+            pipe.hincrby(f"{self.prefix}hits", tenant, 1)
+        pipe.execute()
+
+    def lookup_counts(self) -> dict[str | None, tuple[int, int]]:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(f"{self.prefix}lookups")
+        pipe.hgetall(f"{self.prefix}hits")
+        lookups, hits = pipe.execute()
+        return {tenant.decode(): (int(count), int(hits.get(tenant, 0))) for tenant, count in lookups.items()}
 
     def clear(self) -> None:
         """Deletes every key under the prefix (tests, or an operator flushing one cache)."""

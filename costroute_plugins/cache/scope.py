@@ -107,10 +107,11 @@ SCOPE_VERSION = 2
 @dataclass(frozen=True)
 class Scope:
     """``key`` partitions the cache; ``context`` (the earlier turns, whole: their text and tool calls) is kept only
-    for the admission check."""
+    for the admission check, ``tenant`` (also inside the key) only to label entries for operators."""
 
     key: str
     context: tuple[Mapping[str, Any], ...] = field(default=(), compare=False)
+    tenant: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -317,4 +318,4 @@ def scope_for(
         "temperature": temperature,
     }
     key = hashlib.sha256(canonical(material).encode("utf-8", "surrogatepass")).hexdigest()
-    return CacheableRequest(Scope(key, tuple(others)), text)
+    return CacheableRequest(Scope(key, tuple(others), tenant), text)

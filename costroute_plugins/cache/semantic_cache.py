@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -315,6 +315,7 @@ class SemanticCache:
                 vector=query,
                 created_at=now,
                 expires_at=now + min(lifetimes) if lifetimes else None,
+                tenant=scope.tenant,
             )
             evicted = self.store.put(entry)
             self._add(entry)
@@ -344,13 +345,34 @@ class SemanticCache:
         with self._lock:
             changes = self.store.changes()
             for change in changes:
-                if change.op == "delete":
+                if change.op == "flush":
+                    self._indexes.clear()
+                    self._scope_of.clear()
+                elif change.op == "delete":
                     self._forget(change.entry_id)
                 elif change.entry_id not in self._scope_of:
                     entry = self.store.get(change.entry_id)
                     if entry is not None:
                         self._add(entry)
             return len(changes)
+
+    def remove(self, entry_ids: Iterable[int]) -> int:
+        """Deletes these entries from the store and this replica's index; other replicas replay the deletes."""
+        with self._lock:
+            removed = 0
+            for entry_id in entry_ids:
+                self.store.delete(entry_id)
+                self._forget(entry_id)
+                removed += 1
+            return removed
+
+    def flush(self) -> int:
+        """Deletes every entry; returns how many there were. Other replicas replay the store's flush."""
+        with self._lock:
+            removed = self.store.flush()
+            self._indexes.clear()
+            self._scope_of.clear()
+            return removed
 
     def rebuild(self) -> int:
         """Builds every scope's index from the store's live entries (at start, or after losing sync)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from costroute_plugins.cache.usage import TenantUsage, entry_bytes
 
 Clock = Callable[[], float]
 
@@ -31,6 +34,9 @@ class Entry:
     vector: np.ndarray = field(repr=False, compare=False)
     created_at: float
     expires_at: float | None = None
+    # Who asked (the scope's tenant), kept so an operator can count and purge one tenant's entries; the scope key
+    # is a hash and does not say. None for entries stored before it was recorded.
+    tenant: str | None = None
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -38,9 +44,9 @@ class Entry:
 
 @dataclass(frozen=True)
 class Change:
-    """An insert or delete another replica made, to replay on this replica's index."""
+    """An insert, delete or flush another replica made, to replay on this replica's index."""
 
-    op: str  # "insert" | "delete"
+    op: str  # "insert" | "delete" | "flush" (every entry gone; ``entry_id`` is 0)
     entry_id: int
 
 
@@ -77,6 +83,34 @@ class EntryStore(ABC):
         """Inserts and deletes made by other replicas since the last call; none for a process-local store."""
         return []
 
+    # -- administration: rare operator calls, so they may read every entry --------------------------------------
+    @abstractmethod
+    def flush(self) -> int:
+        """Removes every entry (keeping the id counter, so an id is never reused); returns how many there were."""
+
+    def tenant_entries(self, tenant: str, text_hash: str | None = None) -> list[int]:
+        """Ids of ``tenant``'s entries in all its scopes; with ``text_hash``, only those of that normalised prompt."""
+        return [entry.id for entry in self.entries()
+                if entry.tenant == tenant and (text_hash is None or entry.text_hash == text_hash)]
+
+    def usage(self) -> dict[str | None, TenantUsage]:
+        """Entries and stored bytes per tenant, with each tenant's lookups and hits (``count_lookup``)."""
+        usage: dict[str | None, TenantUsage] = {}
+        for entry in self.entries():
+            usage.setdefault(entry.tenant, TenantUsage()).add_entry(entry_bytes(entry.text, entry.response,
+                                                                                 entry.vector))
+        for tenant, (lookups, hits) in self.lookup_counts().items():
+            usage.setdefault(tenant, TenantUsage()).add_lookups(lookups, hits)
+        return usage
+
+    @abstractmethod
+    def count_lookup(self, tenant: str, hit: bool) -> None:
+        """Counts one lookup of ``tenant``'s, for its hit rate."""
+
+    @abstractmethod
+    def lookup_counts(self) -> dict[str | None, tuple[int, int]]:
+        """(lookups, hits) per tenant since the store was created."""
+
 
 class MemoryStore(EntryStore):
     """One process's cache: bounded by ``max_entries`` with least-recently-used eviction.
@@ -96,6 +130,8 @@ class MemoryStore(EntryStore):
         self._entries: OrderedDict[int, Entry] = OrderedDict()
         self._exact: dict[tuple[str, str], int] = {}
         self._next_id = 1
+        self._lookups: dict[str | None, list[int]] = {}
+        self._lookups_lock = threading.Lock()  # lookups are counted from several threads, outside the cache's lock
 
     def new_id(self) -> int:
         self._next_id += 1
@@ -135,7 +171,24 @@ class MemoryStore(EntryStore):
 
     def entries(self) -> Iterator[Entry]:
         now = self.clock()
-        return iter([e for e in self._entries.values() if not e.expired(now)])
+        # ``list`` copies in one step, so an admin reading entries from another thread never sees the dict change.
+        return iter([e for e in list(self._entries.values()) if not e.expired(now)])
+
+    def flush(self) -> int:
+        removed = len(self._entries)
+        self._entries.clear()
+        self._exact.clear()
+        return removed
+
+    def count_lookup(self, tenant: str, hit: bool) -> None:
+        with self._lookups_lock:
+            counts = self._lookups.setdefault(tenant, [0, 0])
+            counts[0] += 1
+            counts[1] += int(hit)
+
+    def lookup_counts(self) -> dict[str | None, tuple[int, int]]:
+        with self._lookups_lock:
+            return {tenant: (lookups, hits) for tenant, (lookups, hits) in self._lookups.items()}
 
     def save(self, prefix: str | os.PathLike[str]) -> None:
         """Writes the live entries, least recently used first, so ``load`` restores the LRU order too."""
@@ -144,7 +197,7 @@ class MemoryStore(EntryStore):
         prefix.parent.mkdir(parents=True, exist_ok=True)
         rows = [
             {"id": e.id, "scope": e.scope, "text": e.text, "text_hash": e.text_hash, "response": e.response,
-             "created_at": e.created_at, "expires_at": e.expires_at}
+             "created_at": e.created_at, "expires_at": e.expires_at, "tenant": e.tenant}
             for e in live
         ]
         vectors = np.stack([e.vector for e in live]) if live else np.zeros((0, 0), dtype=np.float32)

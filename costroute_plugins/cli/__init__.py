@@ -34,6 +34,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("train-verifier", "costroute_plugins.cache.cli_train", "train the semantic cache's learned hit verifier"),
     ("import-pairs", "costroute_plugins.cache.cli_import", "convert MRPC .tsv / GPTCache .json to pairs JSONL"),
     ("eval-admission", "costroute_plugins.cache.cli_admission", "share of prompts the cache refuses or expires early"),
+    ("cache", "costroute_plugins.cache.cli_cache",
+     "a running proxy's semantic cache: stats per tenant, flush, purge a tenant, delete a prompt"),
     # routing commands
     ("import-routellm", "costroute_plugins.routing.cli_import", "convert RouteLLM outcome CSVs into outcomes JSONL"),
     ("import-arena", "costroute_plugins.routing.cli_import_arena", "convert Chatbot Arena grades/votes to outcomes"),

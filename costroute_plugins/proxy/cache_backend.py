@@ -215,13 +215,25 @@ class CostrouteCacheBackend(BaseCache):
         loop = self.runtime.cache_loop
         floor = loop.similarity_floor(self.cache.config.similarity_threshold) if loop is not None else None
         try:
-            return await asyncio.to_thread(self.cache.find, request.scope, request.text, computed_vector, floor)
+            return await asyncio.to_thread(self._find, request, tenant, computed_vector, floor)
         except _NotEmbeddedYet:
             try:
                 vector = await memo.avector(tenant, request.text)
             except Exception as error:
                 raise _EmbeddingFailed(f"{type(error).__name__}: {error}") from error
-            return await asyncio.to_thread(self.cache.find, request.scope, request.text, vector, floor)
+            return await asyncio.to_thread(self._find, request, tenant, vector, floor)
+
+    def _find(self, request: CacheableRequest, tenant: str, vector: Any, floor: float | None) -> Lookup:
+        """The lookup, counted per tenant in the store for the operator's hit rate (``GET /costroute/cache``) on
+        the same worker thread (one pipelined write); a count that fails is logged and counted as degraded, never
+        the request's failure."""
+        found = self.cache.find(request.scope, request.text, vector, floor)
+        try:
+            self.cache.store.count_lookup(tenant, found.hit is not None)
+        except Exception as error:
+            log.warning("semantic cache: lookup not counted for the hit rate (%s: %s)", type(error).__name__, error)
+            self.runtime.metrics.plugin_degraded.labels("cache", "count").inc()
+        return found
 
     def _available(self, state: RequestState, count: bool = True) -> bool:
         """After a failure, bypass for a moment, then rebuild the index from the store before using it again."""

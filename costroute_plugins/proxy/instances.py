@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from costroute_plugins.proxy.affinity_plugin import AffinityPlugin
 from costroute_plugins.proxy.budget_plugin import BudgetPlugin
+from costroute_plugins.proxy.cache_admin_route import mount_cache_admin_route
 from costroute_plugins.proxy.cache_plugin import CachePlugin
 from costroute_plugins.proxy.classifier import RouterClassifierPlugin
 from costroute_plugins.proxy.context_plugin import RequestContextPlugin
@@ -28,3 +29,4 @@ quality = QualityPlugin(runtime)
 classifier = RouterClassifierPlugin(runtime)
 mount_feedback_route(runtime)
 mount_quality_route(runtime, quality)
+mount_cache_admin_route(runtime, cache)

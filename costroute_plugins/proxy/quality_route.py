@@ -11,11 +11,11 @@ replica answers for the fleet; per-tier, per-tenant and cache estimates are this
 # No `from __future__ import annotations` here: FastAPI reads the handler's annotations at mount time.
 from typing import Annotated, Any
 
+from costroute_plugins.proxy.admin_auth import is_proxy_admin, refusal
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.quality.estimate import Estimate
 
 PATH = "/costroute/quality"
-ADMIN_ROLES = ("proxy_admin", "proxy_admin_viewer")
 
 
 def _estimate(estimate: Estimate | None) -> dict[str, Any] | None:
@@ -53,7 +53,6 @@ async def quality_summary(runtime: Runtime, plugin: Any) -> dict[str, Any]:
 def mount_quality_route(runtime: Runtime, plugin: Any) -> None:
     """Add the route to the running proxy's app (once)."""
     from fastapi import Depends
-    from fastapi.responses import JSONResponse
     from litellm.proxy._types import UserAPIKeyAuth
     from litellm.proxy.auth.user_api_key_auth import user_api_key_auth
     from litellm.proxy.proxy_server import app
@@ -63,11 +62,9 @@ def mount_quality_route(runtime: Runtime, plugin: Any) -> None:
 
     async def costroute_quality(key: Annotated[UserAPIKeyAuth, Depends(user_api_key_auth)]):
         """Quality estimates, the quality loop's state and its last changes."""
-        role = getattr(getattr(key, "user_role", None), "value", getattr(key, "user_role", None))
-        if role not in ADMIN_ROLES:
-            return JSONResponse({"error": {"message": "only a proxy admin may read quality figures (they cover "
-                                                      "every tenant)", "type": "costroute_quality", "code": 403}},
-                                403)
+        if not is_proxy_admin(key):
+            return refusal("only a proxy admin may read quality figures (they cover every tenant)",
+                           "costroute_quality")
         return await quality_summary(runtime, plugin)
 
     app.add_api_route(PATH, costroute_quality, methods=["GET"], tags=["costroute"])
