@@ -12,8 +12,7 @@ import json
 import os
 from typing import Any
 
-import httpx
-
+from costroute_plugins.admin_client import AdminCallFailed, call_admin
 from costroute_plugins.cli.errors import CliError
 from costroute_plugins.cli.options import add_json_flag
 
@@ -48,30 +47,6 @@ def request_for(args: argparse.Namespace) -> tuple[str, str, dict[str, str] | No
     return "POST", f"{PATH}/{args.action}", {name: getattr(args, name) for name in needed} or None
 
 
-def call(base_url: str, key: str | None, method: str, path: str, body: dict[str, str] | None,
-         timeout_s: float) -> dict[str, Any]:
-    """The proxy's JSON answer; ``CliError`` saying what to check for anything but a 200."""
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    try:
-        response = httpx.request(method, base_url.rstrip("/") + path, json=body, headers=headers, timeout=timeout_s)
-    except httpx.HTTPError as error:
-        raise CliError(f"cannot reach {base_url} ({type(error).__name__}); check --proxy") from error
-    if response.status_code in (401, 403):
-        raise CliError(f"{base_url} refused the key (HTTP {response.status_code}: {_message(response)}): cache "
-                       "administration needs a proxy admin key (--key, default $LITELLM_MASTER_KEY)")
-    if response.status_code != 200:
-        raise CliError(f"{base_url}{path} answered HTTP {response.status_code}: {_message(response)}")
-    return response.json()
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        return str(error["message"] if isinstance(error, dict) else error)[:200]
-    except (ValueError, KeyError, TypeError):
-        return response.text[:200]
-
-
 def stats_text(stats: dict[str, Any]) -> str:
     """The stats as a table for people: a row per tenant, then the total."""
     header = f"{'tenant':<32} {'entries':>9} {'bytes':>12} {'lookups':>9} {'hits':>9} {'hit rate':>9}"
@@ -86,7 +61,11 @@ def stats_text(stats: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     method, path, body = request_for(args)
     base_url = args.proxy or os.environ.get("COSTROUTE_PROXY_URL") or DEFAULT_PROXY
-    answer = call(base_url, args.key or os.environ.get("LITELLM_MASTER_KEY"), method, path, body, args.timeout)
+    try:
+        answer = call_admin(base_url, args.key or os.environ.get("LITELLM_MASTER_KEY"), method, path,
+                            "cache administration", body, args.timeout)
+    except AdminCallFailed as error:
+        raise CliError(f"{error}; check --proxy and --key") from error
     if args.json:
         print(json.dumps(answer))
     elif args.action == "stats":

@@ -86,11 +86,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _quality(args: argparse.Namespace) -> dict:
-    from costroute_plugins.spend.quality_section import QualityUnavailable, fetch
+    from costroute_plugins.admin_client import AdminCallFailed
+    from costroute_plugins.spend.quality_section import fetch
 
     try:
         return fetch(args.quality_from, args.key or os.environ.get("LITELLM_MASTER_KEY"))
-    except QualityUnavailable as error:
+    except AdminCallFailed as error:
         raise CliError(f"--quality-from: {error}") from error
 
 

@@ -9,36 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+from costroute_plugins.admin_client import call_admin
 
 PATH = "/costroute/quality"
 
 
-class QualityUnavailable(RuntimeError):
-    """The proxy did not answer with a quality summary; the message says why and what to check."""
-
-
 def fetch(base_url: str, key: str | None, timeout_s: float = 10.0) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    try:
-        response = httpx.get(base_url.rstrip("/") + PATH, headers=headers, timeout=timeout_s)
-    except httpx.HTTPError as error:
-        raise QualityUnavailable(f"cannot reach {base_url} ({type(error).__name__})") from error
-    # A GET without a body fails only on its key: LiteLLM answers 401/403, or 400 when it would need its database
-    # to look a virtual key up ("No connected db.").
-    if response.status_code in (400, 401, 403):
-        raise QualityUnavailable(f"{base_url} refused the key (HTTP {response.status_code}: {_message(response)}): the "
-                                 "quality figures need a proxy admin key (--key, default $LITELLM_MASTER_KEY)")
-    if response.status_code != 200:
-        raise QualityUnavailable(f"{base_url}{PATH} answered HTTP {response.status_code}")
-    return response.json()
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        return str(response.json()["error"]["message"])[:200]
-    except (ValueError, KeyError, TypeError):
-        return response.text[:200]
+    """The proxy's quality summary; ``AdminCallFailed`` saying what to check otherwise."""
+    return call_admin(base_url, key, "GET", PATH, "the quality figures", timeout_s=timeout_s)
 
 
 def text(summary: dict[str, Any]) -> str:
