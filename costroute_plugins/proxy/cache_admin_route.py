@@ -4,8 +4,8 @@
 ``POST /costroute/cache/flush``: every entry goes. ``POST /costroute/cache/purge`` ``{"tenant": "team:a"}``: one
 tenant's entries, in all its scopes. ``POST /costroute/cache/delete`` ``{"tenant": "team:a", "prompt": "..."}``:
 the entries that prompt would hit exactly in the tenant's scopes. LiteLLM's own ``POST /cache/flushall`` flushes
-costroute's cache too. Its ``/cache/delete`` stays LiteLLM's: it takes LiteLLM cache keys, which for a semantic
-cache leave the prompt out, so they cannot name one entry.
+costroute's cache too while it is on (otherwise it stays LiteLLM's). Its ``/cache/delete`` stays LiteLLM's: it
+takes LiteLLM cache keys, which for a semantic cache leave the prompt out, so they cannot name one entry.
 
 Authenticated like the proxy's other routes (LiteLLM's ``user_api_key_auth``); reading needs a proxy admin, changing
 needs role ``proxy_admin`` (the master key has it); any other key gets 403 (``admin_auth``). Tenants are named as in
@@ -114,9 +114,11 @@ def mount_cache_admin_route(runtime: Runtime, plugin: Any) -> None:
         answer = refused(key, True) or await act(True, "flush", admin.flush)
         return {"status": "success", **answer} if isinstance(answer, dict) else answer
 
-    routes = ((PATH, cache_stats, "GET"), (f"{PATH}/flush", cache_flush, "POST"),
-              (f"{PATH}/purge", cache_purge, "POST"), (f"{PATH}/delete", cache_delete, "POST"),
-              (LITELLM_FLUSH_PATH, litellm_flushall, "POST"))
+    routes: list[tuple[str, Callable[..., Any], str]] = [
+        (PATH, cache_stats, "GET"), (f"{PATH}/flush", cache_flush, "POST"),
+        (f"{PATH}/purge", cache_purge, "POST"), (f"{PATH}/delete", cache_delete, "POST")]
+    if plugin.backend is not None:  # costroute's cache is LiteLLM's cache; else LiteLLM's own flushall stays
+        routes.append((LITELLM_FLUSH_PATH, litellm_flushall, "POST"))
     for path, handler, method in routes:
         app.add_api_route(path, handler, methods=[method], tags=["costroute"])
         # Ahead of LiteLLM's routes: its own /cache/flushall would answer first, and fail, for this backend.
