@@ -18,6 +18,7 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from tests.harness import Proxy, Stub, start_proxy, start_stub, tier_env, write_config
+from tests.support.redis_topologies import RedisClusterSet, redis_server_missing
 
 TIERS = ("cheap", "balanced", "premium")
 REDIS_URL = os.environ.get("COSTROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -67,17 +68,30 @@ def proxy(stubs: dict[str, Stub], process_logs: Path, tmp_path_factory) -> Itera
     running.stop()
 
 
-def isolated_redis_prefix(suffix: str = "") -> Iterator[str]:
-    """A key prefix unique to its user on the real Redis; every key under it is deleted afterwards."""
-    import redis
+def isolated_redis_prefix(suffix: str = "", redis_url: str = REDIS_URL) -> Iterator[str]:
+    """A key prefix unique to its user on the real Redis (``COSTROUTE_TEST_REDIS_URL``: any topology costroute
+    accepts); every key under it is deleted afterwards, on every master of a cluster."""
+    from costroute_plugins.redis_clients import sync_client
 
     prefix = f"costroute-test:{uuid.uuid4().hex[:12]}:{suffix}"
     yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
+    client = sync_client(redis_url)
     keys = list(client.scan_iter(match=prefix + "*", count=1000))
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterSet]:
+    """A 3-master Redis Cluster of this session's own on loopback ports (``tests/support/redis_topologies.py``),
+    shared by every module that runs costroute on a cluster; skipped where ``redis-server`` is missing."""
+    missing = redis_server_missing()
+    if missing:
+        pytest.skip(missing)
+    cluster = RedisClusterSet(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

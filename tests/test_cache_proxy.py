@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from costroute_plugins.harness import config_edits as edits
+from costroute_plugins.redis_clients import sync_client
 from tests.conftest import REDIS_URL, isolated_redis_prefix
 from tests.harness import PROXY_CONFIG, REPO, Proxy, Stub, free_port, start_proxy, tier_env, wait_until, write_config
 
@@ -113,7 +114,7 @@ def test_a_prompt_with_pii_is_never_stored(proxy_a: Proxy, fresh_stubs, prefix: 
     first, second = ask(proxy_a, text), ask(proxy_a, text)
 
     assert (first.headers["x-costroute-cache"], second.headers["x-costroute-cache"]) == ("miss", "miss")
-    client = redis.Redis.from_url(REDIS_URL)
+    client = sync_client(REDIS_URL)
     stored = [client.hgetall(key) for key in client.scan_iter(match=prefix + "e:*") if client.type(key) == b"hash"]
     assert stored, "other tests stored entries, so the scan itself works"
     assert not any(b"jane.doe@example.com" in value for entry in stored for value in entry.values())

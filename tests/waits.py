@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import httpx
-import redis
 
 from costroute_plugins.harness.processes import wait_until
+from costroute_plugins.redis_clients import sync_client
 
 _SERIES = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)$")
 
@@ -56,7 +56,7 @@ def wait_until_finished(proxies: Sequence[ScrapedProxy], at_least: float, api_ke
 
 def cache_inserts(redis_url: str, prefix: str) -> int:
     """How many entries the shared cache under ``prefix`` has ever stored (its id counter)."""
-    client = redis.Redis.from_url(redis_url)
+    client = sync_client(redis_url)
     try:
         return int(client.get(f"{prefix}seq") or 0)
     finally:

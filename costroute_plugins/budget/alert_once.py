@@ -12,9 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from redis.asyncio import Redis
-
 from costroute_plugins.budget.alerts import BudgetAlert
+from costroute_plugins.redis_clients import AsyncClient
 
 # Alert keys this replica remembers at most. Subjects come from keys and even from requests (end users), so the
 # memory is bounded; an alert forgotten early is filtered by Redis again, or (no Redis) posted once more.
@@ -22,7 +21,7 @@ MAX_KEYS = 10_000
 
 
 class AlertOnce:
-    def __init__(self, client: Redis | None = None, prefix: str = "costroute:budget:",
+    def __init__(self, client: AsyncClient | None = None, prefix: str = "costroute:budget:",
                  clock: Callable[[], float] = time.time, max_keys: int = MAX_KEYS) -> None:
         self._client = client
         self._prefix = prefix

@@ -7,17 +7,20 @@ budget for at most ``reservation_ttl_s``. The check of all caps and the reservat
 one script, which is why two replicas racing for the last dollar cannot both get it. A reservation id holds one
 amount per counter: the script run again with the same id (redis-py retries a call that timed out, which may
 have run) replaces it instead of adding up; ``BudgetGuard`` makes a fresh id for every check, so two checks are
-never counted as one. Keys expire (``PEXPIREAT``) shortly after their period ends. All keys of one request are
-touched by one script, so on Redis Cluster put the prefix in a hash tag (``{costroute}:budget:``).
+never counted as one. Keys expire (``PEXPIREAT``) shortly after their period ends.
+
+All keys of one request (every budget it counts against) are touched by one script, so they live under one hash
+tag, ``<prefix>{counters}:``: on Redis Cluster the whole counter keyspace is one slot. It is small (three keys per
+budget, subject and period) and each request costs two script calls on it, so one slot is the price of the
+atomic check across budgets; a tenant's counters spread over slots could not be checked and reserved at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-
 from costroute_plugins.budget.store import BudgetStore, Charge, ReserveOutcome, Usage
+from costroute_plugins.redis_clients import AsyncClient, slot_prefix
 
 _PURGE = """
 local function now_ms()
@@ -101,9 +104,9 @@ def _ms(seconds: float) -> int:
 class RedisBudgetStore(BudgetStore):
     """Raises redis errors to the caller: ``BudgetGuard`` turns them into a fail-open decision."""
 
-    def __init__(self, client: Redis, prefix: str = "costroute:budget:") -> None:
+    def __init__(self, client: AsyncClient, prefix: str = "costroute:budget:") -> None:
         self._client = client
-        self._prefix = prefix
+        self._prefix = slot_prefix(prefix, "counters")
         self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
         self._usage = client.register_script(_USAGE)

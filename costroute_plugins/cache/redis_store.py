@@ -11,6 +11,12 @@ Keys, under ``prefix``: ``<prefix>e:<id>`` entry hash, ``<prefix>x:<scope>:<text
 
 An operator's flush is one ``flush`` event, appended before the entries go: a replica replaying it drops its whole
 index, and whatever is inserted meanwhile comes after it in the stream, so it is indexed again.
+
+No operation needs its keys in one slot, so on Redis Cluster the entries and pointers spread over every master by
+their ids and prompts (the singletons ``lru``, ``seq``, ``events``, ``lookups`` and ``hits`` each land on one).
+Writes to several keys are pipelines, never transactions: an insert stores the entry first and appends its event
+once that has succeeded (one more round trip, well under a millisecond), so a replica replaying the event always
+finds the entry, whichever masters hold the two. Scans visit every master.
 """
 
 from __future__ import annotations
@@ -22,19 +28,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import redis
 
 from costroute_plugins.cache.store import Change, Clock, Entry, EntryStore
 from costroute_plugins.cache.usage import TenantUsage
+from costroute_plugins.redis_clients import SyncClient
 
 # Entries an administrative scan reads per round trip.
 SCAN_BATCH = 1000
+# KEYS: an exact-match pointer. ARGV: an entry id. Deletes the pointer only while it names that entry.
+_DELETE_IF_POINTS_HERE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 class RedisStore(EntryStore):
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncClient,
         *,
         prefix: str = "costroute:cache:",
         max_entries: int = 100_000,
@@ -77,15 +85,14 @@ class RedisStore(EntryStore):
         }
         if entry.tenant is not None:
             fields["tenant"] = entry.tenant
-        pipe = self.client.pipeline()
+        pipe = self.client.pipeline(transaction=False)
         pipe.hset(self._entry_key(entry.id), mapping=fields)
         pipe.set(self._exact_key(entry.scope, entry.text_hash), entry.id, px=ttl_ms)
         if ttl_ms is not None:
             pipe.pexpire(self._entry_key(entry.id), ttl_ms)
         pipe.zadd(f"{self.prefix}lru", {str(entry.id): self.clock()})
-        pipe.xadd(f"{self.prefix}events", {"op": "insert", "id": entry.id}, maxlen=self.stream_max_len,
-                  approximate=True)
         pipe.execute()
+        self._event("insert", entry.id)  # only once the entry is there: a replica replaying it reads the entry
         return self._evict()
 
     def _evict(self) -> list[int]:
@@ -128,14 +135,11 @@ class RedisStore(EntryStore):
     def delete(self, entry_id: int) -> None:
         key = self._entry_key(entry_id)
         scope, text_hash = self.client.hmget(key, "scope", "text_hash")
-        pipe = self.client.pipeline()
         if scope is not None and text_hash is not None:
-            exact = self._exact_key(scope.decode(), text_hash.decode())
             # Remove the pointer only if it still points here; a newer entry may have taken the same prompt.
-            pipe.eval(
-                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-                1, exact, str(entry_id),
-            )
+            self.client.eval(_DELETE_IF_POINTS_HERE, 1, self._exact_key(scope.decode(), text_hash.decode()),
+                             str(entry_id))
+        pipe = self.client.pipeline(transaction=False)
         pipe.delete(key)
         pipe.zrem(f"{self.prefix}lru", str(entry_id))
         pipe.xadd(f"{self.prefix}events", {"op": "delete", "id": entry_id}, maxlen=self.stream_max_len,

@@ -4,7 +4,9 @@ The state is the current shift with a version that counts its changes, the evide
 (sums, so replicas add into it with ``HINCRBYFLOAT``) and the last changes with their evidence. A change is a
 compare-and-set on the version: when two replicas reach the same conclusion at once, one moves the shift and
 the other's evidence window is simply gone, so the loop never moves twice on the same evidence. On Redis the
-state outlives a restart of every replica.
+state outlives a restart of every replica. Its keys share one hash tag (``<prefix>{loop}:``): a change touches
+three of them in one script, which Redis Cluster allows only within one slot (a few small keys, read every few
+seconds per replica).
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from costroute_plugins.quality.controller import Change, LoopWindow
+from costroute_plugins.redis_clients import AsyncClient, slot_prefix
 
 #: Changes kept in the history (``/costroute/quality``, logs keep every one).
 HISTORY = 100
@@ -76,6 +77,13 @@ class InMemoryLoopStore(LoopStore):
         return list(self._history)
 
 
+# KEYS: a version's window. ARGV: its expiry in seconds, then (field, amount) pairs. Returns the whole window.
+_ADD = """
+for i = 2, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+"""
+
 # KEYS: state hash, old window, history list. ARGV: expected version, new shift, change JSON, history size.
 _APPLY = """
 local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
@@ -91,13 +99,14 @@ return 1
 class RedisLoopStore(LoopStore):
     """The loop shared by every replica on one Redis; each call is one round trip."""
 
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: AsyncClient, prefix: str) -> None:
         self.client = client
-        self.prefix = prefix
+        self.prefix = slot_prefix(prefix, "loop")
+        self._add = client.register_script(_ADD)
         self._apply = client.register_script(_APPLY)
 
     def _key(self, name: str) -> str:
-        return f"{self.prefix}loop:{name}"
+        return f"{self.prefix}{name}"
 
     async def state(self) -> LoopState:
         raw = await self.client.hgetall(self._key("state"))
@@ -105,16 +114,14 @@ class RedisLoopStore(LoopStore):
         return LoopState(float(data.get("shift", 0.0)), int(data.get("version", 0)))
 
     async def add(self, version: int, evidence: LoopWindow) -> LoopWindow:
-        key = self._key(f"window:{version}")
-        async with self.client.pipeline(transaction=True) as pipe:
-            for name, value in evidence.flat().items():
-                if value:
-                    pipe.hincrbyfloat(key, name, value)
-            pipe.expire(key, WINDOW_TTL_S)
-            pipe.hgetall(key)
-            results = await pipe.execute()
-        raw = results[-1]
-        return LoopWindow.from_flat({(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()})
+        """One script: the window read back holds this replica's evidence and never half of another's."""
+        args: list[str | float] = [WINDOW_TTL_S]
+        for name, value in evidence.flat().items():
+            if value:
+                args += [name, value]
+        raw = await self._add(keys=[self._key(f"window:{version}")], args=args)
+        flat = dict(zip(raw[::2], raw[1::2], strict=True))  # HGETALL's reply inside a script: a flat list
+        return LoopWindow.from_flat({(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in flat.items()})
 
     async def apply(self, version: int, change: Change) -> bool:
         moved = await self._apply(keys=[self._key("state"), self._key(f"window:{version}"), self._key("changes")],

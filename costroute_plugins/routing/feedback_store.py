@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from costroute_plugins.redis_clients import slot_prefix
+
 
 def _pack(vector: np.ndarray) -> str:
     return base64.b64encode(np.asarray(vector, dtype=np.float16).tobytes()).decode()
@@ -134,13 +136,27 @@ class MemoryFeedbackStore(FeedbackStore):
             return [e for e in self._escalations if e.expires_at > now]
 
 
+# KEYS: the tenant's escalations, the tenants that have some, the version. ARGV: now, escalation JSON, its expiry,
+# how many the tenant keeps, the tenant.
+_ADD_ESCALATION = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[4]) - 1)
+redis.call('SADD', KEYS[2], ARGV[5])
+return redis.call('INCR', KEYS[3])
+"""
+
+
 class RedisFeedbackStore(FeedbackStore):
-    """Keys under ``prefix``: ``r:<response id>`` (expiring strings), ``esc:t:<tenant>`` (a sorted set per tenant
-    scored by expiry), ``esc:tenants`` (the tenants that have one), ``esc:version`` (counter)."""
+    """Keys under ``prefix``: ``r:<response id>`` (expiring strings, spread over a cluster's slots) and, under one
+    hash tag so an escalation is added in one script on Redis Cluster too, ``{esc}:t:<tenant>`` (a sorted set per
+    tenant scored by expiry), ``{esc}:tenants`` (the tenants that have one), ``{esc}:version`` (counter). The
+    escalation keys are few and small (bounded per tenant) and read only when the version moves."""
 
     def __init__(self, client, prefix: str = "costroute:feedback:", clock=time.time) -> None:
         self.client = client
         self.prefix = prefix
+        self.escalation_prefix = slot_prefix(prefix, "esc")
         self.clock = clock
 
     def remember(self, response_ids: list[str], served: Served, ttl_s: float) -> None:
@@ -155,26 +171,23 @@ class RedisFeedbackStore(FeedbackStore):
         return Served.from_json(value) if value else None
 
     def _tenant_key(self, tenant: str) -> str:
-        return f"{self.prefix}esc:t:{tenant}"
+        return f"{self.escalation_prefix}t:{tenant}"
 
     def add_escalation(self, escalation: Escalation, max_escalations: int) -> None:
         """One sorted set per tenant, scored by expiry, bounded per tenant: one tenant's thumbs-downs never push
-        out another's escalations."""
-        key = self._tenant_key(escalation.tenant)
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(key, "-inf", self.clock())
-            pipe.zadd(key, {escalation.to_json(): escalation.expires_at})
-            pipe.zremrangebyrank(key, 0, -max_escalations - 1)  # keep the latest-expiring, i.e. the newest
-            pipe.sadd(f"{self.prefix}esc:tenants", escalation.tenant)
-            pipe.incr(f"{self.prefix}esc:version")
-            pipe.execute()
+        out another's escalations. One script (``EVAL``, not a registered script: a thumbs-down is rare, and the
+        store makes no round trip before its first use), so replicas rating at once never interleave."""
+        keys = [self._tenant_key(escalation.tenant), f"{self.escalation_prefix}tenants",
+                f"{self.escalation_prefix}version"]
+        self.client.eval(_ADD_ESCALATION, len(keys), *keys, repr(self.clock()), escalation.to_json(),
+                         repr(escalation.expires_at), max_escalations, escalation.tenant)
 
     def version(self) -> int:
-        return int(self.client.get(f"{self.prefix}esc:version") or 0)
+        return int(self.client.get(f"{self.escalation_prefix}version") or 0)
 
     def escalations(self) -> list[Escalation]:
         tenants = sorted(t.decode() if isinstance(t, bytes) else t
-                         for t in self.client.smembers(f"{self.prefix}esc:tenants"))
+                         for t in self.client.smembers(f"{self.escalation_prefix}tenants"))
         now = self.clock()
         with self.client.pipeline(transaction=False) as pipe:
             for tenant in tenants:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from costroute_plugins.redis_clients import sync_client
 from costroute_plugins.routing.artifact import RouterArtifact, load_artifact, save_artifact
 
 REGISTRY_SCHEMA = 1
@@ -59,7 +60,11 @@ class VersionInfo:
 
 class RedisMirror:
     """The registry in Redis, for replicas without the folder: ``<prefix>pointer`` holds ``{"live", "shadow"}``
-    (the one key replicas poll), ``<prefix>artifact:<version>:json`` / ``:npz`` the files of each version."""
+    (the one key replicas poll), ``<prefix>artifact:<version>:json`` / ``:npz`` the files of each version.
+
+    Each key is written and read on its own (pipelined, no transaction), so they may sit on different masters of
+    a Redis Cluster: a version's files never change once written, and the pointer names it only after both are
+    stored, so a reader that follows the pointer never finds one file without the other."""
 
     def __init__(self, client: Any, prefix: str = "costroute:router:") -> None:
         self.client = client
@@ -67,9 +72,7 @@ class RedisMirror:
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "costroute:router:") -> RedisMirror:
-        import redis
-
-        return cls(redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0), prefix)
+        return cls(sync_client(url), prefix)
 
     def pointer(self) -> dict[str, str | None]:
         raw = self.client.get(f"{self.prefix}pointer")
@@ -80,14 +83,16 @@ class RedisMirror:
         self.client.set(f"{self.prefix}pointer", json.dumps({"live": live, "shadow": shadow}))
 
     def put(self, version: str, document: bytes, arrays: bytes) -> None:
-        with self.client.pipeline(transaction=True) as pipe:
+        with self.client.pipeline(transaction=False) as pipe:
             pipe.set(f"{self.prefix}artifact:{version}:npz", arrays)
             pipe.set(f"{self.prefix}artifact:{version}:json", document)
             pipe.execute()
 
     def get(self, version: str) -> tuple[bytes, bytes] | None:
-        document, arrays = self.client.mget([f"{self.prefix}artifact:{version}:json",
-                                             f"{self.prefix}artifact:{version}:npz"])
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.get(f"{self.prefix}artifact:{version}:json")
+            pipe.get(f"{self.prefix}artifact:{version}:npz")
+            document, arrays = pipe.execute()
         return (document, arrays) if document and arrays else None
 
 

@@ -104,7 +104,7 @@ def test_escalations_are_shared_by_replicas_through_redis_and_bounded(vectors, r
     for i in range(3):
         replica_a.routed(f"more-{i}", Served("team:a", "cheap", vectors[UNRELATED]))
         replica_a.rate(f"more-{i}", "team:a", "down")
-    assert client.zcard(f"{redis_prefix}esc:t:team:a") == 2
+    assert client.zcard(f"{redis_prefix}{{esc}}:t:team:a") == 2
     assert replica_b.floor("team:a", vectors[PARAPHRASE]) is None  # the oldest escalation made way
 
 
