@@ -5,8 +5,9 @@ plays the operator whose traffic is such a domain (MMLU's STEM subjects): train 
 simulate audited requests of it, run the learn procedure (``routing/retrain.py``, the core of ``costroute
 learn``, with its gate), and compare on the domain's held-out rows:
 
-- transfer (trained without the domain), learned (transfer data + audits), in-domain (trained with the domain's
-  public rows), LiteLLM's heuristic (as router_transfer computes it);
+- transfer (trained without the domain), learned (transfer data + audits, with the second opinion learn blends
+  in at the weight the audits chose: ``routing/blend.py``), learned-unblended (the same candidate's own score),
+  in-domain (trained with the domain's public rows), LiteLLM's heuristic (as router_transfer computes it);
 - on the other data sets' test split, transfer vs learned (the learned router must not forget them).
 
 Audits: ``--audits`` rows drawn (seeded) from the domain's *train* split of the router's split rule, served by the
@@ -45,6 +46,7 @@ from costroute_plugins.quality.learn import read_records, rows_for_pair, rows_fr
 from costroute_plugins.routing.apgr import routing_metrics
 from costroute_plugins.routing.artifact import RouterArtifact
 from costroute_plugins.routing.base import TierClassifier
+from costroute_plugins.routing.blend import artifact_classifier
 from costroute_plugins.routing.cli_common import request_views
 from costroute_plugins.routing.logistic import LogisticClassifier
 from costroute_plugins.routing.outcomes import Outcome, SplitRule, pair_qualities, read_outcomes, write_outcomes
@@ -100,23 +102,26 @@ def run_domain(name: str, domain_rows: Sequence[Outcome], other_sets: dict[str, 
     in_domain = train_router(in_domain_paths, CHEAP, PREMIUM, embedder, options, progress=False)
     learned_rows = rows_from_records(read_records([_records(audited, graded, folder / f"{name}-audits.jsonl")]))
     own, _ = rows_for_pair(learned_rows, "cheap", "premium")
+    heuristic = LiteLLMHeuristicClassifier("heuristic")
     result = retrain(transfer_paths, own, ("cheap", "premium"), transfer, embedder, weight=weight,
-                     rule=GateRule(min_heldout=30), options=options)
+                     rule=GateRule(min_heldout=30), options=options, second_opinion=heuristic)
     emit({"domain": name, "audits": len(audited), "records": learned_rows.summary(), "own_rows": result.rows,
-          "gate": {
+          "blend": result.blend.to_json() if result.blend else None, "gate": {
         "transfer": result.live.to_json(), "learned": result.new.to_json(), "passed": result.passed,
         "reasons": result.reasons}})
     methods: dict[str, TierClassifier] = {"transfer": LogisticClassifier(transfer),
-                                          "learned": LogisticClassifier(result.candidate),
+                                          "learned": artifact_classifier(result.candidate,
+                                                                         {heuristic.name: lambda: heuristic}),
+                                          "learned-unblended": LogisticClassifier(result.candidate),
                                           "in-domain": LogisticClassifier(in_domain),
-                                          "litellm-heuristic": LiteLLMHeuristicClassifier("heuristic")}
+                                          "litellm-heuristic": heuristic}
     figures = {method: _apgr(classifier, test) for method, classifier in methods.items()}
     for method, apgr in figures.items():
         emit({"domain": name, "set": f"{name} test", "n": len(test), "method": method, "apgr": round(apgr, 4)})
     others: dict[str, dict[str, float]] = {}
     for set_name, rows in other_sets.items():
         held = split.select(rows, "test")
-        for method in ("transfer", "learned", "in-domain"):
+        for method in ("transfer", "learned", "learned-unblended", "in-domain"):
             apgr = _apgr(methods[method], held)
             others.setdefault(set_name, {})[method] = apgr
             emit({"domain": name, "set": f"{set_name} test", "n": len(held), "method": method,
@@ -124,6 +129,7 @@ def run_domain(name: str, domain_rows: Sequence[Outcome], other_sets: dict[str, 
     gap = figures["in-domain"] - figures["transfer"]
     closed = (figures["learned"] - figures["transfer"]) / gap if gap > 0 else None
     emit({"domain": name, "verdict": {
+        "blend_weight": result.candidate.blend.weight if result.candidate.blend else 0.0,
         "share_of_gap_closed": None if closed is None else round(closed, 3),
         "halfway_to_in_domain": closed is not None and closed >= 0.5,
         "above_heuristic": figures["learned"] > figures["litellm-heuristic"],

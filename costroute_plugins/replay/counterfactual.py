@@ -22,9 +22,10 @@ def unconstrained_tiers(config: CostrouteConfig, requests: Sequence[Request],
     routing = config.routing
     if routing.mode != "enforce":
         return {request.n: str(routing.baseline_tier) for request in requests}
+    from costroute_plugins.routing.cli_common import second_opinions
     from costroute_plugins.routing.router import Router
 
-    router = Router.from_settings(routing)
+    router = Router.from_settings(routing, second_opinions())
     names = [tier.name for tier in router.tiers]
 
     def by_score(score: float) -> str:

@@ -136,10 +136,11 @@ def hindsight_sweep(config: CostrouteConfig, quality: QualityConfig, requests: l
     does not route (not enforce mode) or cannot be loaded here."""
     if config.routing.mode != "enforce":
         return None
+    from costroute_plugins.routing.cli_common import second_opinions
     from costroute_plugins.routing.router import Router
 
     try:
-        thresholds = Router.from_settings(config.routing).thresholds
+        thresholds = Router.from_settings(config.routing, second_opinions()).thresholds
     except (OSError, ValueError) as error:  # the proxy loaded it; a failure here costs only the sweep
         return {"error": f"router not loaded ({type(error).__name__}: {error})"}
     loop = getattr(quality, "loop", None)

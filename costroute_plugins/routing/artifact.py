@@ -5,6 +5,11 @@ which data trained it (hash and split rule, so evaluation can select the held-ou
 table. The arrays file is named in the JSON and checked by SHA-256 so a JSON never pairs with stale weights.
 Anything wrong raises ``ArtifactError`` with the path and the fix; the proxy adapter catches it and serves
 its default tier instead of routing on a broken model.
+
+Schema 2 is schema 1 plus a ``blend`` section (``routing/blend.py``: a second opinion mixed into the score, whose
+calibration table is measured on the blended score). Only an artifact with a blend is written as schema 2, so a
+costroute that predates blends refuses it (and keeps serving what it has) instead of serving the calibration of
+a blended score with the unblended one; an artifact without a blend is written and read exactly as before.
 """
 
 from __future__ import annotations
@@ -24,14 +29,46 @@ from costroute_plugins.routing.features import STRUCTURAL_NAMES, HashingConfig
 from costroute_plugins.routing.outcomes import SplitRule
 
 SCHEMA_VERSION = 1
+BLEND_SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (SCHEMA_VERSION, BLEND_SCHEMA_VERSION)
 KIND = "costroute-router-logistic"
 ARRAY_NAMES = ("idf", "w_text", "w_embedding", "embedding_mean", "w_structural", "structural_mean",
                "structural_scale")
+BLEND_ARRAY_NAMES = ("blend_self_quantiles", "blend_other_quantiles")
 
 
 def default_artifact_path() -> Path:
     """The artifact shipped with the package, trained on RouteLLM's GSM8K + MMLU outcomes."""
     return Path(__file__).with_name("artifacts") / "default.json"
+
+
+@dataclass(frozen=True)
+class Blend:
+    """The artifact's second opinion: score = ``(1 - weight) * F_self(router score) + weight * F_other(its score)``,
+    each F the empirical CDF given by quantiles at evenly spaced probabilities (``routing/blend.py``)."""
+
+    opinion: str
+    weight: float
+    self_quantiles: np.ndarray
+    other_quantiles: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.weight <= 1.0:
+            raise ValueError(f"blend weight {self.weight} is not in (0, 1]; an unblended router has no blend")
+        for name, values in (("self", self.self_quantiles), ("other", self.other_quantiles)):
+            if values.ndim != 1 or len(values) < 2 or np.any(np.diff(values) < 0):
+                raise ValueError(f"blend {name}_quantiles must be an ascending 1-D array of 2 or more values")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"second_opinion": self.opinion, "weight": self.weight,
+                "score": "(1 - weight) * F_self(router score) + weight * F_other(second opinion score); F = the "
+                         "empirical CDF of arrays blend_self_quantiles / blend_other_quantiles",
+                "quantiles": len(self.self_quantiles)}
+
+    @classmethod
+    def from_json(cls, section: dict[str, Any], arrays: dict[str, np.ndarray]) -> Blend:
+        return cls(opinion=str(section["second_opinion"]), weight=float(section["weight"]),
+                   self_quantiles=arrays["blend_self_quantiles"], other_quantiles=arrays["blend_other_quantiles"])
 
 
 @dataclass(frozen=True)
@@ -48,6 +85,7 @@ class RouterArtifact:
     calibration: tuple[CalibrationEntry, ...] = ()
     training: dict[str, Any] = field(default_factory=dict)
     structural_names: tuple[str, ...] = STRUCTURAL_NAMES
+    blend: Blend | None = None
 
     def calibration_entry(self, target: str) -> CalibrationEntry | None:
         return next((entry for entry in self.calibration if entry.target == target), None)
@@ -69,10 +107,14 @@ def save_artifact(artifact: RouterArtifact, path: str | os.PathLike[str]) -> Pat
         raise ArtifactError(f"{path}: an artifact path ends in .json (its arrays go beside it as .npz)")
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays_path = path.with_suffix(".npz")
+    blend = artifact.blend
+    stored = dict(artifact.arrays)
+    if blend is not None:
+        stored.update(blend_self_quantiles=blend.self_quantiles, blend_other_quantiles=blend.other_quantiles)
     # numpy's stub: a **dict might hold allow_pickle (bool); the arrays' names never do.
-    np.savez_compressed(arrays_path, **artifact.arrays)  # type: ignore[arg-type]
+    np.savez_compressed(arrays_path, **stored)  # type: ignore[arg-type]
     document = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSION if blend is None else BLEND_SCHEMA_VERSION,
         "kind": KIND,
         "models": {"cheap": artifact.cheap_model, "premium": artifact.premium_model},
         "label": "needs_premium = premium score > cheap score (cheap is sufficient when it scores at least as well)",
@@ -86,6 +128,7 @@ def save_artifact(artifact: RouterArtifact, path: str | os.PathLike[str]) -> Pat
         "split": {"method": "sha256(salt + request text) % 100", **vars(artifact.split)},
         "calibration": [entry.to_json() for entry in artifact.calibration],
         "training": artifact.training,
+        **({"blend": blend.to_json()} if blend is not None else {}),
     }
     path.write_text(json.dumps(document, indent=1, sort_keys=False) + "\n", encoding="utf-8")
     return path
@@ -102,9 +145,13 @@ def _read_document(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict) or document.get("kind") != KIND:
         raise ArtifactError(f"router artifact {path} is not a {KIND} document")
     version = document.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise ArtifactError(f"router artifact {path} has schema_version {version!r}; this costroute reads "
-                            f"version {SCHEMA_VERSION}. Retrain it with `costroute train-router`")
+                            f"versions {', '.join(map(str, READABLE_SCHEMA_VERSIONS))}. Retrain it with "
+                            "`costroute train-router`")
+    if (version == BLEND_SCHEMA_VERSION) != ("blend" in document):
+        raise ArtifactError(f"router artifact {path}: schema_version {version} and a blend section go together "
+                            f"(schema {BLEND_SCHEMA_VERSION} has one, schema {SCHEMA_VERSION} none)")
     return document
 
 
@@ -115,11 +162,12 @@ def _read_arrays(path: Path, document: dict[str, Any]) -> dict[str, np.ndarray]:
     if _sha256(arrays_path) != document["arrays"]["sha256"]:
         raise ArtifactError(f"{arrays_path} does not match the checksum recorded in {path}; "
                             "the JSON and the arrays come from different trainings")
+    names = (*ARRAY_NAMES, *(BLEND_ARRAY_NAMES if "blend" in document else ()))
     with np.load(arrays_path, allow_pickle=False) as stored:
-        missing = [name for name in ARRAY_NAMES if name not in stored.files]
+        missing = [name for name in names if name not in stored.files]
         if missing:
             raise ArtifactError(f"{arrays_path} lacks arrays {missing}")
-        return {name: stored[name] for name in ARRAY_NAMES}
+        return {name: stored[name] for name in names}
 
 
 def load_artifact(path: str | os.PathLike[str] | None = None) -> RouterArtifact:
@@ -129,6 +177,8 @@ def load_artifact(path: str | os.PathLike[str] | None = None) -> RouterArtifact:
     try:
         hashing = HashingConfig.from_json(document["features"]["hashing"])
         arrays = _read_arrays(path, document)
+        blend = Blend.from_json(document["blend"], arrays) if "blend" in document else None
+        arrays = {name: arrays[name] for name in ARRAY_NAMES}
         structural = tuple(document["features"]["structural"])
         artifact = RouterArtifact(
             cheap_model=document["models"]["cheap"],
@@ -141,6 +191,7 @@ def load_artifact(path: str | os.PathLike[str] | None = None) -> RouterArtifact:
             calibration=tuple(CalibrationEntry(**entry) for entry in document["calibration"]),
             training=document.get("training", {}),
             structural_names=structural,
+            blend=blend,
         )
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, ArtifactError):

@@ -19,6 +19,7 @@ from costroute_plugins.routing.cli_common import (
     add_split_argument,
     read_split,
     request_views,
+    second_opinions,
 )
 
 
@@ -41,8 +42,8 @@ def register(parser: CommandParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from costroute_plugins.routing.artifact import load_artifact, save_artifact
+    from costroute_plugins.routing.blend import artifact_classifier
     from costroute_plugins.routing.calibration import calibrate, target_key
-    from costroute_plugins.routing.logistic import LogisticClassifier
     from costroute_plugins.routing.outcomes import pair_qualities
 
     artifact = load_artifact(args.router_artifact)
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     qualities = pair_qualities(rows, args.cheap_model or artifact.cheap_model,
                                args.premium_model or artifact.premium_model)
     key = target_key(quality=args.quality_target, share=args.max_premium_share)
-    scores = LogisticClassifier(artifact).premium_need_batch(request_views(rows, embed=True))
+    # a blended artifact's thresholds are on its blended score (routing/blend.py)
+    scores = artifact_classifier(artifact, second_opinions()).premium_need_batch(request_views(rows, embed=True))
     entry = calibrate(scores, qualities.cheap, qualities.premium, key)
     report = {"n": len(rows), "split": args.split, **entry.to_json()}
     if args.cheap_cost is not None and args.premium_cost:

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from costroute_plugins.cli.errors import CliError
 from costroute_plugins.cli.options import CommandParser, add_files_flag
-from costroute_plugins.routing.base import RequestView
+from costroute_plugins.routing.base import RequestView, TierClassifier
+from costroute_plugins.routing.blend import SecondOpinions
 from costroute_plugins.routing.model_pairs import ModelPair, distinct_pairs
 from costroute_plugins.routing.outcomes import SPLITS, Outcome, SplitRule, read_outcomes
 
@@ -88,3 +89,14 @@ def request_views(rows: Sequence[Outcome], embed: bool, progress: bool = True) -
 
     vectors = DiskCachedEmbedder(SentenceTransformerEmbedder()).embed([row.text for row in rows], progress=progress)
     return [RequestView(row.messages, vector) for row, vector in zip(rows, vectors)]
+
+
+def second_opinions() -> SecondOpinions:
+    """What the commands score a blended artifact (``routing/blend.py``) with: LiteLLM's complexity-router
+    heuristic, imported from the proxy adapters (routing never imports LiteLLM) only when an artifact names it."""
+    def litellm_heuristic() -> TierClassifier:
+        from costroute_plugins.proxy.litellm_heuristic import LiteLLMHeuristicClassifier
+
+        return LiteLLMHeuristicClassifier("heuristic")
+
+    return {"litellm-heuristic": litellm_heuristic}

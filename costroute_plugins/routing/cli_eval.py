@@ -21,6 +21,7 @@ from costroute_plugins.routing.cli_common import (
     add_split_argument,
     read_split,
     request_views,
+    second_opinions,
 )
 
 BASELINES = ("litellm-heuristic", "litellm-heuristic-v2", "random", "length", "rules")
@@ -74,8 +75,8 @@ def _plot(path: str, curves: dict[str, np.ndarray]) -> None:
 def run(args: argparse.Namespace) -> int:
     from costroute_plugins.routing.apgr import mean_pgr_curve, routing_metrics
     from costroute_plugins.routing.artifact import load_artifact
+    from costroute_plugins.routing.blend import artifact_classifier
     from costroute_plugins.routing.chitchat import ChitChatFloor
-    from costroute_plugins.routing.logistic import LogisticClassifier
     from costroute_plugins.routing.outcomes import SplitRule, pair_qualities
 
     artifact = None if args.baselines_only else load_artifact(args.router_artifact)
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     qualities = pair_qualities(rows, args.cheap_model, args.premium_model)
 
     # The trained router is scored as the proxy serves it: with the chit-chat floor unless told otherwise.
-    shipped: TierClassifier | None = LogisticClassifier(artifact) if artifact else None
+    shipped: TierClassifier | None = artifact_classifier(artifact, second_opinions()) if artifact else None
     if shipped is not None and not args.no_chit_chat_rule:
         shipped = ChitChatFloor(shipped)
     methods: list[TierClassifier] = [shipped] if shipped else []

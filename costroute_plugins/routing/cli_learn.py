@@ -5,6 +5,9 @@ One command for the whole loop an operator runs (by hand or from cron): read the
 files plus those rows, compare the candidate with the live artifact on held-out rows (``routing/retrain.py``),
 and publish it to the registry (``routing/registry.py``) that replicas poll, or refuse with the reasons and exit
 1. ``--list``, ``--rollback`` and ``--promote`` manage the registry without training.
+
+The second opinion learn may blend in (``routing/blend.py``) is LiteLLM's complexity-router heuristic, built here
+from the proxy adapters the way ``eval-router`` builds its baselines (routing itself never imports LiteLLM).
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from typing import Any
 
 from costroute_plugins.cli.errors import CliError
 from costroute_plugins.cli.options import CommandParser, add_files_flag, add_json_flag
-from costroute_plugins.routing.cli_common import add_router_artifact_argument
+from costroute_plugins.routing.base import TierClassifier
+from costroute_plugins.routing.cli_common import add_router_artifact_argument, second_opinions
 from costroute_plugins.routing.registry import ArtifactRegistry
+
+SECOND_OPINIONS = ("litellm-heuristic", "none")
 
 
 def register(parser: CommandParser) -> None:
@@ -43,6 +49,9 @@ def register(parser: CommandParser) -> None:
                         help="own held-out APGR may be this much below live (default 0)")
     parser.add_argument("--public-tolerance", type=float, default=0.02,
                         help="each public file's validation APGR may be this much below live (default 0.02)")
+    parser.add_argument("--second-opinion", choices=SECOND_OPINIONS, default="litellm-heuristic",
+                        help="scorer whose rank the candidate may blend into its own, at the weight the training "
+                             "audits choose (0 included); 'none' trains without (default litellm-heuristic)")
     parser.add_argument("--shadow", action="store_true",
                         help="publish the candidate as shadow (scored beside live, not served) instead of live")
     action = parser.add_mutually_exclusive_group()
@@ -92,10 +101,29 @@ def _text_report(report: dict[str, Any]) -> str:
     ]
     lines += [f"{'public ' + name + ' (validation)':<34}{live['public_apgr'].get(name, float('nan')):>20.4f}"
               f"{value:>12.4f}" for name, value in new["public_apgr"].items()]
+    blend = report.get("blend")
+    if blend:
+        tried = ", ".join(f"{w} {apgr:.4f}" for w, apgr in blend["out_of_fold_apgr_by_weight"].items())
+        lines.append(f"second opinion {blend['second_opinion']}: weight {blend['weight']:g} "
+                     + (f"(out-of-fold APGR on {blend['training_rows']} training audits by weight: {tried})" if tried
+                        else f"({blend.get('note', 'not tried')})"))
+        if "heldout_apgr_unblended" in blend:
+            lines.append(f"{'own held-out rows, without it':<34}{'':>20}{blend['heldout_apgr_unblended']:>12.4f}")
     lines.append(f"rule: {report['rule']}")
     if report["published"]:
         lines.append(f"published {report['published']} ({'shadow' if report['shadow'] else 'live'})")
     return "\n".join(lines)
+
+
+def _second_opinion(name: str) -> TierClassifier | None:
+    """The scorer ``--second-opinion`` names; a LiteLLM without the complexity router cannot provide one."""
+    if name == "none":
+        return None
+    try:
+        return second_opinions()[name]()
+    except (ImportError, AttributeError) as error:
+        raise CliError(f"--second-opinion {name}: this LiteLLM has no complexity router to score with "
+                       f"({type(error).__name__}: {error}); upgrade LiteLLM or pass --second-opinion none") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from costroute_plugins.embedding import SentenceTransformerEmbedder
     from costroute_plugins.quality.learn import default_pair, read_records, rows_for_pair, rows_from_records
     from costroute_plugins.routing.artifact import load_artifact
+    from costroute_plugins.routing.blend import BlendError
     from costroute_plugins.routing.retrain import GateRule, retrain
 
     live_version = registry.live_version()
@@ -126,12 +155,17 @@ def run(args: argparse.Namespace) -> int:
         learned.skipped[f"other tier pair than {tiers[0]} -> {tiers[1]}"] += other_pairs
     rule = GateRule(own_tolerance=args.tolerance, public_tolerance=args.public_tolerance,
                     min_heldout=args.min_heldout)
-    result = retrain(args.outcomes, own, (tiers[0], tiers[1]), live, SentenceTransformerEmbedder(),
-                     weight=args.weight, rule=rule, progress=not args.quiet)
+    try:
+        result = retrain(args.outcomes, own, (tiers[0], tiers[1]), live, SentenceTransformerEmbedder(),
+                         weight=args.weight, rule=rule, progress=not args.quiet,
+                         second_opinion=_second_opinion(args.second_opinion))
+    except BlendError as error:
+        raise CliError(f"live router {live_label}: {error}") from None
     report = {"records": learned.summary(), "tiers": {"cheap": tiers[0], "premium": tiers[1]},
               "own_rows": result.rows, "live_version": live_label, "live": result.live.to_json(),
               "candidate": result.new.to_json(), "rule": rule.describe(), "passed": result.passed,
-              "reasons": result.reasons, "published": None, "shadow": args.shadow}
+              "reasons": result.reasons, "published": None, "shadow": args.shadow,
+              "blend": result.blend.to_json() if result.blend is not None else None}
     if result.passed:
         if live_version is None:  # keep what served so far as v0001, so --rollback can return to it
             registry.publish(live, note=f"baseline: {live_label}")

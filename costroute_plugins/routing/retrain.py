@@ -18,6 +18,10 @@ Every own row whose prompt is held out, feedback included, is kept out of traini
 Weight: training weighs each outcome file (dataset) equally (``TrainingOptions.balance_datasets``), so repeating
 rows inside one file would change nothing. The own rows are written as ``weight`` identical files instead: they
 weigh as much as ``weight`` public files in the fit and count ``weight`` times in model selection.
+
+Second opinion: given one (``costroute learn`` passes LiteLLM's complexity-router heuristic), the candidate blends
+it in at the weight its training audits choose (``routing/retrain_blend.py``), 0 (no blend) included. Each
+artifact is then measured as it would serve: live and candidate each with their own blend, or none.
 """
 
 from __future__ import annotations
@@ -32,14 +36,15 @@ from typing import Any
 import numpy as np
 
 from costroute_plugins.embedding import Embedder
-from costroute_plugins.embedding_disk import DiskCachedEmbedder
 from costroute_plugins.messages import last_user_text
 from costroute_plugins.quality.learn import OwnRow
 from costroute_plugins.routing.apgr import MetricsError, routing_metrics
 from costroute_plugins.routing.artifact import RouterArtifact
-from costroute_plugins.routing.base import RequestView
+from costroute_plugins.routing.base import RequestView, TierClassifier
+from costroute_plugins.routing.blend import artifact_classifier
 from costroute_plugins.routing.logistic import LogisticClassifier
 from costroute_plugins.routing.outcomes import Outcome, pair_qualities, read_outcomes, write_outcomes
+from costroute_plugins.routing.retrain_blend import BlendChoice, choose_blend, fold_of, views, with_blend
 from costroute_plugins.routing.training import TrainingOptions, train_router
 
 HOLDOUT_SALT = "costroute-learn-v1"
@@ -84,6 +89,7 @@ class Retrained:
     rule: GateRule
     rows: dict[str, int]
     reasons: list[str] = field(default_factory=list)
+    blend: BlendChoice | None = None
 
     @property
     def passed(self) -> bool:
@@ -101,15 +107,19 @@ def _as_outcome(row: OwnRow, names: Mapping[str, str]) -> Outcome:
     return Outcome(id=data["id"], messages=tuple(data["messages"]), scores=data["scores"])
 
 
-def _apgr(classifier: LogisticClassifier, rows: Sequence[Outcome], views: Sequence[RequestView], cheap: str,
+def _apgr(classifier: TierClassifier, rows: Sequence[Outcome], views: Sequence[RequestView], cheap: str,
           premium: str) -> float:
     q = pair_qualities(rows, cheap, premium)
     return routing_metrics(classifier.premium_need_batch(views), q.cheap, q.premium).apgr
 
 
-def _views(rows: Sequence[Outcome], embedder: Embedder) -> list[RequestView]:
-    vectors = DiskCachedEmbedder(embedder).embed([row.text for row in rows])
-    return [RequestView(row.messages, vector) for row, vector in zip(rows, vectors)]
+def _own_files(folder: str, stem: str, rows: Sequence[OwnRow], names: Mapping[str, str], weight: int) -> list[str]:
+    """The own rows as ``weight`` identical outcome files (see the module docstring)."""
+    paths = []
+    for copy in range(1, weight + 1):
+        paths.append(str(Path(folder) / f"{stem}-{copy}.jsonl"))
+        write_outcomes(paths[-1], (row.outcome(names) for row in rows))
+    return paths
 
 
 def split_own(rows: Sequence[OwnRow], share: float) -> tuple[list[OwnRow], list[OwnRow]]:
@@ -135,38 +145,78 @@ def check_enough(gate: Sequence[OwnRow], usable: int, rule: GateRule) -> None:
             "live router (or calibrate it to send less to the top tier)")
 
 
+def _write_rows(path: Path, rows: Sequence[Outcome]) -> str:
+    write_outcomes(path, ({"id": row.id, "messages": list(row.messages), "scores": dict(row.scores)} for row in rows))
+    return str(path)
+
+
+def _blended(candidate: RouterArtifact, public: Sequence[str], own_files: Sequence[str],
+             train_rows: Sequence[OwnRow], names: Mapping[str, str], weight: int, opinion: TierClassifier,
+             embedder: Embedder, options: TrainingOptions, folder: str,
+             min_rows: int) -> tuple[RouterArtifact, BlendChoice]:
+    """The candidate (trained on ``public`` + ``own_files``) with ``opinion`` blended in at the weight the training
+    rows choose (``retrain_blend.py``); probes are trained as the candidate was, at its selected hyper-parameters,
+    without one fold of the prompts, own and public."""
+    models = (candidate.cheap_model, candidate.premium_model)
+    fixed = replace(options, regularisation=(candidate.training["regularisation_C"],),
+                    embedding_weights=(candidate.training["embedding_weight"],))
+    public_rows = {Path(path): read_outcomes(path) for path in public}
+
+    def probe(fold: int) -> RouterArtifact:
+        where = Path(folder) / f"fold{fold}"
+        paths = [_write_rows(where / path.name, [row for row in rows if fold_of(row.text) != fold])
+                 for path, rows in public_rows.items()]
+        kept = [row for row in train_rows if fold_of(last_user_text(row.messages)) != fold]
+        return train_router([*paths, *_own_files(str(where), "operator", kept, names, weight)], *models, embedder,
+                            fixed, progress=False)
+
+    audits = [_as_outcome(row, names) for row in train_rows if row.source == "audit"]
+    public_train = {path.stem: [row for row in options.split.select(rows, "train")
+                                if all(model in row.scores for model in models)]
+                    for path, rows in public_rows.items()}
+    choice, blend = choose_blend(audits, public_train, probe, opinion, embedder, models, min_rows)
+    if blend is None:
+        return candidate, choice
+    return with_blend(candidate, blend, opinion, [*public, *own_files], options.split, embedder), choice
+
+
 def retrain(public: Sequence[str], own: Sequence[OwnRow], tiers: tuple[str, str], live: RouterArtifact,
             embedder: Embedder, *, weight: int = 3, rule: GateRule = GateRule(),
-            options: TrainingOptions | None = None, progress: bool = False) -> Retrained:
+            options: TrainingOptions | None = None, progress: bool = False,
+            second_opinion: TierClassifier | None = None) -> Retrained:
     """Train a candidate on ``public`` files plus ``own`` rows (their ``tiers`` renamed to the live artifact's
-    model names, which the public rows score) and measure it against ``live``; see the module docstring."""
+    model names, which the public rows score), blend ``second_opinion`` in where the own rows say it helps, and
+    measure it against ``live``; see the module docstring. A live artifact that blends a second opinion needs
+    it given here (``blend.BlendError`` otherwise)."""
     if weight < 1:
         raise ValueError(f"weight {weight}: own rows need a weight of at least 1 (a count of copies)")
     names = {tiers[0]: live.cheap_model, tiers[1]: live.premium_model}
+    opinions = {second_opinion.name: lambda: second_opinion} if second_opinion is not None else {}
+    live_classifier = artifact_classifier(live, opinions)  # before training: a live blend it cannot score stops here
     train_rows, gate_rows = split_own(own, rule.holdout_share)
     check_enough(gate_rows, len(own), rule)
     options = options or TrainingOptions(split=live.split)
+    choice = None
     with tempfile.TemporaryDirectory(prefix="costroute-learn-") as folder:
-        own_files = []
-        for copy in range(1, weight + 1):
-            own_files.append(str(Path(folder) / f"operator-{copy}.jsonl"))
-            write_outcomes(own_files[-1], (row.outcome(names) for row in train_rows))
+        own_files = _own_files(folder, "operator", train_rows, names, weight)
         candidate = train_router([*public, *own_files], live.cheap_model, live.premium_model, embedder, options,
                                  progress=progress)
+        if second_opinion is not None:
+            candidate, choice = _blended(candidate, public, own_files, train_rows, names, weight, second_opinion,
+                                         embedder, options, folder, rule.min_heldout)
     gate = [_as_outcome(row, names) for row in gate_rows]
-    gate_views = _views(gate, embedder)
+    gate_views = views(gate, embedder)
     public_sets = {}
     for path in public:
         rows = options.split.select(read_outcomes(path), "validation")
         if rows:
-            public_sets[Path(path).stem] = (rows, _views(rows, embedder))
+            public_sets[Path(path).stem] = (rows, views(rows, embedder))
     figures = []
-    for artifact in (live, candidate):
-        classifier = LogisticClassifier(artifact)
+    for classifier in (live_classifier, artifact_classifier(candidate, opinions)):
         by_file = {}
-        for name, (rows, views) in public_sets.items():
+        for name, (rows, row_views) in public_sets.items():
             try:
-                by_file[name] = _apgr(classifier, rows, views, live.cheap_model, live.premium_model)
+                by_file[name] = _apgr(classifier, rows, row_views, live.cheap_model, live.premium_model)
             except MetricsError:  # premium not better on this file's validation rows: nothing to compare
                 continue
         figures.append(Figures(_apgr(classifier, gate, gate_views, live.cheap_model, live.premium_model), by_file))
@@ -179,8 +229,12 @@ def retrain(public: Sequence[str], own: Sequence[OwnRow], tiers: tuple[str, str]
         if name in old.public and value < old.public[name] - rule.public_tolerance:
             reasons.append(f"APGR on {name} (validation split) {value:.4f} < live {old.public[name]:.4f} - "
                            f"{rule.public_tolerance:g}")
+    if choice is not None and candidate.blend is not None:
+        choice = replace(choice, heldout_unblended=_apgr(LogisticClassifier(candidate), gate, gate_views,
+                                                         live.cheap_model, live.premium_model))
     row_counts = {"own_train": len(train_rows), "own_heldout": len(gate), "weight": weight}
     record = {"own_rows": row_counts, "tiers": {"cheap": tiers[0], "premium": tiers[1]},
-              "live": old.to_json(), "candidate": new.to_json(), "rule": rule.describe()}
+              "live": old.to_json(), "candidate": new.to_json(), "rule": rule.describe(),
+              **({"blend": choice.to_json()} if choice is not None else {})}
     candidate = replace(candidate, training={**candidate.training, "learn": record})
-    return Retrained(candidate, old, new, rule, row_counts, reasons)
+    return Retrained(candidate, old, new, rule, row_counts, reasons, choice)

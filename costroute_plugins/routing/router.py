@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from costroute_plugins.messages import Message
 from costroute_plugins.routing.artifact import RouterArtifact, load_artifact
 from costroute_plugins.routing.base import RequestView, TierClassifier
+from costroute_plugins.routing.blend import BlendedClassifier, SecondOpinions, artifact_classifier
 from costroute_plugins.routing.calibration import parse_target
 from costroute_plugins.routing.chitchat import ChitChatFloor, is_chit_chat
 from costroute_plugins.routing.logistic import LogisticClassifier
@@ -133,25 +134,34 @@ class Router:
             )
 
     @classmethod
-    def from_settings(cls, settings: RouterSettings | None = None) -> Router:
-        """Load the artifact (raises ``ArtifactError`` when it is missing or bad) and resolve the thresholds."""
+    def from_settings(cls, settings: RouterSettings | None = None, opinions: SecondOpinions | None = None) -> Router:
+        """Load the artifact (raises ``ArtifactError`` when it is missing or bad, or blends a second opinion not
+        in ``opinions``) and resolve the thresholds."""
         settings = settings or RouterSettings()
         floor = ChitChatFloor if settings.chit_chat_rule else (lambda classifier: classifier)
         if settings.classifier == "rules":
             return cls(floor(RulesClassifier()), settings.tiers)
-        return cls.with_artifact(settings, load_artifact(settings.artifact))
+        return cls.with_artifact(settings, load_artifact(settings.artifact), opinions)
 
     @classmethod
-    def with_artifact(cls, settings: RouterSettings, artifact: RouterArtifact) -> Router:
-        """The logistic router on an artifact already loaded (a version published to the registry)."""
-        classifier = LogisticClassifier(artifact)
+    def with_artifact(cls, settings: RouterSettings, artifact: RouterArtifact,
+                      opinions: SecondOpinions | None = None) -> Router:
+        """The logistic router on an artifact already loaded (a version published to the registry), blended with
+        the second opinion the artifact names (``routing/blend.py``), which ``opinions`` must provide."""
+        classifier = artifact_classifier(artifact, opinions)
         return cls(ChitChatFloor(classifier) if settings.chit_chat_rule else classifier, settings.tiers, artifact)
 
     @property
     def uses_embedding(self) -> bool:
         """Whether scores depend on the request's embedding: when not, the proxy need not compute one to route."""
+        return self._logistic is not None
+
+    @property
+    def _logistic(self) -> LogisticClassifier | None:
+        """The trained model inside the served classifier (under the chit-chat floor, blended or not), if any."""
         inner = self.classifier.inner if isinstance(self.classifier, ChitChatFloor) else self.classifier
-        return isinstance(inner, LogisticClassifier)
+        inner = inner.base if isinstance(inner, BlendedClassifier) else inner
+        return inner if isinstance(inner, LogisticClassifier) else None
 
     def quality_threshold(self, required_quality: float) -> float:
         """The highest premium threshold whose calibration keeps ``required_quality`` of premium quality.
@@ -180,9 +190,7 @@ class Router:
         if len(base) != len(self.thresholds):
             raise ValueError(f"{len(base)} base thresholds given for {len(self.thresholds)} tier boundaries")
         thresholds = [t + relaxation * (1.0 - t) for t in base]
-        inner = self.classifier.inner if isinstance(self.classifier, ChitChatFloor) else self.classifier
-        note = " [no embedding: text and structure only]" if view.embedding is None and isinstance(
-            inner, LogisticClassifier) else ""
+        note = " [no embedding: text and structure only]" if view.embedding is None and self.uses_embedding else ""
         if score == 0.0 and isinstance(self.classifier, ChitChatFloor) and is_chit_chat(view.text):
             note += " [chit-chat rule: a greeting, thanks or farewell]"
         if required_quality is not None:
@@ -200,12 +208,12 @@ class Router:
         reason = f"{cheapest}: {name} score {score:.3f} < {self.tiers[1].name} threshold {first:.3f}"
         return Decision(cheapest, score, first, f"{reason} ({self._labels[0]}){note}")
 
-def load_router(settings: RouterSettings | dict | None = None,
-                artifact: str | os.PathLike[str] | None = None) -> Router:
+def load_router(settings: RouterSettings | dict | None = None, artifact: str | os.PathLike[str] | None = None,
+                opinions: SecondOpinions | None = None) -> Router:
     """Convenience for the proxy adapter: settings as a model or a plain mapping (e.g. from the YAML)."""
     if isinstance(settings, dict):
         settings = RouterSettings.model_validate(settings)
     settings = settings or RouterSettings()
     if artifact is not None:
         settings = settings.model_copy(update={"artifact": str(artifact)})
-    return Router.from_settings(settings)
+    return Router.from_settings(settings, opinions)

@@ -89,6 +89,10 @@ def test_learning_from_audits_publishes_a_router_that_ranks_the_traffic_better(t
     assert [(v.version, v.live) for v in listed] == [("v0001", False), ("v0002", True)]
     assert listed[0].note == f"baseline: {traffic['live']}"  # what served before, kept for --rollback
     assert ArtifactRegistry(registry).live().training["learn"]["own_rows"]["weight"] == 3
+    # learn asked LiteLLM's heuristic for a second opinion, and the published router blends it as chosen
+    blend, served = report["blend"], ArtifactRegistry(registry).live().blend
+    assert blend["second_opinion"] == "litellm-heuristic" and blend["training_rows"] > 0
+    assert (served.weight if served else 0.0) == blend["weight"] in (0.0, 0.2, 0.4, 0.6, 0.8)
 
 
 def test_thumbs_that_contradict_the_audits_give_a_worse_router_which_is_refused(traffic, published, tmp_path,
