@@ -17,8 +17,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from costroute_plugins.budget.config import BudgetsConfig
-from costroute_plugins.cache.config import SemanticCacheConfig
+from costroute_plugins.cache.config import CacheSwitch, SemanticCacheConfig
 from costroute_plugins.config_errors import error_lines, redact_tree
+from costroute_plugins.embedding_backend import EmbeddingBackend
 from costroute_plugins.quality.config import QualityConfig
 from costroute_plugins.routing.policy import RoutePolicy, policy_problems
 from costroute_plugins.routing.router import RouterSettings, TierSpec
@@ -71,12 +72,11 @@ class RoutingConfig(RouterSettings, RoutePolicy):
         return values
 
 
-class CacheConfig(SemanticCacheConfig):
+class CacheConfig(CacheSwitch, SemanticCacheConfig):
     """The semantic cache: off by default; every other key tunes it (see ``costroute_plugins/cache/config.py``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = Field(False, description="serve near-duplicate prompts from the cache")
     key_prefix: str = Field("costroute:cache:", description="Redis key prefix of the shared entries")
     snapshot_path: str | None = Field(
         None, description="without Redis: file prefix where entries are saved at shutdown and loaded at start"
@@ -110,13 +110,18 @@ class CostrouteConfig(_Section):
     )
     redis_url: str | None = Field(
         default_factory=lambda: os.environ.get("REDIS_URL") or None,
-        description="shared state for all replicas; unset keeps everything in-process",
+        description="shared state for all replicas: redis://host:6379/0, redis+cluster://host:port[,host:port]/ "
+                    "or redis+sentinel://host:26379[,...]/service/0 (docs/redis.md); unset keeps everything in-process",
     )
     embedding_model: str | None = Field(
         None, description="sentence-transformers folder shared by cache and router; unset: all-MiniLM-L6-v2"
     )
+    embedding_backend: EmbeddingBackend = Field(
+        "auto", description="auto: ONNX Runtime (the same vectors for less CPU), PyTorch if it cannot run the model; "
+                            "onnx: ONNX Runtime or the start fails; torch: PyTorch only"
+    )
     embedding_threads: int = Field(
-        1, ge=0, description="torch threads per embedding in the proxy; 0: torch's default (one per core)"
+        1, ge=0, description="threads per embedding in the proxy (ONNX Runtime's or torch's); 0: one per core"
     )
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)

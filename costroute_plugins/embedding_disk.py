@@ -21,13 +21,18 @@ from costroute_plugins.embedding import Embedder
 CHUNK = 2048
 
 
+def cache_root() -> Path:
+    """Where costroute keeps what it derives from the embedding model: this memo's vectors and the ONNX graph
+    (``embedding_onnx``). ``COSTROUTE_EMB_CACHE`` moves it, e.g. onto a volume a container keeps."""
+    return Path(os.environ.get("COSTROUTE_EMB_CACHE") or "/tmp/costroute-emb-cache")
+
+
 class DiskCachedEmbedder(Embedder):
     """Wraps an embedder; texts embedded before (by any call) are read from ``.npz`` chunk files."""
 
     def __init__(self, inner: Embedder, directory: str | os.PathLike[str] | None = None) -> None:
         self.inner = inner
-        root = directory or os.environ.get("COSTROUTE_EMB_CACHE") or "/tmp/costroute-emb-cache"
-        self.directory = Path(root) / inner.name
+        self.directory = Path(directory or cache_root()) / inner.name
         self._known: dict[str, np.ndarray] | None = None
 
     @property

@@ -8,6 +8,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from costroute_plugins import __version__
 from costroute_plugins.budget.alert_once import AlertOnce
 from costroute_plugins.budget.factory import build_alert_once, build_guard
@@ -15,12 +17,15 @@ from costroute_plugins.budget.guard import BudgetGuard
 from costroute_plugins.budget.metrics import BudgetMetrics
 from costroute_plugins.config import CostrouteConfig, parse_config
 from costroute_plugins.config_errors import redact_url
-from costroute_plugins.embedding import EmbeddingMemo, SentenceTransformerEmbedder
+from costroute_plugins.embedding import EmbeddingMemo
+from costroute_plugins.embedding_backend import build_embedder
 from costroute_plugins.labels import LabelBounds
 from costroute_plugins.metrics import Metrics
+from costroute_plugins.proxy.second_opinions import proxy_second_opinions
 from costroute_plugins.quality.cache_loop import CacheLoop
 from costroute_plugins.quality.daily import DailyTotal
 from costroute_plugins.quality.loop import QualityLoop
+from costroute_plugins.routing.blend import SecondOpinions
 from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.latency import TierLatency
 from costroute_plugins.spend.anomaly import AnomalyDetector
@@ -79,7 +84,7 @@ def startup_summary(config: CostrouteConfig, path: str | None) -> list[str]:
     return [
         (f"costroute {__version__} loaded from {path or 'embedded defaults'}: tiers {' < '.join(config.tiers)}, "
          f"routing {config.routing.mode} (baseline tier {config.routing.baseline_tier}), cache "
-         f"{'on' if config.cache.enabled else 'off'}, {redis}"),
+         f"{config.cache.mode}, {redis}"),
         f"budgets: {budgets}; spend ledger: {spend}",
     ]
 
@@ -107,6 +112,8 @@ class Runtime:
     cache_loop: CacheLoop | None = None
     config_path: str | None = None
     started_at: float = field(default_factory=time.monotonic)
+    # What a router artifact blending a second opinion is served with (proxy/second_opinions.py).
+    second_opinions: SecondOpinions = field(default_factory=dict)
 
     def warm_embedder(self) -> None:
         """Load the embedding model at start, not on the first request; says how long it took."""
@@ -121,14 +128,16 @@ class Runtime:
         _ensure_log_handler()
         path = proxy_config_path()
         config = load_checked(path)
-        embedder = SentenceTransformerEmbedder(config.embedding_model, threads=config.embedding_threads or None)
         ledger = build_ledger(config.spend.ledger)
         # One set of label bounds for every series, so a tenant is named in all of them or in none.
         bounds = LabelBounds.from_config(config.spend.metrics, tiers=config.tiers)
+        metrics = Metrics.create(bounds=bounds)
         runtime = cls(
             config=config,
-            metrics=Metrics.create(bounds=bounds),
-            embeddings=EmbeddingMemo(embedder),
+            metrics=metrics,
+            embeddings=EmbeddingMemo(build_embedder(
+                config.embedding_model, config.embedding_backend, config.embedding_threads,
+                degraded=lambda reason: metrics.plugin_degraded.labels("embedding", reason).inc())),
             guard=build_guard(config.budget, config.redis_url),
             budget_alerts=build_alert_once(config.budget, config.redis_url),
             prices=PriceBook(config.spend.self_hosted_prices),
@@ -137,7 +146,19 @@ class Runtime:
             spend_metrics=SpendMetrics.create(ledger=ledger, bounds=bounds),
             ledger=ledger,
             config_path=path,
+            second_opinions=proxy_second_opinions(metrics),
         )
         for line in startup_summary(config, path):
             log.info("%s", line)
         return runtime
+
+
+async def prompt_embedding(runtime: Runtime, tenant: str, text: str) -> np.ndarray:
+    """The prompt's embedding from the shared memo (``Runtime.embeddings``), for the router and the cache alike. A
+    wait for one not computed yet is timed as stage ``embedding`` (``stages.py``); a memoised vector is no wait, so
+    the histogram shows what requests spend waiting for the model."""
+    known = runtime.embeddings.known(tenant, text)
+    if known is not None:
+        return known
+    with runtime.metrics.stages.timed("embedding"):
+        return await runtime.embeddings.avector(tenant, text)
