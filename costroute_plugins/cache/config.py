@@ -1,15 +1,15 @@
 """Settings of the semantic cache, validated once, with errors that name the key and the fix.
 
 The defaults are the precision-first operating point the evaluation figures describe: an operator who only
-sets ``enabled: true`` gets a cache that prefers a miss to a wrong answer.
+sets ``mode: on`` (or ``enabled: true``) gets a cache that prefers a miss to a wrong answer.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from costroute_plugins.cache.admission import DEFAULT_TTL_RULES, AdmissionPolicy
 from costroute_plugins.cache.scope import ANSWER_PARAMS, CONVERSATION_PARAMS, DEFAULT_MAX_PROMPT_CHARS
@@ -19,6 +19,51 @@ from costroute_plugins.config_errors import describe_errors
 
 class SemanticCacheConfigError(ValueError):
     """A cache setting is wrong; one line per problem, each naming the key and how to fix it."""
+
+
+CacheMode = Literal["on", "shadow", "off"]
+_BOOL = TypeAdapter(bool)
+
+
+class CacheSwitch(BaseModel):
+    """Whether the cache serves: ``mode``, or the older ``enabled`` it replaces (``true`` is ``on``).
+
+    ``shadow`` exists so an operator can measure a cache before trusting it: every lookup runs as in ``on`` and
+    its would-be outcome is counted, yet every request goes upstream and the client gets what it gets without the
+    cache. After validation both keys are set and agree (``enabled`` is ``mode != off``), so code asking whether
+    the cache runs reads ``enabled`` and code asking whether it may serve reads ``mode``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: CacheMode = Field(
+        "off", description="on: serve hits; shadow: look up, count would-be hits and store as `on` would, but send "
+                           "every request upstream (the client gets the uncached answer); off: no cache"
+    )
+    enabled: bool = Field(False, description="the older switch: true is mode on, false mode off; leave it out "
+                                             "when mode is set")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_switch(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        mode, enabled = values.get("mode"), values.get("enabled")
+        if isinstance(mode, bool):  # YAML 1.1 (LiteLLM's and ours) reads an unquoted on/off as true/false
+            mode = "on" if mode else "off"
+        try:
+            enabled = None if enabled is None else _BOOL.validate_python(enabled)
+        except ValidationError:
+            return values  # not a boolean: the field's own check names it
+        if mode is None:
+            mode = "on" if enabled else "off"
+        elif mode not in ("on", "shadow", "off"):
+            return {**values, "mode": mode}  # the field's own check names the value and the choices
+        elif enabled is not None and enabled != (mode != "off"):
+            raise ValueError(
+                f"mode, enabled: mode {mode!r} and enabled {str(enabled).lower()} disagree. Fix: remove enabled "
+                "(mode replaces it: on serves hits, shadow only measures them, off turns the cache off)")
+        return {**values, "mode": mode, "enabled": mode != "off"}
 
 
 class TtlRule(BaseModel):

@@ -18,7 +18,8 @@ each one writes (w) or reads (r):
    ``routing/policy.py``.
 4. affinity, deployment filter: picks the vLLM replica; r ``request_id`` (its in-flight count).
 5. cache backend, lookup inside ``litellm.acompletion``: waits for an identical request already upstream
-   (single-flight, ``cache_flights.py``), then looks up; w ``cache`` (hit / miss / bypass). A hit skips 6.
+   (single-flight, ``cache_flights.py``), then looks up; w ``cache`` (hit / miss / bypass). A hit skips 6; in
+   shadow mode a would-be hit (``shadow_hit``, with the cached answer for the quality audit) does not.
 6. the upstream call (LiteLLM's fallbacks included), then the cache backend's store: w ``cache.stored``, and
    the flight ends so its followers look up.
 7. context, post-call success (non-streamed answers): r ``routing``, ``call_id`` to make the answer rateable.

@@ -1,6 +1,7 @@
 """Cache administration for proxy admins, mounted on the proxy's own FastAPI app.
 
-``GET /costroute/cache``: entries, bytes, lookups, hits and hit rate, in total and per tenant.
+``GET /costroute/cache``: entries, bytes, lookups, hits and hit rate, in total and per tenant (hits served: none
+in shadow mode, where ``shadow_this_replica`` has this replica's would-be hits, ``cache/shadow.py``).
 ``POST /costroute/cache/flush``: every entry goes. ``POST /costroute/cache/purge`` ``{"tenant": "team:a"}``: one
 tenant's entries, in all its scopes. ``POST /costroute/cache/delete`` ``{"tenant": "team:a", "prompt": "..."}``:
 the entries that prompt would hit exactly in the tenant's scopes. LiteLLM's own ``POST /cache/flushall`` flushes
@@ -72,7 +73,7 @@ def mount_cache_admin_route(runtime: Runtime, plugin: Any) -> None:
         """Run an admin operation on a worker thread (it scans the store): its result, or the error answer."""
         backend = plugin.backend
         if backend is None:
-            return _error(404, "the semantic cache is off (costroute.cache.enabled), or its verifier artifact "
+            return _error(404, "the semantic cache is off (costroute.cache.mode), or its verifier artifact "
                                "could not be loaded: see the proxy's log")
         try:
             result = await asyncio.to_thread(call, backend.cache, *args)
@@ -86,8 +87,14 @@ def mount_cache_admin_route(runtime: Runtime, plugin: Any) -> None:
         return {"operation": operation, **dict(zip(("tenant", "prompt"), args, strict=False)), "removed": result}
 
     async def cache_stats(key: Key):
-        """Entries, bytes and hit rate of the semantic cache, in total and per tenant."""
-        return refused(key, False) or await act(False, "stats", admin.stats)
+        """Entries, bytes and hit rate of the semantic cache, in total and per tenant; in shadow mode also this
+        replica's would-be hits."""
+        answer = refused(key, False) or await act(False, "stats", admin.stats)
+        if not isinstance(answer, dict):  # refused, or the error answer
+            return answer
+        shadow = plugin.backend.shadow if plugin.backend is not None else None
+        extra = {"shadow_this_replica": shadow.document()} if shadow is not None else {}
+        return {**answer, "mode": runtime.config.cache.mode, **extra}
 
     async def cache_flush(key: Key):
         """Remove every entry of every tenant, on every replica."""

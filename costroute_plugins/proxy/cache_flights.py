@@ -8,7 +8,8 @@ A leader's flight must end whatever happens to its request, or its followers wai
 - anything else (a client gone mid-call): the flight's deadline, ``cache.single_flight_wait_s``.
 
 Followers are counted in ``costroute_cache_single_flight_total{outcome}``; those served the leader's answer are
-also ordinary cache hits.
+also ordinary cache hits. Off in shadow mode (``cache/shadow.py``): nothing is served from the cache there, so a
+follower would only wait; every request goes upstream at once, as it does without the cache.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """LiteLLM side of the semantic cache: installs it as LiteLLM's cache and reports each request's outcome.
 
 Response headers: ``x-costroute-cache: hit|miss|bypass``; on a hit ``x-costroute-cache-similarity``, on a bypass
-``x-costroute-cache-reason`` (why the request was not looked up: parameters, size, a store outage, ...).
+``x-costroute-cache-reason`` (why the request was not looked up: parameters, size, a store outage, ...). In shadow
+mode (``cache/shadow.py``) a would-be hit answers from upstream with ``x-costroute-cache: shadow-hit`` and its
+similarity: the body is the fresh answer, as without the cache.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from costroute_plugins.artifacts import ArtifactError
 from costroute_plugins.cache.factory import build_cache
+from costroute_plugins.cache.shadow import ShadowLookups
 from costroute_plugins.cache.single_flight import Ending
 from costroute_plugins.proxy.cache_backend import CostrouteCacheBackend, SemanticLiteLLMCache
 from costroute_plugins.proxy.request import RequestState, state_in
@@ -48,13 +51,16 @@ class CachePlugin(CustomLogger):
             self.runtime.metrics.plugin_degraded.labels("cache", "artifact").inc()
             self.runtime.metrics.plugin_up.labels("cache").set(0)
             return
-        self.backend = CostrouteCacheBackend(self.runtime, cache)
+        config = self.runtime.config.cache
+        shadow = ShadowLookups.create() if config.mode == "shadow" else None
+        self.backend = CostrouteCacheBackend(self.runtime, cache, shadow)
         self.backend.rebuild()
         # "local", not LiteLLMCacheType.LOCAL: /cache/ping shows str(type), for the enum "LiteLLMCacheType.LOCAL".
         litellm.cache = SemanticLiteLLMCache(type="local",  # type: ignore[arg-type]
                                              _backend=self.backend, max_messages=None)
         log.info(
-            "semantic cache on (%s store, similarity >= %.2f, verifier %s) in %.1f s",
+            "semantic cache %s (%s store, similarity >= %.2f, verifier %s) in %.1f s",
+            "on" if shadow is None else "in shadow mode: hits are counted, every request goes upstream",
             "redis" if self.runtime.config.redis_url else "in-process",
             self.runtime.config.cache.similarity_threshold,
             "rules+learned" if self.runtime.config.cache.learned_verifier else "rules",
@@ -74,6 +80,8 @@ class CachePlugin(CustomLogger):
             if outcome is not None and outcome.similarity is not None:
                 headers["x-costroute-cache-similarity"] = f"{outcome.similarity:.4f}"
             return headers
+        if outcome is not None and outcome.status == "shadow_hit":
+            return {"x-costroute-cache": "shadow-hit", "x-costroute-cache-similarity": f"{outcome.similarity:.4f}"}
         # No outcome: LiteLLM did not consult the cache (e.g. `cache: {no-cache: true}`).
         status = outcome.status if outcome is not None else "bypass"
         headers = {"x-costroute-cache": "miss" if status == "hit" else status}
@@ -85,10 +93,15 @@ class CachePlugin(CustomLogger):
     # Single-flight (cache_flights.py): a leader's end, however its request ends, releases whoever waits for it.
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
-        """Answered: a cache write on its way ends the flight; if none comes, it ends after a short grace."""
+        """Answered: a cache write on its way ends the flight; if none comes, it ends after a short grace. In
+        shadow mode a would-be hit's upstream cost is what a live cache would have saved."""
         state = state_in(kwargs)
         if self.backend is not None and state is not None:
             self.backend.flights.answered(state)
+            shadow, outcome = self.backend.shadow, state.cache
+            if shadow is not None and outcome is not None and outcome.status == "shadow_hit":
+                payload = kwargs.get("standard_logging_object") or {}
+                shadow.would_have_saved(float(payload.get("response_cost") or 0.0))
 
     async def async_log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:

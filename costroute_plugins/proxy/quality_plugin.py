@@ -24,7 +24,14 @@ from litellm.integrations.custom_logger import CustomLogger
 from costroute_plugins.budget.factory import build_store
 from costroute_plugins.identity import tier_of
 from costroute_plugins.messages import Message, content_text
-from costroute_plugins.proxy.request import AUDIT_KEY, AuditTag, routing_decision_of, served_group, state_in
+from costroute_plugins.proxy.request import (
+    AUDIT_KEY,
+    AuditTag,
+    RequestState,
+    routing_decision_of,
+    served_group,
+    state_in,
+)
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.proxy.tier_prices import group_rates
 from costroute_plugins.quality.alerts import StandingWatch
@@ -113,16 +120,37 @@ class QualityPlugin(CustomLogger):
         decision = self.sampler.decide(state.request_id, served_tier=served, cache_hit=hit, holdout=holdout,
                                        messages=messages)
         self.metrics.decisions.labels(decision.reason).inc()
-        if not decision.audit or decision.kind is None or decision.reference_tier is None:
-            return
-        if len(self._tasks) >= MAX_IN_FLIGHT:
-            self.metrics.audits.labels(decision.kind, "busy").inc()
-            return
         answer = _answer_text(kwargs.get("complete_streaming_response") or response_obj)
-        audit = Audit(state.request_id, state.tenant, decision.kind, tier, decision.reference_tier,
-                      tuple(messages), answer)
-        version = state.routing.loop_version if state.routing is not None else None
-        task = asyncio.get_running_loop().create_task(self._run(audit, version))
+        if decision.audit and decision.kind is not None and decision.reference_tier is not None:
+            version = state.routing.loop_version if state.routing is not None else None
+            self._start(Audit(state.request_id, state.tenant, decision.kind, tier, decision.reference_tier,
+                              tuple(messages), answer), version)
+        self._consider_shadow(state, messages, answer, tier)
+
+    def _consider_shadow(self, state: RequestState, messages: Sequence[Message], fresh_answer: str,
+                         tier: str) -> None:
+        """A would-be semantic hit of the cache's shadow mode (``cache/shadow.py``), audited as a live hit would
+        be but for the wrong-hit estimate only: the judge grades the cached answer against the fresh one the client
+        got from ``tier``, so no reference call is paid for. Sampled (``cache_sample_rate``) and capped like every
+        audit; it counts for the cache's estimate and the cache loop, never for the tenant's (see
+        ``docs/quality.md``). The request's own handling above is that of a miss, as the client saw it."""
+        outcome = state.cache
+        if outcome is None or outcome.status != "shadow_hit" or outcome.kind != "semantic":
+            return  # an exact hit replays the answer to the same prompt: not audited, as in `on`
+        decision = self.sampler.decide(state.request_id, served_tier=None, cache_hit="semantic", holdout=False,
+                                       messages=messages)
+        cached_answer = _answer_text(outcome.shadow_response)
+        if decision.kind != "cache" or not cached_answer or not fresh_answer:
+            return
+        self._start(Audit(state.request_id, state.tenant, "cache", None, tier, tuple(messages), cached_answer,
+                          reference_answer=fresh_answer, shadow=True), None)
+
+    def _start(self, audit: Audit, loop_version: int | None) -> None:
+        """Run the audit in the background, unless MAX_IN_FLIGHT audits already run (counted ``busy``)."""
+        if len(self._tasks) >= MAX_IN_FLIGHT:
+            self.metrics.audits.labels(audit.kind, "busy").inc()
+            return
+        task = asyncio.get_running_loop().create_task(self._run(audit, loop_version))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -146,8 +174,8 @@ class QualityPlugin(CustomLogger):
                 self.runtime.metrics.plugin_degraded.labels("quality", "loop").inc()
             self._alert()
             log.info("quality audit %s (%s, tenant %s, served %s): %s, cost $%.6f", audit.request_id, audit.kind,
-                     audit.tenant, audit.served_tier, outcome.verdict if outcome.verdict else outcome.problem,
-                     outcome.cost_usd)
+                     audit.tenant, "nothing (cache shadow mode)" if audit.shadow else audit.served_tier,
+                     outcome.verdict if outcome.verdict else outcome.problem, outcome.cost_usd)
 
     def _alert(self) -> None:
         """Log, and post to the webhook, each key that fell below the quality floor (once per incident)."""

@@ -56,13 +56,17 @@ class BudgetRecord:
 
 @dataclass
 class CacheOutcome:
-    """What the semantic cache did with the request: ``hit``, ``miss`` or ``bypass`` (with the reason)."""
+    """What the semantic cache did with the request: ``hit``, ``miss`` or ``bypass`` (with the reason), or in
+    shadow mode ``shadow_hit``: a hit found and not served (the request went upstream)."""
 
     status: str
     reason: str | None = None
     similarity: float | None = None
     kind: Literal["exact", "semantic"] | None = None
     stored: bool | None = None
+    # shadow_hit: the cached answer a live cache would have served, for the quality audit to grade against the
+    # fresh one the client got.
+    shadow_response: Mapping[str, Any] | None = None
 
 
 @dataclass(eq=False)

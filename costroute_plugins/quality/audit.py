@@ -35,7 +35,8 @@ def first_secret(text: str) -> str | None:
 @dataclass(frozen=True)
 class AuditOutcome:
     """What an audit found, without its texts. ``verdict`` None: no estimate from it (``problem`` says why);
-    ``cost_usd``: what it spent (reference and judge calls), to subtract from the savings either way."""
+    ``cost_usd``: what it spent (reference and judge calls), to subtract from the savings either way;
+    ``shadow``: a would-be cache hit of shadow mode, whose cached answer the tenant never received."""
 
     request_id: str
     tenant: str
@@ -44,13 +45,18 @@ class AuditOutcome:
     verdict: Verdict | None
     cost_usd: float
     problem: str | None = None
+    shadow: bool = False
 
 
 @dataclass(frozen=True)
 class Audit:
     """A sampled request's audit, filled in as it runs (``dataclasses.replace``): the reference answer, then the
     verdict, each with its cost. ``served_tier``: the tier that answered (for a cache hit, the tier of the cached
-    answer when known); ``reference_tier``: the tier asked for the reference answer."""
+    answer when known); ``reference_tier``: the tier asked for the reference answer.
+
+    ``shadow``: a would-be semantic hit of the cache's shadow mode (``cache/shadow.py``). ``served_answer`` is then
+    the cached answer a live cache would have served, and the audit starts with ``reference_answer`` set: the fresh
+    answer the client got from ``reference_tier``, so no reference call is made."""
 
     request_id: str
     tenant: str
@@ -64,6 +70,7 @@ class Audit:
     reference_cost_usd: float = 0.0
     judge_cost_usd: float = 0.0
     problem: str | None = None
+    shadow: bool = False
 
     @property
     def cost_usd(self) -> float:
@@ -74,7 +81,7 @@ class Audit:
         if self.verdict is None and problem is None:
             problem = "no verdict"
         return AuditOutcome(self.request_id, self.tenant, self.kind, self.served_tier, self.verdict, self.cost_usd,
-                            problem)
+                            problem, self.shadow)
 
     def texts(self) -> Iterator[tuple[str, str]]:
         """(what, text) for every text the record holds: prompt messages, answers, judge replies, the problem."""
@@ -104,7 +111,7 @@ class Audit:
             "method": verdict.method if verdict else None,
             "served_rating": verdict.served_rating if verdict else None,
             "reference_rating": verdict.reference_rating if verdict else None,
-            "preference": verdict.preference if verdict else None,
+            "preference": verdict.preference if verdict else None, "shadow": self.shadow,
         }
         withheld = self.withheld_because(secret_in)
         if withheld is not None:

@@ -204,8 +204,9 @@ class QualityEstimates:
         return self._stats.setdefault(key, KeyStats())
 
     def record(self, outcome: AuditOutcome) -> None:
-        """Count one finished audit under its tenant, and its tier (routed) or the cache (cache hits)."""
-        touched = [self._tenant_stats(outcome.tenant)]
+        """Count one finished audit under its tenant, and its tier (routed) or the cache (cache hits). A shadow-mode
+        audit counts for the cache only: its tenant got the fresh answer, not the graded cached one."""
+        touched = [] if outcome.shadow else [self._tenant_stats(outcome.tenant)]
         if outcome.kind == "cache":
             touched.append(self._stats.setdefault(CACHE_HITS, KeyStats()))
         elif outcome.served_tier is not None:

@@ -1,4 +1,5 @@
 """One audit from start to end: admit it under the spend cap, fetch the reference, have the judge grade, record.
+A shadow-mode cache audit brings its reference (the fresh answer the client got), so only the judge is called.
 
 Runs after the client has its answer, as a background task the adapter starts; nothing here can fail the
 client's request. Calls go through ``Ask``, which the adapter implements with LiteLLM's router (so each call is
@@ -63,12 +64,16 @@ class AuditRunner:
     keep: Callable[[Audit], None] | None = None
 
     def estimate_usd(self, audit: Audit) -> float:
-        """An upper bound of the audit's cost: the reference at its cap, each judge call reading the question and
-        both answers at their caps."""
+        """An upper bound of the audit's cost: the reference at its cap (nothing when the audit came with it),
+        each judge call reading the question and both answers at their caps."""
         question = [content_text(message.get("content")) for message in audit.messages]
         prompt = _tokens(question)
-        reference = self.price(audit.reference_tier, prompt, REFERENCE_MAX_TOKENS)
-        judge_prompt = prompt + _tokens([audit.served_answer]) + REFERENCE_MAX_TOKENS + 300  # + the instructions
+        if audit.reference_answer is None:
+            reference = self.price(audit.reference_tier, prompt, REFERENCE_MAX_TOKENS)
+            reference_tokens = REFERENCE_MAX_TOKENS
+        else:
+            reference, reference_tokens = 0.0, _tokens([audit.reference_answer])
+        judge_prompt = prompt + _tokens([audit.served_answer]) + reference_tokens + 300  # + the instructions
         calls = 2  # single: served and reference graded apart; pairwise: both orders
         return reference + calls * self.price(self.config.judge, judge_prompt, JUDGE_MAX_TOKENS)
 
@@ -105,7 +110,8 @@ class AuditRunner:
         self.metrics.refresh(self.estimates, self.config.target)
         return outcome
 
-    async def _judged(self, audit: Audit) -> Audit:
+    async def _referenced(self, audit: Audit) -> Audit:
+        """The audit with the reference tier's answer, or with the problem that left it without one."""
         try:
             reference = await self.ask(audit, audit.reference_tier, audit.messages, REFERENCE_MAX_TOKENS, None)
         except Exception as error:
@@ -113,9 +119,15 @@ class AuditRunner:
         audit = replace(audit, reference_cost_usd=reference.cost_usd)
         if not reference.text:
             return replace(audit, problem="reference answer empty")
-        audit = replace(audit, reference_answer=reference.text)
+        return replace(audit, reference_answer=reference.text)
+
+    async def _judged(self, audit: Audit) -> Audit:
+        if audit.reference_answer is None:  # a shadow-mode cache audit comes with the answer the client got
+            audit = await self._referenced(audit)
+        if audit.reference_answer is None:
+            return audit
         grading = Grading.for_audit(audit.kind, self.config.method, audit.messages, audit.served_answer,
-                                    reference.text)
+                                    audit.reference_answer)
         replies = await asyncio.gather(*(self.ask(audit, self.config.judge, call.messages, call.max_tokens,
                                                   call.temperature) for call in grading.calls),
                                        return_exceptions=True)

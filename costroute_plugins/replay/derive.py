@@ -88,8 +88,10 @@ def cache_on(section: dict[str, Any]) -> list[str]:
     """The semantic cache on and starting empty (no snapshot loaded). Edits ``section`` in place, as the
     functions below; each returns the changes to list."""
     cache = dict(section.get("cache") or {})
-    change = [] if cache.get("enabled") else ["semantic cache switched on (the config has it off)"]
-    cache["enabled"] = True
+    serving = cache.get("mode", "on" if cache.get("enabled") else "off") in ("on", True)  # YAML: bare on is True
+    change = [] if serving else ["semantic cache switched on (the config has it off or in shadow mode)"]
+    cache.pop("enabled", None)  # `mode` replaces it; a leftover `enabled: false` would contradict `on`
+    cache["mode"] = "on"
     cache.pop("snapshot_path", None)
     section["cache"] = cache
     return change

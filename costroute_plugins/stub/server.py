@@ -5,7 +5,8 @@ talks to this server instead. It answers deterministically, and its behaviour is
 another process (pytest, a benchmark) can change it while the proxy keeps running:
 
 - ``POST /_control`` with any of ``latency_ms``, ``fail_status``, ``fail_rate``, ``fail_times``,
-  ``prompt_tokens``, ``completion_tokens``, ``answer`` (``null`` restores the default answer) and ``reset``.
+  ``prompt_tokens``, ``completion_tokens``, ``answer`` (``null`` restores the default answer),
+  ``number_answers`` and ``reset``.
 - ``GET /_requests`` returns every request received (path, body, headers), ``DELETE /_requests`` clears.
 - Every provider API a proxy route forwards to (``apis.py``): chat completions, completions, the Responses
   API, Anthropic's Messages API and embeddings, streamed or not.
@@ -48,11 +49,22 @@ class StubBehaviour:
     answer: str | None = None
     # As a judge: the rating given to an answer written by each tier (stub/judge.py); unset: the defaults.
     judge_ratings: dict[str, float] | None = None
+    # Number the default answers (``answer #3 to: ...``): each call's answer differs, so a test sees which upstream
+    # call a client's answer came from.
+    number_answers: bool = False
     seed: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
+    _answered: int = 0
 
     def public(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+    def default_answer(self, question: str) -> str:
+        """``[<name>] answer to: <question>``, numbered from 1 with ``number_answers``."""
+        if not self.number_answers:
+            return f"[{self.name}] answer to: {question[:200]}"
+        self._answered += 1
+        return f"[{self.name}] answer #{self._answered} to: {question[:200]}"
 
 
 def _approx_tokens(text: str) -> int:
@@ -143,7 +155,7 @@ class StubUpstream:
         elif recorded is not None:
             text = recorded.text
         else:
-            text = self.behaviour.answer or f"[{self.behaviour.name}] answer to: {last_user[:200]}"
+            text = self.behaviour.answer or self.behaviour.default_answer(last_user)
         answer = Answer(
             text=text,
             prompt_tokens=self.behaviour.prompt_tokens or _approx_tokens(prompt_text),
