@@ -2,7 +2,8 @@
 
 One ``Metrics`` object is built per proxy process (by the proxy adapter); tests build their own on a private
 ``CollectorRegistry`` so they never collide with the process-wide default registry. Labels a client or key
-chooses (tenant, and tier and decision, which come from request metadata) are bounded (``LabelBounds``).
+chooses (tenant, and tier and decision, which come from request metadata) are bounded (``LabelBounds``); the
+per-stage time and decision-path series (``stages.py``) have fixed label values.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from costroute_plugins.labels import BoundedCounter, LabelBounds
+from costroute_plugins.stages import StageMetrics
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Metrics:
     cache_single_flight: Counter
     plugin_up: Gauge
     feedback: Counter
+    stages: StageMetrics
 
     @classmethod
     def create(cls, registry: CollectorRegistry = REGISTRY, bounds: LabelBounds | None = None) -> Metrics:
@@ -91,4 +94,5 @@ class Metrics:
                 registry=registry,
                 bounds={"tier": bounds.tier},
             ),
+            stages=StageMetrics.create(registry),
         )

@@ -96,7 +96,7 @@ def test_the_alerts_cover_plugins_ledger_budgets_routing_cache_quality_and_affin
 
     assert {
         "costroute_plugin_degraded_total", "costroute_ledger_up", "costroute_ledger_spool_bytes",
-        "costroute_budget_remaining_usd", "costroute_budget_limit_usd", "costroute_requests_total",
+        "costroute_budget_remaining_usd", "costroute_budget_limit_usd", "costroute_decision_path_total",
         "costroute_quality_wrong_cache_hit_rate", "costroute_quality_overall", "costroute_quality_standing",
         "costroute_affinity_replica_usable",
     } <= used

@@ -69,10 +69,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class Lookup:
-    """A lookup's outcome: the hit (None on a miss) and, when a tier was left out, why (``SKIPPED_*``)."""
+    """A lookup's outcome: the hit (None on a miss) and, when a tier was left out, why (``SKIPPED_*``);
+    ``verify_s``: how long the verifier took over the semantic candidates (None: there were none), for the proxy's
+    per-stage time."""
 
     hit: Hit | None
     skipped: str | None = None
+    verify_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -253,13 +256,15 @@ class SemanticCache:
                     self._forget(entry_id)
                     continue
                 candidates.append((entry, similarity))
+        started = time.perf_counter()
         for entry, similarity in candidates:  # verification needs no shared state: other lookups go on
             if not self.window(entry.text):  # its embedding stands for a prefix of it only
                 continue
             verdict = self.verifier.verify(text, entry.text, similarity, vectors=(query, entry.vector))
             if verdict.accepted:
-                return Lookup(Hit(entry.response, similarity, entry.text, "semantic", entry.id, verdict.reason))
-        return Lookup(None)
+                return Lookup(Hit(entry.response, similarity, entry.text, "semantic", entry.id, verdict.reason),
+                              verify_s=time.perf_counter() - started)
+        return Lookup(None, verify_s=time.perf_counter() - started if candidates else None)
 
     def _exact(self, key: str, text: str) -> Hit | None:
         entry_id = self.store.find_exact(key, text_hash(text))

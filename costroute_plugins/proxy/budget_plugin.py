@@ -36,6 +36,7 @@ from costroute_plugins.proxy.request import BudgetRecord, RequestState, add_spen
 from costroute_plugins.proxy.runtime import Runtime, log
 from costroute_plugins.proxy.tier_prices import group_rates
 from costroute_plugins.spend.webhook import post_json
+from costroute_plugins.stages import DecisionPath
 
 # Where each API puts the most tokens one answer may have: chat (both spellings), Responses, Anthropic messages.
 MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
@@ -60,6 +61,18 @@ def requested_max_tokens(data: Mapping[str, Any]) -> int | None:
     costroute would otherwise generate more than was reserved. None when none is a positive integer."""
     limits = [limit for limit in (positive_int(data.get(name)) for name in MAX_TOKENS_FIELDS) if limit]
     return max(limits, default=None)
+
+
+def budget_path(decision: BudgetDecision) -> DecisionPath:
+    """The decision path of a budget check: what the request got, the store's failure first (it was allowed
+    whatever the counters said)."""
+    if decision.degraded_reason:
+        return "budget_fail_open"
+    if decision.action == "allow":
+        return "budget_soft" if decision.level == "soft" else "budget_under"
+    paths: dict[str, DecisionPath] = {"downgrade": "budget_downgrade", "throttle": "budget_throttle",
+                                      "block": "budget_block"}
+    return paths[decision.action]
 
 
 class BudgetPlugin(CustomLogger):
@@ -89,14 +102,17 @@ class BudgetPlugin(CustomLogger):
             add_spend_log_fields(data, budget_state="unlimited")
             return data
         state = state_in(data)
+        stages = self.runtime.metrics.stages
         try:
             if state is None:
                 raise LookupError("no request state (the context plugin did not see this request)")
-            decision = await self.runtime.guard.check(subject_of(state), self._estimate(data), state.request_id)
+            with stages.timed("budget_reservation"):
+                decision = await self.runtime.guard.check(subject_of(state), self._estimate(data), state.request_id)
         except Exception as error:  # never fail the request for a budget check
             log.exception("budget: check failed; request allowed")
             decision = BudgetDecision("allow", "degraded", degraded_reason=f"{type(error).__name__}: {error}")
         self.runtime.budget_metrics.observe(decision)
+        stages.took(budget_path(decision))
         self._announce(decision)
         if decision.degraded_reason:
             log.warning("budget: store unavailable (%s); deciding from this replica's last known counters",

@@ -22,11 +22,12 @@ from litellm.caching.caching import Cache
 
 from costroute_plugins.cache import MemoryStore, NotCacheable, SemanticCache
 from costroute_plugins.cache.scope import CacheableRequest
-from costroute_plugins.cache.semantic_cache import SKIPPED_BEYOND_WINDOW, Lookup
+from costroute_plugins.cache.semantic_cache import SKIPPED_BEYOND_WINDOW, Hit, Lookup
+from costroute_plugins.cache.shadow import ShadowLookups, shadow_outcome
 from costroute_plugins.cache.single_flight import Ending
 from costroute_plugins.proxy.cache_flights import CacheFlights
 from costroute_plugins.proxy.request import CacheOutcome, RequestState, model_group, state_in
-from costroute_plugins.proxy.runtime import Runtime, log
+from costroute_plugins.proxy.runtime import Runtime, log, prompt_embedding
 
 RETRY_AFTER_FAILURE_S = 2.0
 
@@ -56,16 +57,21 @@ class SemanticLiteLLMCache(Cache):
 
 
 class CostrouteCacheBackend(BaseCache):
-    """Adapts ``SemanticCache`` (sync, thread-safe) to LiteLLM's async cache-backend interface."""
+    """Adapts ``SemanticCache`` (sync, thread-safe) to LiteLLM's async cache-backend interface. With ``shadow``
+    (``cache.mode: shadow``, ``cache/shadow.py``) a hit is counted there and not served."""
 
-    def __init__(self, runtime: Runtime, cache: SemanticCache) -> None:
+    def __init__(self, runtime: Runtime, cache: SemanticCache, shadow: ShadowLookups | None = None) -> None:
         super().__init__()
         self.runtime = runtime
         self.cache = cache
+        self.shadow = shadow
         # When set, the FAISS index may be out of step with the store: rebuild before serving again.
         self._stale_since: float | None = float("-inf")
         self._outage = False
-        self.flights = CacheFlights(runtime.config.cache.single_flight_wait_s, runtime.metrics)
+        # Off in shadow: a follower would be served nothing but would still wait, so every request goes upstream
+        # at once, as it does without the cache.
+        wait_s = runtime.config.cache.single_flight_wait_s if shadow is None else 0.0
+        self.flights = CacheFlights(wait_s, runtime.metrics)
 
     # -- what LiteLLM calls --------------------------------------------------------------------------------------
     async def async_get_cache(self, key: str, **kwargs: Any) -> dict[str, Any] | None:
@@ -82,9 +88,12 @@ class CostrouteCacheBackend(BaseCache):
         return answer
 
     async def _answer(self, request: CacheableRequest, state: RequestState) -> dict[str, Any] | None:
-        """The lookup: the cached answer as LiteLLM stores it, or None on a miss or a bypass (``state.cache``)."""
+        """The lookup: the cached answer as LiteLLM stores it, or None on a miss or a bypass (``state.cache``).
+        Timed as stages ``cache_lookup`` and ``cache_verify``, the outcome counted as its decision path."""
+        stages = self.runtime.metrics.stages
         try:
-            found = await self._lookup(request, state.tenant)
+            with stages.timed("cache_lookup"):
+                found = await self._lookup(request, state.tenant)
         except _EmbeddingFailed as failed:  # this prompt only: the cache stays on for every other request
             log.warning("semantic cache: embedding failed, request bypasses the cache (%s)", failed)
             self.runtime.metrics.plugin_degraded.labels("cache", "embed").inc()
@@ -93,23 +102,33 @@ class CostrouteCacheBackend(BaseCache):
         except Exception as error:
             self._failed("lookup", error, state)
             self.runtime.metrics.cache_lookups.labels("bypass").inc()
+            stages.took("cache_bypass")
             return None
+        if found.verify_s is not None:
+            stages.observe("cache_verify", found.verify_s)
         metrics = self.runtime.metrics
         if found.skipped == SKIPPED_BEYOND_WINDOW:  # exact matches only: the embedder cannot see the whole prompt
             metrics.cache_bypasses.labels("beyond_window").inc()
         if found.hit is None:
             state.cache = CacheOutcome("miss", reason=found.skipped)
             metrics.cache_lookups.labels("miss").inc()
+            stages.took("cache_miss")
+            if self.shadow is not None:
+                self.shadow.count("miss")
             # The answer is stored right after it is sent and the caller may repeat the prompt at once: embed
             # now (storing needs the embedding anyway) so the entry is in place before a repeat can arrive.
             try:
-                await self.runtime.embeddings.avector(state.tenant, request.text)
+                await prompt_embedding(self.runtime, state.tenant, request.text)
             except Exception as error:  # the store will try again; a lookup that missed stays a miss
                 log.warning("semantic cache: embedding a missed prompt failed (%s: %s)", type(error).__name__, error)
             return None
         hit = found.hit
+        if self.shadow is not None:
+            self._shadow_hit(hit, state, self.shadow)
+            return None  # LiteLLM calls upstream: the client gets what it gets without the cache
         state.cache = CacheOutcome("hit", similarity=round(hit.similarity, 4), kind=hit.kind)
         metrics.cache_lookups.labels("hit").inc()
+        stages.took("cache_exact_hit" if hit.kind == "exact" else "cache_semantic_hit")
         return {"timestamp": time.time(), "response": json.dumps(hit.response)}
 
     async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
@@ -119,7 +138,8 @@ class CostrouteCacheBackend(BaseCache):
             return
         stored = False
         try:
-            stored = await self._store(request, state, value, kwargs)
+            with self.runtime.metrics.stages.timed("cache_store"):
+                stored = await self._store(request, state, value, kwargs)
         finally:  # stored or not, whoever waits for this answer stops waiting
             self.flights.end(state, Ending.STORED if stored else Ending.NOT_STORED, request)
 
@@ -127,10 +147,12 @@ class CostrouteCacheBackend(BaseCache):
         """Store the answer LiteLLM hands over; False when it was not stored (refused, or a failure, counted)."""
         if not self._available(state, count=False):
             return False
+        if state.cache is not None and state.cache.status == "shadow_hit":
+            return False  # a live cache would have served this request, not stored its answer again
         response: Any = value.get("response") if isinstance(value, dict) else value
         try:
             body = json.loads(response) if isinstance(response, str) else response
-            vector = await self.runtime.embeddings.avector(state.tenant, request.text)
+            vector = await prompt_embedding(self.runtime, state.tenant, request.text)
         except Exception as error:  # this request's answer is not stored; the cache stays on for everyone else
             log.warning("semantic cache: answer not stored (%s: %s)", type(error).__name__, error)
             self.runtime.metrics.plugin_degraded.labels("cache", "embed").inc()
@@ -179,6 +201,7 @@ class CostrouteCacheBackend(BaseCache):
                 self.runtime.metrics.plugin_degraded.labels("cache", "no_state").inc()
                 self.runtime.metrics.cache_lookups.labels("bypass").inc()
                 self.runtime.metrics.cache_bypasses.labels("no_state").inc()
+                self.runtime.metrics.stages.took("cache_bypass")
             return None
         if _nested_responses_call(kwargs):
             return None  # the outer /v1/messages call is the one cached; its outcome stays what it was
@@ -193,12 +216,22 @@ class CostrouteCacheBackend(BaseCache):
             self._bypass(state, str(why), why.kind, count)
             return None
 
+    def _shadow_hit(self, hit: Hit, state: RequestState, shadow: ShadowLookups) -> None:
+        """Shadow mode found a hit: recorded for the headers and the quality audit, counted, not served (the
+        served-lookup series counts the miss the client got)."""
+        state.cache = CacheOutcome("shadow_hit", similarity=round(hit.similarity, 4), kind=hit.kind,
+                                   shadow_response=hit.response)
+        shadow.count(shadow_outcome(hit.kind))
+        self.runtime.metrics.cache_lookups.labels("miss").inc()
+        self.runtime.metrics.stages.took("cache_shadow_hit")
+
     def _bypass(self, state: RequestState, reason: str, kind: str, count: bool = True) -> None:
         """Record why the cache left this request alone (the header shows it) and count it by kind."""
         state.cache = CacheOutcome("bypass", reason=reason)
         if count:
             self.runtime.metrics.cache_lookups.labels("bypass").inc()
             self.runtime.metrics.cache_bypasses.labels(kind).inc()
+            self.runtime.metrics.stages.took("cache_bypass")
 
     async def _lookup(self, request: CacheableRequest, tenant: str) -> Lookup:
         """The cache's lookup on a worker thread. The embedding is needed only if the exact tier misses; when the
@@ -218,7 +251,7 @@ class CostrouteCacheBackend(BaseCache):
             return await asyncio.to_thread(self._find, request, tenant, computed_vector, floor)
         except _NotEmbeddedYet:
             try:
-                vector = await memo.avector(tenant, request.text)
+                vector = await prompt_embedding(self.runtime, tenant, request.text)
             except Exception as error:
                 raise _EmbeddingFailed(f"{type(error).__name__}: {error}") from error
             return await asyncio.to_thread(self._find, request, tenant, vector, floor)
@@ -229,7 +262,7 @@ class CostrouteCacheBackend(BaseCache):
         the request's failure."""
         found = self.cache.find(request.scope, request.text, vector, floor)
         try:
-            self.cache.store.count_lookup(tenant, found.hit is not None)
+            self.cache.store.count_lookup(tenant, found.hit is not None and self.shadow is None)  # hits served
         except Exception as error:
             log.warning("semantic cache: lookup not counted for the hit rate (%s: %s)", type(error).__name__, error)
             self.runtime.metrics.plugin_degraded.labels("cache", "count").inc()

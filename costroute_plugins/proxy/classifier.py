@@ -20,7 +20,7 @@ from costroute_plugins.config import read_document
 from costroute_plugins.messages import last_user_text
 from costroute_plugins.proxy.request import RequestState, RoutingRecord, state_in
 from costroute_plugins.proxy.router_check import classifier_timeout_ms
-from costroute_plugins.proxy.runtime import Runtime, log
+from costroute_plugins.proxy.runtime import Runtime, log, prompt_embedding
 from costroute_plugins.routing.feedback import FeedbackService
 from costroute_plugins.routing.feedback_store import Served
 from costroute_plugins.routing.latency import TierLatency
@@ -29,9 +29,13 @@ from costroute_plugins.routing.policy import Route, decide, route_before_router,
 from costroute_plugins.routing.registry import ArtifactRegistry
 from costroute_plugins.routing.router import Decision, Router
 from costroute_plugins.routing.shift import ScoreDistribution, shifted_thresholds
+from costroute_plugins.stages import DecisionPath
 
 #: Share of LiteLLM's classifier timeout the router waits for the prompt's embedding; the rest is for the decision.
 EMBEDDING_WAIT_SHARE = 0.6
+#: The decision path of a router decision by how the policy applied it (``routing.policy``: ``Route.mode``).
+ROUTED_PATHS: dict[str, DecisionPath] = {"enforce": "route_router", "holdout": "route_holdout",
+                                         "shadow": "route_shadow"}
 
 
 class RouterClassifierPlugin:
@@ -68,7 +72,8 @@ class RouterClassifierPlugin:
         try:
             registry = ArtifactRegistry.open(settings.registry, self.runtime.config.redis_url) \
                 if settings.registry else None
-            live = self.live = LiveRouter(settings, Router.from_settings(settings), registry)
+            opinions = self.runtime.second_opinions
+            live = self.live = LiveRouter(settings, Router.from_settings(settings, opinions), registry, opinions)
         except Exception as error:  # bad or missing artifact: route everything to the default tier
             log.error("router: cannot load (%s: %s); every auto request goes to %s", type(error).__name__, error,
                       settings.baseline_tier)
@@ -116,22 +121,35 @@ class RouterClassifierPlugin:
         return self
 
     async def classify(self, context: Any) -> str | None:
+        """The tier, timed as stage ``classification`` and counted by its decision path. A decision LiteLLM stops
+        waiting for (``classifier_plugin_timeout_ms``) is cancelled in flight: counted as
+        ``route_fallback_timeout``, since LiteLLM then serves its ``fallback_tier``."""
+        stages = self.runtime.metrics.stages
+        with stages.timed("classification"):
+            try:
+                return await self._classify(context)
+            except asyncio.CancelledError:
+                stages.took("route_fallback_timeout")
+                raise
+
+    async def _classify(self, context: Any) -> str:
         settings = self.runtime.config.routing
         metadata = getattr(context, "metadata", None) or {}
         state = state_in(metadata)
         if state is None:  # the context plugin did not see this request: nothing to decide on, serve the baseline
             self.runtime.metrics.plugin_degraded.labels("router", "no_state").inc()
-            return str(settings.baseline_tier)
+            return self._baseline("route_fallback_no_state")
         # LiteLLM hands the classifier a shallow copy of the request metadata: nested dicts are the request's own.
         spend_log = metadata.get("spend_logs_metadata")
         if not isinstance(spend_log, dict):
             spend_log = {}
         route = route_before_router(settings, self.tiers, tenant=state.tenant, forced_tier=state.forced_tier)
         if route is not None:
-            return self._record(route, state, spend_log)
+            path: DecisionPath = "route_budget_downgrade" if state.forced_tier else "route_premium_tenant"
+            return self._record(route, state, spend_log, path)
         live = self.live  # set once at start; a poll swaps its routers, never the LiveRouter itself
         if live is None:
-            return str(settings.baseline_tier)
+            return self._baseline("route_off" if settings.mode == "off" else "route_fallback_unloaded")
         self._maybe_poll()
         messages = list(getattr(context, "structured_messages", None) or [])
         try:
@@ -154,8 +172,9 @@ class RouterClassifierPlugin:
             log.warning("router: decision failed (%s: %s); serving %s", type(error).__name__, error,
                         settings.baseline_tier)
             self.runtime.metrics.plugin_degraded.labels("router", "decide").inc()
-            return str(settings.baseline_tier)
-        served = self._record(route_decided(decision, settings, self.tiers, state.request_id), state, spend_log)
+            return self._baseline("route_fallback_error")
+        route = route_decided(decision, settings, self.tiers, state.request_id)
+        served = self._record(route, state, spend_log, ROUTED_PATHS.get(route.mode, "route_router"))
         if state.routing is not None:
             state.routing.loop_version = version
         return served
@@ -171,13 +190,19 @@ class RouterClassifierPlugin:
         if not text or not (router.uses_embedding or self.runtime.feedback is not None):
             return None
         try:
-            return await asyncio.wait_for(self.runtime.embeddings.avector(tenant, text), self.embedding_wait_s)
+            return await asyncio.wait_for(prompt_embedding(self.runtime, tenant, text), self.embedding_wait_s)
         except TimeoutError:
             self.runtime.metrics.plugin_degraded.labels("router", "embedding_late").inc()
             return None
 
-    def _record(self, route: Route, state: RequestState, spend_log: dict[str, Any]) -> str:
-        """Record the route (state, spend log) and return the tier to serve."""
+    def _baseline(self, path: DecisionPath) -> str:
+        """``baseline_tier`` (what the client gets without costroute), counted as ``path``."""
+        self.runtime.metrics.stages.took(path)
+        return str(self.runtime.config.routing.baseline_tier)
+
+    def _record(self, route: Route, state: RequestState, spend_log: dict[str, Any], path: DecisionPath) -> str:
+        """Record the route (state, spend log), count its decision path and return the tier to serve."""
+        self.runtime.metrics.stages.took(path)
         state.routing = RoutingRecord(tier=route.tier, reason=route.reason, mode=route.mode, score=route.score)
         spend_log.update(route.spend_log_fields())
         if route.mode in ("shadow", "holdout"):

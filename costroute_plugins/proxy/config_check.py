@@ -92,7 +92,7 @@ def check_document(document: Mapping[str, Any], source: str = "<document>") -> C
         problems += _router_cascade(config.routing)
         problems += _ledger(config.spend.ledger) + _redis(config.redis_url)
         problems += _affinity(document, config, registered) + _prices(document, config)
-        problems += _quality(document, config, registered)
+        problems += _quality(document, config, registered) + _cache_shadow(config, registered)
         problems += _embedding_and_cache(config)
     problems += _master_key(document)
     return ConfigCheck(source, config, problems)
@@ -217,12 +217,13 @@ def _router_cascade(routing: RoutingConfig) -> list[Problem]:
     """The tier thresholds resolved as the router resolves them at start. A target the artifact has no
     calibration for stops the start; so does an artifact that cannot load, unless the operator allows a degraded
     start (every ``auto`` request then gets the baseline tier, and it is a warning)."""
+    from costroute_plugins.proxy.second_opinions import proxy_second_opinions
     from costroute_plugins.routing.router import Router, RouterConfigError
 
     if routing.mode == "off":
         return []
     try:
-        Router.from_settings(routing)
+        Router.from_settings(routing, proxy_second_opinions())
     except RouterConfigError as error:
         return _cascade_errors(routing, error)
     except Exception as error:  # what the classifier catches at start: a missing or corrupt artifact
@@ -295,16 +296,18 @@ def _ledger(ledger: LedgerConfig) -> list[Problem]:
 
 def _redis(url: str | None) -> list[Problem]:
     """Every Redis client is built from this URL at start; a malformed one fails the start."""
-    import redis
+    from costroute_plugins.redis_clients import parse
 
     if not url:
         return []
     try:
-        redis.ConnectionPool.from_url(url)
-    except ValueError:
-        return [Problem(f"{SECTION}.redis_url: {redact_url(url)!r} is not a Redis URL. Fix: write "
-                        "redis://[:password@]host:6379/0 (rediss:// for TLS, unix:///path for a socket), or unset it "
-                        "to keep state in-process")]
+        parse(url)
+    except ValueError as error:
+        return [Problem(f"{SECTION}.redis_url: {redact_url(url)!r} is not a Redis URL ({redact_url(str(error))}). "
+                        "Fix: write redis://[:password@]host:6379/0 (rediss:// for TLS, unix:///path for a socket), "
+                        "redis+cluster://host:6379[,host:6379...]/ for a Redis Cluster, "
+                        "redis+sentinel://host:26379[,host:26379...]/service/0 for Sentinel (docs/redis.md), or unset "
+                        "it to keep state in-process")]
     return []
 
 
@@ -338,6 +341,18 @@ def _quality(document: Mapping[str, Any], config: CostrouteConfig, registered: l
                                     f"callbacks, so no audit would run. Fix: add {PLUGINS}{plugin}, or set "
                                     f"{key}.enabled: false"))
     return problems
+
+
+def _cache_shadow(config: CostrouteConfig, registered: list[str]) -> list[Problem]:
+    """Shadow mode counts would-be hits by itself; how many of them would have been wrong only audits can say
+    (``docs/quality.md``), so a shadow run without them measures half of what it is for."""
+    quality = config.quality
+    if config.cache.mode != "shadow" or (quality.enabled and quality.cache_sample_rate > 0 and "quality" in registered):
+        return []
+    return [Problem(f"{SECTION}.cache.mode: shadow counts would-be hits (costroute_cache_shadow_lookups_total), "
+                    "but without quality audits nothing measures how many of them would have been wrong answers. "
+                    f"Fix: set {SECTION}.quality.enabled: true with a judge and cache_sample_rate above 0 (and "
+                    f"{PLUGINS}quality in litellm_settings.callbacks), or accept hit counts only", warning=True)]
 
 
 def _prices(document: Mapping[str, Any], config: CostrouteConfig) -> list[Problem]:

@@ -63,6 +63,7 @@ class RequestContextPlugin(CustomLogger):
             model = data["model"] = self.runtime.config.routing.baseline_tier
         if model in tiers:  # an explicit tier is served as requested, and recorded so
             state.routing = RoutingRecord(tier=str(model), reason="requested by the client", mode="explicit")
+            self.runtime.metrics.stages.took("route_explicit")
             add_spend_log_fields(data, route_tier=model, route_reason="requested by the client",
                                  route_mode="explicit")
         add_spend_log_fields(data, tenant=state.tenant, version=__version__, request_id=state.request_id,

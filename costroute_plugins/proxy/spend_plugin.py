@@ -18,9 +18,16 @@ from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
-from costroute_plugins.proxy.request import RequestState, audit_in, routing_decision_of, served_group, state_in
+from costroute_plugins.proxy.request import (
+    RequestState,
+    add_spend_log_fields,
+    audit_in,
+    routing_decision_of,
+    served_group,
+    state_in,
+)
 from costroute_plugins.proxy.runtime import Runtime, log
-from costroute_plugins.spend.attribution import FinishedCall, Payer, attribute
+from costroute_plugins.spend.attribution import Attribution, FinishedCall, Payer, attribute
 from costroute_plugins.spend.webhook import post_event
 
 
@@ -59,6 +66,7 @@ class SpendPlugin(CustomLogger):
                                 runtime.prices, runtime.config.tiers)
         if not attribution.audit:  # what the audits' share-of-savings cap is measured against
             runtime.savings_today.add(attribution.saving_usd)
+        _savings_to_spend_log(kwargs, attribution)
 
         budget = state.take_reservation() if state is not None else None
         if budget is not None:
@@ -78,7 +86,8 @@ class SpendPlugin(CustomLogger):
 
         ledger = await self._ledger()
         if ledger is not None:
-            ledger.submit(record)
+            with metrics.stages.timed("ledger_write"):  # a file append, or a queue put (PostgreSQL: in batches)
+                ledger.submit(record)
         event = runtime.anomalies.observe(tenant, cost, datetime.now(UTC))
         if event is not None:
             log.warning("spend anomaly: %s", event.message)
@@ -96,6 +105,15 @@ class SpendPlugin(CustomLogger):
         budget = state.take_reservation() if state is not None else None
         if budget is not None:
             await self.runtime.guard.settle(budget, 0.0)
+
+
+def _savings_to_spend_log(kwargs: dict[str, Any], attribution: Attribution) -> None:
+    """The savings reach LiteLLM's SpendLogs row: its DB logger, added after the configured callbacks, reads the
+    call's metadata once this success event is done, so they land beside the fields set before the call."""
+    params = kwargs.get("litellm_params")
+    if isinstance(params, dict):
+        add_spend_log_fields(params, cache_saving_usd=attribution.cache_saving_usd,
+                             routing_saving_usd=attribution.routing_saving_usd)
 
 
 def finished_call(kwargs: dict[str, Any]) -> FinishedCall:
