@@ -66,7 +66,8 @@ class SpendPlugin(CustomLogger):
                                 runtime.prices, runtime.config.tiers)
         if not attribution.audit:  # what the audits' share-of-savings cap is measured against
             runtime.savings_today.add(attribution.saving_usd)
-        _savings_to_spend_log(kwargs, attribution)
+            if state is not None:  # a client's request: an audit's own calls carry no costroute fields
+                _savings_to_spend_log(kwargs, attribution)
 
         budget = state.take_reservation() if state is not None else None
         if budget is not None:
