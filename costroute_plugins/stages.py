@@ -58,6 +58,7 @@ DecisionPath = Literal[
     "route_fallback_no_state",  # costroute did not see the request (no context): baseline_tier
     "route_fallback_unloaded",  # the router could not load: baseline_tier
     "route_fallback_error",  # the decision failed: baseline_tier
+    "route_degraded_late",  # no decision by 85% of LiteLLM's classifier timeout (a saturated replica): baseline_tier
     "route_fallback_timeout",  # the decision was cancelled unfinished (LiteLLM's classifier timeout: fallback_tier)
     # cache lookup
     "cache_exact_hit",  # served from cache, same prompt after normalisation
@@ -123,6 +124,18 @@ class StageTime:
     @property
     def mean_s(self) -> float:
         return self.total_s / self.count if self.count else math.nan
+
+    def since(self, earlier: StageTime) -> StageTime:
+        """What was observed between ``earlier`` (a scrape of the same process) and this one."""
+        before = dict(earlier.buckets)
+        return StageTime(self.count - earlier.count, self.total_s - earlier.total_s,
+                         tuple((bound, count - before.get(bound, 0.0)) for bound, count in self.buckets))
+
+    def plus(self, other: StageTime) -> StageTime:
+        """Both processes' observations as one histogram (the same bounds: ``STAGE_BUCKETS``)."""
+        theirs = dict(other.buckets)
+        return StageTime(self.count + other.count, self.total_s + other.total_s,
+                         tuple((bound, count + theirs.get(bound, 0.0)) for bound, count in self.buckets))
 
     def quantile(self, share: float) -> float:
         """Estimated as Prometheus' ``histogram_quantile`` does (linear within the bucket), so a benchmark prints

@@ -1,4 +1,5 @@
-"""A CPU-starved proxy: the router decides before LiteLLM's classifier timeout even when embedding is slow."""
+"""A CPU-starved proxy: the router decides before LiteLLM's classifier timeout even when embedding is slow, and
+a decision that still comes too late gives way to the baseline tier on costroute's terms, counted."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class HeldEmbedder(Embedder):
 def classifier_with(embedder: Embedder) -> tuple[RouterClassifierPlugin, SimpleNamespace]:
     runtime = SimpleNamespace(config=parse_config(None), metrics=Metrics.create(CollectorRegistry()),
                               embeddings=EmbeddingMemo(embedder), feedback=None, config_path=None,
-                              warm_embedder=lambda: None, quality_loop=None)
+                              warm_embedder=lambda: None, quality_loop=None, second_opinions={})
     return RouterClassifierPlugin(runtime), runtime
 
 
@@ -81,3 +82,34 @@ def test_a_request_costroute_has_no_state_for_is_served_the_baseline_tier():
 
     assert asyncio.run(classifier.classify(forged)) == runtime.config.routing.baseline_tier == "premium"
     assert runtime.metrics.plugin_degraded.labels("router", "no_state")._value.get() == 1
+
+
+def test_a_decision_stuck_behind_a_saturated_replica_serves_the_baseline_before_litellm_gives_up():
+    embedder = HeldEmbedder()
+    embedder.release.set()
+    classifier, runtime = classifier_with(embedder)
+    classifier.decision_wait_s = 0.1
+    unstuck = threading.Event()
+    decide = classifier._decide
+
+    def queued_behind_busy_threads(*args):
+        unstuck.wait(10)
+        return decide(*args)
+
+    classifier._decide = queued_behind_busy_threads
+    state = RequestState(identity=Identity(team="a"), tenant="team:a", route="acompletion")
+    context = SimpleNamespace(metadata={"costroute": state},
+                              structured_messages=[{"role": "user", "content": "Explain why the sky is blue."}])
+
+    async def timed_classify() -> tuple[str, float]:
+        started = time.monotonic()
+        tier = await classifier.classify(context)
+        waited = time.monotonic() - started
+        unstuck.set()  # the worker thread finishes its decision; nothing records it
+        return tier, waited
+
+    tier, waited = asyncio.run(timed_classify())
+
+    assert tier == runtime.config.routing.baseline_tier and waited < 1.0
+    assert runtime.metrics.plugin_degraded.labels("router", "late")._value.get() == 1
+    assert runtime.metrics.stages.paths.labels("route_degraded_late")._value.get() == 1

@@ -66,6 +66,24 @@ def test_a_scrape_gives_counts_means_and_quantiles_as_prometheus_estimates_them(
     assert np.isnan(stage_times(scrape(registry))["embedding"].quantile(0.5))
 
 
+def test_a_benchmark_reads_what_two_replicas_observed_during_its_run():
+    registries = [CollectorRegistry(), CollectorRegistry()]
+    replicas = [StageMetrics.create(registry) for registry in registries]
+    before = []
+    for stages, registry in zip(replicas, registries, strict=True):
+        stages.observe("embedding", 0.2)  # warm-up, before the run
+        before.append(stage_times(scrape(registry))["embedding"])
+    for stages in replicas:
+        stages.observe("embedding", 0.003)
+
+    during = [stage_times(scrape(registry))["embedding"].since(earlier)
+              for registry, earlier in zip(registries, before, strict=True)]
+    run = during[0].plus(during[1])
+
+    assert run.count == 2 and run.mean_s == pytest.approx(0.003)
+    assert 0.0025 < run.quantile(0.99) <= 0.005
+
+
 @pytest.mark.parametrize(("decision", "path"), [
     (BudgetDecision("allow", "normal"), "budget_under"),
     (BudgetDecision("allow", "exempt"), "budget_under"),
@@ -97,7 +115,7 @@ def test_a_decision_litellm_stops_waiting_for_is_counted_as_a_timeout_fallback()
     embedder, registry = HeldEmbedder(), CollectorRegistry()
     runtime = SimpleNamespace(config=parse_config(None), metrics=Metrics.create(registry),
                               embeddings=EmbeddingMemo(embedder), feedback=None, config_path=None,
-                              warm_embedder=lambda: None, quality_loop=None)
+                              warm_embedder=lambda: None, quality_loop=None, second_opinions={})
     classifier = RouterClassifierPlugin(runtime)
     classifier.embedding_wait_s = 5.0  # longer than LiteLLM waits below
     state = RequestState(identity=Identity(team="a"), tenant="team:a", route="acompletion")

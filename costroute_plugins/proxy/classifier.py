@@ -13,6 +13,7 @@ logs and metrics: a failure never fails the request, and never serves it a cheap
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -33,6 +34,10 @@ from costroute_plugins.stages import DecisionPath
 
 #: Share of LiteLLM's classifier timeout the router waits for the prompt's embedding; the rest is for the decision.
 EMBEDDING_WAIT_SHARE = 0.6
+#: Share of LiteLLM's classifier timeout after which an unfinished decision gives way to ``baseline_tier``: a
+#: saturated replica (scoring queued behind busy worker threads, a stalled feedback store) degrades on costroute's
+#: terms, counted as ``route_degraded_late``, instead of LiteLLM cancelling it into its ``fallback_tier``.
+DECISION_WAIT_SHARE = 0.85
 #: The decision path of a router decision by how the policy applied it (``routing.policy``: ``Route.mode``).
 ROUTED_PATHS: dict[str, DecisionPath] = {"enforce": "route_router", "holdout": "route_holdout",
                                          "shadow": "route_shadow"}
@@ -61,6 +66,7 @@ class RouterClassifierPlugin:
             self._load()
         timeout_ms = classifier_timeout_ms(read_document(runtime.config_path) if runtime.config_path else {})
         self.embedding_wait_s = EMBEDDING_WAIT_SHARE * timeout_ms / 1000
+        self.decision_wait_s = DECISION_WAIT_SHARE * timeout_ms / 1000
 
     @property
     def router(self) -> Router | None:
@@ -133,6 +139,7 @@ class RouterClassifierPlugin:
                 raise
 
     async def _classify(self, context: Any) -> str:
+        started = time.monotonic()
         settings = self.runtime.config.routing
         metadata = getattr(context, "metadata", None) or {}
         state = state_in(metadata)
@@ -152,22 +159,16 @@ class RouterClassifierPlugin:
             return self._baseline("route_off" if settings.mode == "off" else "route_fallback_unloaded")
         self._maybe_poll()
         messages = list(getattr(context, "structured_messages", None) or [])
+        late = threading.Event()  # set when the decision is given up: its worker thread then records nothing
         try:
-            relaxation = state.budget.quality_relaxation if state.budget is not None else 0.0
-            embedding = await self._embedding(state.tenant, last_user_text(messages), live.router)
-            loop = self.runtime.quality_loop
-            shift, version = loop.shift() if loop is not None else (0.0, None)
-            router, shadow = live.router, live.shadow  # one router for the whole decision, even if a poll swaps it
-            thresholds = shifted_thresholds(router.thresholds, shift, self.scores)
-            decision = await asyncio.to_thread(self._decide, state, messages, embedding, relaxation, router,
-                                               thresholds)
-            self.scores.observe(decision.score)
-            if thresholds != router.thresholds:  # the loop moved them (not before enough scores were seen)
-                spend_log.update(costroute_route_shift=round(shift, 4))
-            if shadow is not None:  # the candidate's choice, logged beside the live one and never served
-                would = await asyncio.to_thread(shadow.decide, messages, embedding)
-                spend_log.update(costroute_route_shadow=f"{live.shadow_version}:{would.tier}",
-                                 costroute_route_shadow_score=round(would.score, 4))
+            decision, version = await asyncio.wait_for(self._decision(state, messages, spend_log, live, late),
+                                                       self.decision_wait_s - (time.monotonic() - started))
+        except TimeoutError:
+            late.set()
+            log.warning("router: no decision within %.0f ms (the replica is saturated); serving %s",
+                        self.decision_wait_s * 1000, settings.baseline_tier)
+            self.runtime.metrics.plugin_degraded.labels("router", "late").inc()
+            return self._baseline("route_degraded_late")
         except Exception as error:
             log.warning("router: decision failed (%s: %s); serving %s", type(error).__name__, error,
                         settings.baseline_tier)
@@ -178,6 +179,27 @@ class RouterClassifierPlugin:
         if state.routing is not None:
             state.routing.loop_version = version
         return served
+
+    async def _decision(self, state: RequestState, messages: list[dict[str, Any]], spend_log: dict[str, Any],
+                        live: LiveRouter, late: threading.Event) -> tuple[Decision, int | None]:
+        """The router's decision and the quality loop's version it was taken under; the shadow candidate's
+        choice goes to the spend log beside it."""
+        relaxation = state.budget.quality_relaxation if state.budget is not None else 0.0
+        embedding = await self._embedding(state.tenant, last_user_text(messages), live.router)
+        loop = self.runtime.quality_loop
+        shift, version = loop.shift() if loop is not None else (0.0, None)
+        router, shadow = live.router, live.shadow  # one router for the whole decision, even if a poll swaps it
+        thresholds = shifted_thresholds(router.thresholds, shift, self.scores)
+        decision = await asyncio.to_thread(self._decide, state, messages, embedding, relaxation, router,
+                                           thresholds, late)
+        self.scores.observe(decision.score)
+        if thresholds != router.thresholds:  # the loop moved them (not before enough scores were seen)
+            spend_log.update(costroute_route_shift=round(shift, 4))
+        if shadow is not None:  # the candidate's choice, logged beside the live one and never served
+            would = await asyncio.to_thread(shadow.decide, messages, embedding)
+            spend_log.update(costroute_route_shadow=f"{live.shadow_version}:{would.tier}",
+                             costroute_route_shadow_score=round(would.score, 4))
+        return decision, version
 
     async def _embedding(self, tenant: str, text: str, router: Router):
         """The last user message's embedding, awaited on the event loop (no thread waits for the model), or None
@@ -210,14 +232,15 @@ class RouterClassifierPlugin:
         return route.serve
 
     def _decide(self, state: RequestState, messages: list[dict[str, Any]], embedding, relaxation: float,
-                router: Router, thresholds: list[float]) -> Decision:
-        """The policy's decision (in a worker thread: scoring and the feedback store's calls block)."""
+                router: Router, thresholds: list[float], late: threading.Event) -> Decision:
+        """The policy's decision (in a worker thread: scoring and the feedback store's calls block); once ``late``
+        is set the request is served the baseline, so the decision is not remembered for ratings."""
         feedback = self.runtime.feedback
         decision = decide(router, messages, embedding, settings=self.runtime.config.routing, tiers=self.tiers,
                           hints=state.hints, relaxation=relaxation, thresholds=thresholds,
                           escalation=self._escalation(feedback, state.tenant, embedding),
                           latency=self.runtime.latency)
-        if feedback is not None and embedding is not None:
+        if feedback is not None and embedding is not None and not late.is_set():
             try:
                 # A non-streamed answer passes the post-call hook, which stores both of its ids in one write.
                 # Rated by the answer's id or its call id (the client's handle; ratings check the tenant).
