@@ -14,7 +14,9 @@ answer after ``--upstream-ms`` (200 ms):
 The traffic is mixed: several tenants, repeats and paraphrases of popular questions, new easy questions, hard ones,
 a quarter of them streamed. Both fleets get the same request sequence and the same pacing. Printed: throughput,
 latency percentiles, error rate, cache-hit rate, tier shares, each fleet's proxy CPU per request and share of the
-machine's cores, the load average, and costroute's added p50 over vanilla's, on all answers and on cache misses.
+machine's cores, its event loop's lag (``bench/loop_lag_probe.py``, the same probe in both fleets), the load
+average, costroute's added p50 over vanilla's, on all answers and on cache misses, and costroute's time per
+stage and router decisions given up on (``costroute_stage_seconds``, ``costroute_decision_path_total``).
 
 Two regimes, and the output says which one it measured:
 - paced (the default, ``--think-s 8``): every user waits a think time (exponential, mean 8 s, seeded: the same
@@ -47,7 +49,10 @@ from pathlib import Path
 
 from bench import PROXY_CONFIG, REPO
 from costroute_plugins.harness.config_edits import (
+    Document,
+    callbacks_of,
     read_config,
+    with_callbacks,
     with_costroute,
     with_team_keys,
     without_costroute,
@@ -57,10 +62,19 @@ from costroute_plugins.harness.load import Answer, Load, mixed_traffic
 from costroute_plugins.harness.overhead import added_p50, regime
 from costroute_plugins.harness.proxy import Proxy, start_proxy, start_stub, tier_env
 from costroute_plugins.percentile import percentile
+from costroute_plugins.stages import STAGES, StageTime, stage_times
 
 REDIS_URL = os.environ.get("COSTROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_DSN = os.environ.get("COSTROUTE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TEAMS = [f"load-{n}" for n in range(6)]
+LOOP_LAG_PROBE = "bench.loop_lag_probe.probe"
+#: The router's decisions costroute gave up on (baseline_tier) or LiteLLM cancelled (fallback_tier).
+LATE_PATHS = ("route_degraded_late", "route_fallback_timeout")
+
+
+def with_probe(document: Document) -> Document:
+    """The event-loop lag probe registered beside the config's own callbacks (both fleets alike)."""
+    return with_callbacks(document, [*callbacks_of(document), LOOP_LAG_PROBE])
 
 
 def costroute_config(folder: Path, prefix: str, schema: str, replica: int) -> Path:
@@ -73,13 +87,13 @@ def costroute_config(folder: Path, prefix: str, schema: str, replica: int) -> Pa
         "spend": {"ledger": {"enabled": True, "dsn": POSTGRES_DSN, "db_schema": schema,
                              "spool_path": str(folder / f"spool-{replica}.jsonl")}},
     })
-    return write_config(folder / f"costroute-{replica}.yaml", with_team_keys(document))
+    return write_config(folder / f"costroute-{replica}.yaml", with_probe(with_team_keys(document)))
 
 
 def vanilla_config(folder: Path) -> Path:
     """The same proxy less costroute, every ``auto`` request to the premium tier."""
     vanilla = without_costroute(read_config(PROXY_CONFIG), auto_as="premium")
-    return write_config(folder / "vanilla.yaml", with_team_keys(vanilla))
+    return write_config(folder / "vanilla.yaml", with_probe(with_team_keys(vanilla)))
 
 
 def summary(name: str, answers: list[Answer], duration_s: float) -> dict:
@@ -114,6 +128,55 @@ def cpu_seconds(fleet: list[Proxy]) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return total
+
+
+def loop_lag(folder: Path, fleet_name: str, since: float, until: float) -> dict:
+    """The fleet's event-loop lag while it served the run: percentiles of the probe's delays (ms)."""
+    delays: list[float] = []
+    for path in folder.glob(f"lag-{fleet_name}.*"):
+        for line in path.read_text().splitlines():
+            sample = json.loads(line)
+            if since <= sample["t"] <= until:
+                delays += sample["delays_s"]
+    if not delays:
+        return {"loop_lag_p50_ms": None, "loop_lag_p99_ms": None, "loop_lag_max_ms": None}
+    return {"loop_lag_p50_ms": round(percentile(delays, 0.50) * 1000, 1),
+            "loop_lag_p99_ms": round(percentile(delays, 0.99) * 1000, 1),
+            "loop_lag_max_ms": round(max(delays) * 1000, 1)}
+
+
+def scrape(proxy: Proxy) -> str:
+    with proxy.http() as http:
+        return http.get("/metrics/", follow_redirects=True).text
+
+
+def decision_paths(exposition: str) -> dict[str, float]:
+    """``costroute_decision_path_total`` by path, from one scrape."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {sample.labels["path"]: sample.value for family in text_string_to_metric_families(exposition)
+            if family.name == "costroute_decision_path" for sample in family.samples
+            if sample.name.endswith("_total")}
+
+
+def costroute_stages(before: list[str], after: list[str]) -> dict:
+    """Per stage, what both replicas observed between the scrapes: count, mean, p50, p99 (ms); and the router
+    decisions that came too late, by path."""
+    stages: dict[str, StageTime] = {}
+    for earlier, later in zip(before, after, strict=True):
+        then, now = stage_times(earlier), stage_times(later)
+        for stage, time_ in now.items():
+            during = time_.since(then[stage]) if stage in then else time_
+            stages[stage] = stages[stage].plus(during) if stage in stages else during
+    paths_before = [decision_paths(text) for text in before]
+    paths_after = [decision_paths(text) for text in after]
+    late = {path: int(sum(a.get(path, 0.0) - b.get(path, 0.0) for a, b in zip(paths_after, paths_before,
+                                                                             strict=True)))
+            for path in LATE_PATHS}
+    table = {stage: {"count": int(t.count), "mean_ms": round(t.mean_s * 1000, 2),
+                     "p50_ms": round(t.quantile(0.5) * 1000, 2), "p99_ms": round(t.quantile(0.99) * 1000, 2)}
+             for stage in STAGES if (t := stages.get(stage)) is not None and t.count}
+    return {"stages": table, "late_decisions": late}
 
 
 def drive(fleet: list[Proxy], clients: int, duration_s: float, seed: int,
@@ -153,8 +216,12 @@ def main(argv: list[str] | None = None) -> int:
                                                                                            "premium")}
         env = {**tier_env(stubs), "PYTHONPATH": str(REPO)}
         started = time.monotonic()
-        vanilla = [start_proxy(vanilla_config(folder), folder, env=env) for _ in range(2)]
-        ours = [start_proxy(costroute_config(folder, prefix, schema, n), folder, env=env) for n in range(2)]
+        vanilla = [start_proxy(vanilla_config(folder), folder,
+                               env={**env, "COSTROUTE_LOOP_LAG_FILE": str(folder / "lag-vanilla")})
+                   for _ in range(2)]
+        ours = [start_proxy(costroute_config(folder, prefix, schema, n), folder,
+                            env={**env, "COSTROUTE_LOOP_LAG_FILE": str(folder / "lag-costroute")})
+                for n in range(2)]
         pacing = f"mean think time {args.think_s:g} s" if args.think_s > 0 else "no think time (closed loop)"
         print(f"4 proxies and 3 stubs up in {time.monotonic() - started:.0f} s; {args.clients} clients x "
               f"{args.duration:.0f} s per fleet, {pacing}, upstream {args.upstream_ms:.0f} ms", flush=True)
@@ -165,12 +232,15 @@ def main(argv: list[str] | None = None) -> int:
             results = []
             for name, fleet in (("vanilla", vanilla), ("costroute", ours)):
                 load_before = os.getloadavg()[0]
+                scraped = [scrape(proxy) for proxy in fleet] if fleet is ours else []
+                since = time.time()
                 answers, cpu = drive(fleet, args.clients, args.duration, 1, args.think_s)
                 results.append({**summary(name, answers, args.duration), **cpu,
+                                **loop_lag(folder, name, since, time.time()),
                                 "load_average_1m_before": round(load_before, 1),
                                 "load_average_1m": round(os.getloadavg()[0], 1)})
-            # Under CPU starvation LiteLLM stops waiting for the router after 500 ms and serves its fallback tier.
-            results[-1]["router_timeouts"] = sum(p.log().count("classifier plugin timed out") for p in ours)
+                if fleet is ours:
+                    results[-1].update(costroute_stages(scraped, [scrape(proxy) for proxy in fleet]))
         finally:
             for proxy in vanilla + ours:
                 proxy.stop()
@@ -200,11 +270,16 @@ def main(argv: list[str] | None = None) -> int:
               f"p99 {result['p99_ms']} ms, miss p50 {result['miss_p50_ms']} ms, cache hits "
               f"{result['cache_hit_rate']:.1%}, tiers {result['tier_shares']}, proxy CPU "
               f"{result['proxy_cpu_ms_per_request']} ms/request ({result['proxy_cpu_cores_share']:.0%} of "
-              f"{os.cpu_count()} cores), load average {result['load_average_1m_before']} -> "
-              f"{result['load_average_1m']}")
-        if "router_timeouts" in result:
-            print(f"           router decisions that timed out (served the fallback tier): "
-                  f"{result['router_timeouts']}")
+              f"{os.cpu_count()} cores), event-loop lag p50 {result['loop_lag_p50_ms']} ms, p99 "
+              f"{result['loop_lag_p99_ms']} ms, max {result['loop_lag_max_ms']} ms, load average "
+              f"{result['load_average_1m_before']} -> {result['load_average_1m']}")
+        if "late_decisions" in result:
+            late = result["late_decisions"]
+            print(f"           router decisions given up on: {late['route_degraded_late']} by costroute "
+                  f"(baseline tier), {late['route_fallback_timeout']} by LiteLLM's timeout (fallback tier)")
+            for stage, times in result["stages"].items():
+                print(f"           stage {stage:<18} {times['count']:>6} x, mean {times['mean_ms']} ms, "
+                      f"p50 {times['p50_ms']} ms, p99 {times['p99_ms']} ms")
         if result["errors"]:
             print(f"           errors: {result['errors']}")
     print(f"costroute added p50, all answers (cache hits included): "
