@@ -146,7 +146,7 @@ def loop_lag(folder: Path, fleet_name: str, since: float, until: float) -> dict:
 
 
 def scrape(proxy: Proxy) -> str:
-    with proxy.http() as http:
+    with proxy.http(f"sk-team-{TEAMS[0]}") as http:  # the fleets authenticate team keys (``with_team_keys``)
         return http.get("/metrics/", follow_redirects=True).text
 
 

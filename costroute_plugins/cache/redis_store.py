@@ -12,6 +12,11 @@ Keys, under ``prefix``: ``<prefix>e:<id>`` entry hash, ``<prefix>x:<scope>:<text
 An operator's flush is one ``flush`` event, appended before the entries go: a replica replaying it drops its whole
 index, and whatever is inserted meanwhile comes after it in the stream, so it is indexed again.
 
+A lookup is one round trip (``fetch``: the exact-match pointer and the entries it may serve, pipelined). What
+it used to add is off the request path: replaying the stream is a follower thread's job (``cache/follower.py``),
+and lookup counts wait in the process for the next pipeline this store sends (a lookup's, an insert's) or the
+follower's next turn, a fraction of a second later.
+
 No operation needs its keys in one slot, so on Redis Cluster the entries and pointers spread over every master by
 their ids and prompts (the singletons ``lru``, ``seq``, ``events``, ``lookups`` and ``hits`` each land on one).
 Writes to several keys are pipelines, never transactions: an insert stores the entry first and appends its event
@@ -23,13 +28,15 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from costroute_plugins.cache.store import Change, Clock, Entry, EntryStore
+from costroute_plugins.cache.store import Change, Clock, Entry, EntryStore, Fetched
 from costroute_plugins.cache.usage import TenantUsage
 from costroute_plugins.redis_clients import SyncClient
 
@@ -57,6 +64,15 @@ class RedisStore(EntryStore):
         self.stream_max_len = stream_max_len
         self.clock = clock
         self._last_event = "$"
+        # Held back until the next pipeline: lookups and hits per tenant, and ids Redis expired (for ``lru``).
+        self._pending_lock = threading.Lock()
+        self._lookups: Counter[str] = Counter()
+        self._hits: Counter[str] = Counter()
+        self._gone: set[int] = set()
+
+    @property
+    def shared(self) -> bool:
+        return True
 
     def _entry_key(self, entry_id: int) -> str:
         return f"{self.prefix}e:{entry_id}"
@@ -68,6 +84,58 @@ class RedisStore(EntryStore):
         """Call before ``entries()`` at start: changes made while the index is being built are not lost."""
         last = self.client.xrevrange(f"{self.prefix}events", count=1)
         self._last_event = last[0][0].decode() if last else "0-0"
+
+    def _send(self, build: Callable[[Any], None]) -> list[Any]:
+        """One pipeline: what was held back (lookup counts, ids Redis expired), then what ``build`` adds; the
+        replies to ``build``'s commands. What was held back is kept for the next one if this one fails."""
+        with self._pending_lock:
+            lookups, hits, gone = self._lookups, self._hits, self._gone
+            self._lookups, self._hits, self._gone = Counter(), Counter(), set()
+        pipe = self.client.pipeline(transaction=False)
+        for tenant, count in lookups.items():
+            pipe.hincrby(f"{self.prefix}lookups", tenant, count)
+        for tenant, count in hits.items():
+            pipe.hincrby(f"{self.prefix}hits", tenant, count)
+        if gone:
+            pipe.zrem(f"{self.prefix}lru", *(str(entry_id) for entry_id in gone))
+        ahead = len(lookups) + len(hits) + bool(gone)
+        build(pipe)
+        try:
+            replies = pipe.execute()
+        except Exception:
+            with self._pending_lock:
+                self._lookups.update(lookups)
+                self._hits.update(hits)
+                self._gone |= gone
+            raise
+        return replies[ahead:]
+
+    def fetch(self, entry_ids: Sequence[int], exact: tuple[str, str] | None = None) -> Fetched:
+        ids = list(dict.fromkeys(entry_ids))
+        now = self.clock()
+
+        def build(pipe: Any) -> None:
+            if exact is not None:
+                pipe.get(self._exact_key(*exact))
+            for entry_id in ids:
+                pipe.hgetall(self._entry_key(entry_id))
+                pipe.zadd(f"{self.prefix}lru", {str(entry_id): now}, xx=True)  # never re-adds a gone entry
+
+        replies = self._send(build)
+        pointer = None
+        if exact is not None:
+            value, replies = replies[0], replies[1:]
+            pointer = int(value) if value is not None else None
+        entries: dict[int, Entry] = {}
+        for entry_id, raw in zip(ids, replies[::2], strict=True):
+            if not raw:  # Redis expired it: forget it in ``lru`` with the next pipeline
+                with self._pending_lock:
+                    self._gone.add(entry_id)
+                continue
+            entry = self._decode(entry_id, raw)
+            if not entry.expired(now):
+                entries[entry_id] = entry
+        return Fetched(pointer, entries)
 
     def new_id(self) -> int:
         return int(self.client.incr(f"{self.prefix}seq"))
@@ -85,18 +153,20 @@ class RedisStore(EntryStore):
         }
         if entry.tenant is not None:
             fields["tenant"] = entry.tenant
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hset(self._entry_key(entry.id), mapping=fields)
-        pipe.set(self._exact_key(entry.scope, entry.text_hash), entry.id, px=ttl_ms)
-        if ttl_ms is not None:
-            pipe.pexpire(self._entry_key(entry.id), ttl_ms)
-        pipe.zadd(f"{self.prefix}lru", {str(entry.id): self.clock()})
-        pipe.execute()
-        self._event("insert", entry.id)  # only once the entry is there: a replica replaying it reads the entry
-        return self._evict()
+        def build(pipe: Any) -> None:
+            pipe.hset(self._entry_key(entry.id), mapping=fields)
+            pipe.set(self._exact_key(entry.scope, entry.text_hash), entry.id, px=ttl_ms)
+            if ttl_ms is not None:
+                pipe.pexpire(self._entry_key(entry.id), ttl_ms)
+            pipe.zadd(f"{self.prefix}lru", {str(entry.id): self.clock()})
+            pipe.zcard(f"{self.prefix}lru")
 
-    def _evict(self) -> list[int]:
-        excess = int(self.client.zcard(f"{self.prefix}lru")) - self.max_entries
+        size = int(self._send(build)[-1])
+        self._event("insert", entry.id)  # only once the entry is there: a replica replaying it reads the entry
+        return self._evict(size)
+
+    def _evict(self, size: int) -> list[int]:
+        excess = size - self.max_entries
         if excess <= 0:
             return []
         evicted = [int(member) for member, _score in self.client.zpopmin(f"{self.prefix}lru", excess)]
@@ -119,18 +189,7 @@ class RedisStore(EntryStore):
         )
 
     def get(self, entry_id: int) -> Entry | None:
-        # One round trip on the hit path: read the entry and mark it used (``xx``: never re-adds a gone entry).
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(self._entry_key(entry_id))
-        pipe.zadd(f"{self.prefix}lru", {str(entry_id): self.clock()}, xx=True)
-        raw, _touched = pipe.execute()
-        if not raw:
-            self.client.zrem(f"{self.prefix}lru", str(entry_id))  # Redis expired it; forget it everywhere
-            return None
-        entry = self._decode(entry_id, raw)
-        if entry.expired(self.clock()):
-            return None
-        return entry
+        return self.fetch([entry_id]).entries.get(entry_id)
 
     def delete(self, entry_id: int) -> None:
         key = self._entry_key(entry_id)
@@ -162,16 +221,25 @@ class RedisStore(EntryStore):
     def __len__(self) -> int:
         return int(self.client.zcard(f"{self.prefix}lru"))
 
-    def changes(self) -> list[Change]:
+    def changes(self, block_s: float = 0.0) -> list[Change]:
         if self._last_event == "$":
             self.start_following()
-        events = self.client.xread({f"{self.prefix}events": self._last_event}, count=10_000) or []
+        since = self._last_event
+        block = {"block": max(1, int(block_s * 1000))} if block_s > 0 else {}
+        events = self.client.xread({f"{self.prefix}events": since}, count=10_000, **block) or []
         found: list[Change] = []
+        last = since
         for _stream, messages in events:
             for message_id, fields in messages:
-                self._last_event = message_id.decode()
+                last = message_id.decode()
                 found.append(Change(fields[b"op"].decode(), int(fields[b"id"])))
+        if self._last_event != since:  # ``start_following`` moved on meanwhile (a rebuild): these are stale
+            return []
+        self._last_event = last
         return found
+
+    def flush_counts(self) -> None:
+        self._send(lambda pipe: None)
 
     # -- administration ------------------------------------------------------------------------------------------
     def _event(self, op: str, entry_id: int) -> None:
@@ -236,17 +304,18 @@ class RedisStore(EntryStore):
         return usage
 
     def count_lookup(self, tenant: str, hit: bool) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hincrby(f"{self.prefix}lookups", tenant, 1)
-        if hit:
-            pipe.hincrby(f"{self.prefix}hits", tenant, 1)
-        pipe.execute()
+        """Held back (no round trip of its own): written with the next pipeline this store sends."""
+        with self._pending_lock:
+            self._lookups[tenant] += 1
+            if hit:
+                self._hits[tenant] += 1
 
     def lookup_counts(self) -> dict[str | None, tuple[int, int]]:
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(f"{self.prefix}lookups")
-        pipe.hgetall(f"{self.prefix}hits")
-        lookups, hits = pipe.execute()
+        def build(pipe: Any) -> None:
+            pipe.hgetall(f"{self.prefix}lookups")
+            pipe.hgetall(f"{self.prefix}hits")
+
+        lookups, hits = self._send(build)  # this replica's held-back counts written first
         return {tenant.decode(): (int(count), int(hits.get(tenant, 0))) for tenant, count in lookups.items()}
 
     def clear(self) -> None:

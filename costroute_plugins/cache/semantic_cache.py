@@ -32,7 +32,7 @@ from costroute_plugins.cache.admission import AdmissionPolicy
 from costroute_plugins.cache.config import SemanticCacheConfig
 from costroute_plugins.cache.index import FaissIndex, VectorIndex
 from costroute_plugins.cache.scope import CacheableRequest, Scope, scope_for
-from costroute_plugins.cache.store import Clock, Entry, EntryStore, MemoryStore
+from costroute_plugins.cache.store import Clock, Entry, EntryStore, Fetched, MemoryStore
 from costroute_plugins.cache.text import text_hash
 from costroute_plugins.cache.verifier import (
     DEFAULT_ARTIFACT,
@@ -154,7 +154,15 @@ class SemanticCache:
         self.window = window if window is not None else embedder_window(embedder)
         self._indexes: dict[str, VectorIndex] = {}
         self._scope_of: dict[int, str] = {}
+        # This replica's view of the exact-match pointers (scope, text hash) -> id, to read a likely exact hit in
+        # the lookup's one round trip; the store's pointer read in the same trip has the last word.
+        self._exact_ids: dict[tuple[str, str], int] = {}
+        self._hash_of: dict[int, str] = {}
         self._lock = threading.RLock()
+        # Bumped by ``rebuild``: changes read from the store before it are not replayed onto the new index.
+        self._generation = 0
+        #: Set while a follower thread replays the store's changes (``cache/follower.py``): lookups then leave it.
+        self.followed = threading.Event()
 
     @classmethod
     def from_config(
@@ -217,58 +225,96 @@ class SemanticCache:
         return self.find(scope, text, vector).hit
 
     def find(self, scope: Scope | str, text: str, vector: VectorSource = None,
-             min_similarity: float | None = None) -> Lookup:
+             min_similarity: float | None = None, *, exact_checked: bool = False) -> Lookup:
         """The cached answer for ``text`` in ``scope``, if any, and why a tier was left out.
 
         ``min_similarity`` raises the configured ``similarity_threshold`` for this lookup (the quality loop's
         cache side raises it while audited hits answer other questions too often); it never lowers it.
 
-        ``vector`` is the query's embedding, or a function computing it: it is only called when the exact tier
-        misses, the embedder reads the whole prompt and the scope has entries to search, so a repeated prompt is
-        served without embedding at all.
+        ``vector`` is the query's embedding, or a function computing it: a function is only called when the exact
+        tier misses, the embedder reads the whole prompt and the scope has entries to search, so a repeated prompt
+        is served without embedding at all. ``exact_checked``: the exact tier already missed for this request (a
+        caller that looked up once before it had the embedding).
+
+        On a shared store a lookup is one round trip (``EntryStore.fetch``): the exact-match pointer, the entry
+        this replica expects it to name and, when the embedding is at hand, the vector search's candidates. Only a
+        function-given embedding computed after the exact tier missed costs a second one, for its candidates.
         """
         if len(text) > self.config.max_prompt_chars:
             return Lookup(None, SKIPPED_TOO_LONG)
         key = scope.key if isinstance(scope, Scope) else scope
-        with self._lock:
+        if not self.followed.is_set():
             self.sync()
-            if self.config.exact_match:
-                hit = self._exact(key, text)
-                if hit is not None:
-                    return Lookup(hit)
-            searchable = bool(self._indexes.get(key))
-        if not self.window(text):  # outside the lock, as tokenising a long prompt takes a while
-            return Lookup(None, SKIPPED_BEYOND_WINDOW)
-        if not searchable:
-            return Lookup(None)
-        query = self._vector(text, vector)  # outside the lock: embedding is the slow part
+        exact = self.config.exact_match and not exact_checked
+        hashed = text_hash(text)
+        threshold = max(self.config.similarity_threshold, min_similarity or 0.0)
+        query = None if vector is None or callable(vector) else np.asarray(vector, dtype=np.float32).reshape(-1)
+        whole = None if query is None else self.window(text)  # tokenising a long prompt: outside the lock
         with self._lock:
-            index = self._indexes.get(key)
-            if not index:
+            likely = self._exact_ids.get((key, hashed)) if exact else None
+            candidates = self._search(key, query, threshold) if query is not None and whole else []
+        asked = ([likely] if likely is not None else []) + [entry_id for entry_id, _ in candidates]
+        fetched = self.store.fetch(asked, (key, hashed) if exact else None)
+        if exact:
+            hit = self._exact(key, text, fetched, asked)
+            if hit is not None:
+                return Lookup(hit)
+        if whole is None:
+            whole = self.window(text)
+        if not whole:  # its embedding stands for a prefix of it only
+            return Lookup(None, SKIPPED_BEYOND_WINDOW)
+        if query is None:
+            with self._lock:
+                if not self._indexes.get(key):
+                    return Lookup(None)
+            query = self._vector(text, vector)  # outside the lock: embedding is the slow part
+            with self._lock:
+                candidates = self._search(key, query, threshold)
+            if not candidates:
                 return Lookup(None)
-            candidates = []
-            threshold = max(self.config.similarity_threshold, min_similarity or 0.0)
-            for entry_id, similarity in index.search(query, self.config.top_k):
-                if similarity < threshold:
-                    break
-                entry = self.store.get(entry_id)
+            fetched = self.store.fetch([entry_id for entry_id, _ in candidates])
+        return self._verified(text, query, candidates, fetched)
+
+    def _search(self, key: str, query: np.ndarray, threshold: float) -> list[tuple[int, float]]:
+        """The scope's nearest entries at ``threshold`` or above, most similar first (hold the lock)."""
+        index = self._indexes.get(key)
+        if not index:
+            return []
+        found = []
+        for entry_id, similarity in index.search(query, self.config.top_k):
+            if similarity < threshold:
+                break
+            found.append((entry_id, similarity))
+        return found
+
+    def _verified(self, text: str, query: np.ndarray, candidates: list[tuple[int, float]],
+                  fetched: Fetched) -> Lookup:
+        """The first candidate the verifier accepts; candidates gone from the store leave this replica's index."""
+        present = []
+        with self._lock:
+            for entry_id, similarity in candidates:
+                entry = fetched.entries.get(entry_id)
                 if entry is None:  # expired or evicted elsewhere
                     self._forget(entry_id)
                     continue
-                candidates.append((entry, similarity))
+                present.append((entry, similarity))
         started = time.perf_counter()
-        for entry, similarity in candidates:  # verification needs no shared state: other lookups go on
+        for entry, similarity in present:  # verification needs no shared state: other lookups go on
             if not self.window(entry.text):  # its embedding stands for a prefix of it only
                 continue
             verdict = self.verifier.verify(text, entry.text, similarity, vectors=(query, entry.vector))
             if verdict.accepted:
                 return Lookup(Hit(entry.response, similarity, entry.text, "semantic", entry.id, verdict.reason),
                               verify_s=time.perf_counter() - started)
-        return Lookup(None, verify_s=time.perf_counter() - started if candidates else None)
+        return Lookup(None, verify_s=time.perf_counter() - started if present else None)
 
-    def _exact(self, key: str, text: str) -> Hit | None:
-        entry_id = self.store.find_exact(key, text_hash(text))
-        entry = self.store.get(entry_id) if entry_id is not None else None
+    def _exact(self, key: str, text: str, fetched: Fetched, asked: list[int]) -> Hit | None:
+        """The entry the store's exact-match pointer names, if it is this prompt's in this scope (read in a
+        second round trip only when this replica expected another: one inserted elsewhere a moment ago)."""
+        pointer = fetched.pointer
+        if pointer is None:
+            return None
+        entry = fetched.entries.get(pointer) if pointer in asked else self.store.get(pointer)
         if entry is None or entry.scope != key:
             return None
         if self.config.verify_exact:
@@ -334,32 +380,50 @@ class SemanticCache:
             index = self._indexes[entry.scope] = self.index_factory()
         index.add([entry.id], entry.vector.reshape(1, -1))
         self._scope_of[entry.id] = entry.scope
+        self._hash_of[entry.id] = entry.text_hash
+        self._exact_ids[(entry.scope, entry.text_hash)] = entry.id
 
     def _forget(self, entry_id: int) -> None:
         scope = self._scope_of.pop(entry_id, None)
         if scope is None:
             return
+        hashed = self._hash_of.pop(entry_id)
+        if self._exact_ids.get((scope, hashed)) == entry_id:
+            del self._exact_ids[(scope, hashed)]
         index = self._indexes.get(scope)
         if index is not None:
             index.remove([entry_id])
             if len(index) == 0:
                 del self._indexes[scope]
 
-    def sync(self) -> int:
-        """Replays other replicas' inserts and deletes (a no-op for a process-local store)."""
+    def sync(self, block_s: float = 0.0) -> int:
+        """Replays other replicas' inserts and deletes (a no-op for a process-local store), waiting up to
+        ``block_s`` for one. The store is read outside the lock (lookups go on meanwhile), the inserted entries in
+        one round trip; what was read before a ``rebuild`` is dropped, the rebuilt index has it already."""
+        generation = self._generation
+        changes = self.store.changes(block_s)
+        if not changes:
+            return 0
+        inserted = [change.entry_id for change in changes
+                    if change.op == "insert" and change.entry_id not in self._scope_of]  # not this replica's own
+        entries = self.store.fetch(inserted).entries if inserted else {}
         with self._lock:
-            changes = self.store.changes()
+            if generation != self._generation:
+                return 0
             for change in changes:
                 if change.op == "flush":
-                    self._indexes.clear()
-                    self._scope_of.clear()
+                    self._clear()
                 elif change.op == "delete":
                     self._forget(change.entry_id)
-                elif change.entry_id not in self._scope_of:
-                    entry = self.store.get(change.entry_id)
-                    if entry is not None:
-                        self._add(entry)
+                elif change.entry_id not in self._scope_of and (entry := entries.get(change.entry_id)) is not None:
+                    self._add(entry)
             return len(changes)
+
+    def _clear(self) -> None:
+        self._indexes.clear()
+        self._scope_of.clear()
+        self._hash_of.clear()
+        self._exact_ids.clear()
 
     def remove(self, entry_ids: Iterable[int]) -> int:
         """Deletes these entries from the store and this replica's index; other replicas replay the deletes."""
@@ -375,15 +439,14 @@ class SemanticCache:
         """Deletes every entry; returns how many there were. Other replicas replay the store's flush."""
         with self._lock:
             removed = self.store.flush()
-            self._indexes.clear()
-            self._scope_of.clear()
+            self._clear()
             return removed
 
     def rebuild(self) -> int:
         """Builds every scope's index from the store's live entries (at start, or after losing sync)."""
         with self._lock:
-            self._indexes.clear()
-            self._scope_of.clear()
+            self._generation += 1
+            self._clear()
             self.store.start_following()
             for entry in self.store.entries():
                 self._add(entry)

@@ -12,7 +12,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,15 @@ class Entry:
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What ``EntryStore.fetch`` read: the exact-match pointer's entry id (None: none, or not asked) and the live
+    entries found among those asked for, by id."""
+
+    pointer: int | None
+    entries: dict[int, Entry]
 
 
 @dataclass(frozen=True)
@@ -76,12 +85,28 @@ class EntryStore(ABC):
     @abstractmethod
     def __len__(self) -> int: ...
 
+    def fetch(self, entry_ids: Sequence[int], exact: tuple[str, str] | None = None) -> Fetched:
+        """The live entries among ``entry_ids`` (marking them recently used) and, with ``exact`` (scope, text
+        hash), the id ``find_exact`` gives: what a lookup reads, in one round trip on a shared store."""
+        pointer = self.find_exact(*exact) if exact is not None else None
+        return Fetched(pointer, {entry_id: entry for entry_id in dict.fromkeys(entry_ids)
+                                 if (entry := self.get(entry_id)) is not None})
+
     def start_following(self) -> None:
         """Marks where ``changes`` starts; called before ``entries`` so nothing made meanwhile is missed."""
 
-    def changes(self) -> list[Change]:
-        """Inserts and deletes made by other replicas since the last call; none for a process-local store."""
+    def changes(self, block_s: float = 0.0) -> list[Change]:
+        """Inserts and deletes made by other replicas since the last call, waiting up to ``block_s`` for one;
+        none for a process-local store."""
         return []
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes write here too (so ``changes`` has something to follow)."""
+        return False
+
+    def flush_counts(self) -> None:
+        """Writes lookup counts ``count_lookup`` held back, if the store holds any back."""
 
     # -- administration: rare operator calls, so they may read every entry --------------------------------------
     @abstractmethod

@@ -236,31 +236,33 @@ class CostrouteCacheBackend(BaseCache):
     async def _lookup(self, request: CacheableRequest, tenant: str) -> Lookup:
         """The cache's lookup on a worker thread. The embedding is needed only if the exact tier misses; when the
         router has not computed it yet, the thread is given back and the embedding awaited on the event loop, so
-        no worker thread sits waiting for the model (the router's decisions run on those threads too)."""
+        no worker thread sits waiting for the model (the router's decisions run on those threads too), and the
+        lookup goes on from the vector search. An embedding the router already computed is handed over as is,
+        so the exact tier and the search's candidates are read in one round trip."""
         memo = self.runtime.embeddings
 
-        def computed_vector() -> np.ndarray:
-            vector = memo.known(tenant, request.text)
-            if vector is None:
-                raise _NotEmbeddedYet
-            return vector
+        def not_embedded_yet() -> np.ndarray:
+            raise _NotEmbeddedYet
 
         loop = self.runtime.cache_loop
         floor = loop.similarity_floor(self.cache.config.similarity_threshold) if loop is not None else None
+        known = memo.known(tenant, request.text)
         try:
-            return await asyncio.to_thread(self._find, request, tenant, computed_vector, floor)
+            return await asyncio.to_thread(self._find, request, tenant, not_embedded_yet if known is None else known,
+                                           floor)
         except _NotEmbeddedYet:
             try:
                 vector = await prompt_embedding(self.runtime, tenant, request.text)
             except Exception as error:
                 raise _EmbeddingFailed(f"{type(error).__name__}: {error}") from error
-            return await asyncio.to_thread(self._find, request, tenant, vector, floor)
+            return await asyncio.to_thread(self._find, request, tenant, vector, floor, exact_checked=True)
 
-    def _find(self, request: CacheableRequest, tenant: str, vector: Any, floor: float | None) -> Lookup:
-        """The lookup, counted per tenant in the store for the operator's hit rate (``GET /costroute/cache``) on
-        the same worker thread (one pipelined write); a count that fails is logged and counted as degraded, never
-        the request's failure."""
-        found = self.cache.find(request.scope, request.text, vector, floor)
+    def _find(self, request: CacheableRequest, tenant: str, vector: Any, floor: float | None,
+              exact_checked: bool = False) -> Lookup:
+        """The lookup, counted per tenant for the operator's hit rate (``GET /costroute/cache``; the store writes
+        the count with its next round trip); a count that fails is logged and counted as degraded, never the
+        request's failure."""
+        found = self.cache.find(request.scope, request.text, vector, floor, exact_checked=exact_checked)
         try:
             self.cache.store.count_lookup(tenant, found.hit is not None and self.shadow is None)  # hits served
         except Exception as error:

@@ -17,6 +17,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from costroute_plugins.artifacts import ArtifactError
 from costroute_plugins.cache.factory import build_cache
+from costroute_plugins.cache.follower import Follower
 from costroute_plugins.cache.shadow import ShadowLookups
 from costroute_plugins.cache.single_flight import Ending
 from costroute_plugins.proxy.cache_backend import CostrouteCacheBackend, SemanticLiteLLMCache
@@ -29,6 +30,7 @@ class CachePlugin(CustomLogger):
         super().__init__()
         self.runtime = runtime
         self.backend: CostrouteCacheBackend | None = None
+        self.follower: Follower | None = None
         if runtime.config.cache.enabled:
             self._install()
 
@@ -55,6 +57,10 @@ class CachePlugin(CustomLogger):
         shadow = ShadowLookups.create() if config.mode == "shadow" else None
         self.backend = CostrouteCacheBackend(self.runtime, cache, shadow)
         self.backend.rebuild()
+        if cache.store.shared:  # other replicas write there: follow their changes off the request path
+            metrics = self.runtime.metrics
+            self.follower = Follower(cache, on_failure=lambda _error: metrics.plugin_degraded.labels("cache", "follow")
+                                     .inc()).start()
         # "local", not LiteLLMCacheType.LOCAL: /cache/ping shows str(type), for the enum "LiteLLMCacheType.LOCAL".
         litellm.cache = SemanticLiteLLMCache(type="local",  # type: ignore[arg-type]
                                              _backend=self.backend, max_messages=None)

@@ -94,8 +94,9 @@ def test_stats_count_entries_bytes_and_hit_rate_per_tenant(replicas):
     store_answer(first, CAPITAL, "team:b")
     first.store.count_lookup("team:a", hit=False)
     second.store.count_lookup("team:a", hit=True)
+    first.store.flush_counts()  # a replica writes its counts with its next round trip or its follower's turn
 
-    stats = admin.stats(second)
+    stats = admin.stats(second)  # the replica asked writes its own first
 
     a, b = stats["tenants"]["team:a"], stats["tenants"]["team:b"]
     assert (a["entries"], b["entries"], stats["total"]["entries"]) == (2, 1, 3)
