@@ -58,7 +58,7 @@ DecisionPath = Literal[
     "route_fallback_no_state",  # costroute did not see the request (no context): baseline_tier
     "route_fallback_unloaded",  # the router could not load: baseline_tier
     "route_fallback_error",  # the decision failed: baseline_tier
-    "route_degraded_late",  # no decision by 85% of LiteLLM's classifier timeout (a saturated replica): baseline_tier
+    "route_degraded_late",  # no decision by 70% of LiteLLM's classifier timeout (a saturated replica): baseline_tier
     "route_fallback_timeout",  # the decision was cancelled unfinished (LiteLLM's classifier timeout: fallback_tier)
     # cache lookup
     "cache_exact_hit",  # served from cache, same prompt after normalisation

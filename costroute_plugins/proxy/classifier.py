@@ -33,11 +33,13 @@ from costroute_plugins.routing.shift import ScoreDistribution, shifted_threshold
 from costroute_plugins.stages import DecisionPath
 
 #: Share of LiteLLM's classifier timeout the router waits for the prompt's embedding; the rest is for the decision.
-EMBEDDING_WAIT_SHARE = 0.6
+EMBEDDING_WAIT_SHARE = 0.5
 #: Share of LiteLLM's classifier timeout after which an unfinished decision gives way to ``baseline_tier``: a
 #: saturated replica (scoring queued behind busy worker threads, a stalled feedback store) degrades on costroute's
-#: terms, counted as ``route_degraded_late``, instead of LiteLLM cancelling it into its ``fallback_tier``.
-DECISION_WAIT_SHARE = 0.85
+#: terms, counted as ``route_degraded_late``, instead of LiteLLM cancelling it into its ``fallback_tier``. Both
+#: timers run on the same event loop, so ours must come due a loop stall earlier than LiteLLM's: saturated (40
+#: clients on 2 cores, ``make bench``), the loop ran up to ~100 ms late at p99, 30% of the shipped 500 ms.
+DECISION_WAIT_SHARE = 0.7
 #: The decision path of a router decision by how the policy applied it (``routing.policy``: ``Route.mode``).
 ROUTED_PATHS: dict[str, DecisionPath] = {"enforce": "route_router", "holdout": "route_holdout",
                                          "shadow": "route_shadow"}
