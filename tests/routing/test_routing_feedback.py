@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
+from costroute_plugins.redis_clients import sync_client
 from costroute_plugins.routing.feedback import FeedbackError, FeedbackService, FeedbackSettings, parse_rating
 from costroute_plugins.routing.feedback_store import MemoryFeedbackStore, RedisFeedbackStore, Served
 from tests.conftest import REDIS_URL
@@ -90,9 +91,7 @@ def test_a_thumbs_up_or_a_premium_answer_changes_no_routing(vectors) -> None:
 
 
 def test_escalations_are_shared_by_replicas_through_redis_and_bounded(vectors, redis_prefix) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
+    client = sync_client(REDIS_URL)  # any topology COSTROUTE_TEST_REDIS_URL names
     settings = FeedbackSettings(refresh_s=0.0, max_escalations=2)
     replica_a = FeedbackService(settings, TIERS, RedisFeedbackStore(client, redis_prefix))
     replica_b = FeedbackService(settings, TIERS, RedisFeedbackStore(client, redis_prefix))
@@ -110,9 +109,7 @@ def test_escalations_are_shared_by_replicas_through_redis_and_bounded(vectors, r
 
 @pytest.mark.parametrize("store", ["memory", "redis"])
 def test_one_tenants_thumbs_downs_never_push_out_another_tenants_escalation(vectors, redis_prefix, store) -> None:
-    import redis
-
-    backend = RedisFeedbackStore(redis.Redis.from_url(REDIS_URL), redis_prefix) if store == "redis" \
+    backend = RedisFeedbackStore(sync_client(REDIS_URL), redis_prefix) if store == "redis" \
         else MemoryFeedbackStore()
     service = FeedbackService(FeedbackSettings(refresh_s=0.0, max_escalations=2), TIERS, backend)
     service.routed("b-1", Served("team:b", "cheap", vectors[PROMPT]))
