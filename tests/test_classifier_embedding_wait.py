@@ -37,8 +37,10 @@ class HeldEmbedder(Embedder):
         return vectors
 
 
-def classifier_with(embedder: Embedder) -> tuple[RouterClassifierPlugin, SimpleNamespace]:
-    runtime = SimpleNamespace(config=parse_config(None), metrics=Metrics.create(CollectorRegistry()),
+def classifier_with(embedder: Embedder, registry: CollectorRegistry | None = None,
+                    ) -> tuple[RouterClassifierPlugin, SimpleNamespace]:
+    """The router's classifier on a runtime of its own; its series on ``registry`` (a private one if None)."""
+    runtime = SimpleNamespace(config=parse_config(None), metrics=Metrics.create(registry or CollectorRegistry()),
                               embeddings=EmbeddingMemo(embedder), feedback=None, config_path=None,
                               warm_embedder=lambda: None, quality_loop=None, second_opinions={})
     return RouterClassifierPlugin(runtime), runtime

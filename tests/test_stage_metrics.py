@@ -5,8 +5,6 @@ shows, and the budget check and the router count the path they took, a decision 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Sequence
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,14 +12,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from costroute_plugins.budget.decision import BudgetDecision
-from costroute_plugins.config import parse_config
-from costroute_plugins.embedding import Embedder, EmbeddingMemo
 from costroute_plugins.identity import Identity
-from costroute_plugins.metrics import Metrics
 from costroute_plugins.proxy.budget_plugin import budget_path
-from costroute_plugins.proxy.classifier import RouterClassifierPlugin
 from costroute_plugins.proxy.request import RequestState
 from costroute_plugins.stages import DECISION_PATHS, STAGES, StageMetrics, stage_times
+from tests.test_classifier_embedding_wait import HeldEmbedder, classifier_with
 
 
 def scrape(registry: CollectorRegistry) -> str:
@@ -97,26 +92,9 @@ def test_a_budget_check_is_counted_by_what_the_request_got(decision: BudgetDecis
     assert budget_path(decision) == path
 
 
-class HeldEmbedder(Embedder):
-    """Answers only once released: a model stuck behind a busy CPU."""
-
-    dim = 384
-    name = "all-MiniLM-L6-v2"
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-
-    def embed(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        self.release.wait(10)
-        return np.ones((len(texts), self.dim), dtype=np.float32) / np.sqrt(self.dim)
-
-
 def test_a_decision_litellm_stops_waiting_for_is_counted_as_a_timeout_fallback():
     embedder, registry = HeldEmbedder(), CollectorRegistry()
-    runtime = SimpleNamespace(config=parse_config(None), metrics=Metrics.create(registry),
-                              embeddings=EmbeddingMemo(embedder), feedback=None, config_path=None,
-                              warm_embedder=lambda: None, quality_loop=None, second_opinions={})
-    classifier = RouterClassifierPlugin(runtime)
+    classifier, _runtime = classifier_with(embedder, registry)
     classifier.embedding_wait_s = 5.0  # longer than LiteLLM waits below
     state = RequestState(identity=Identity(team="a"), tenant="team:a", route="acompletion")
     context = SimpleNamespace(metadata={"costroute": state},
