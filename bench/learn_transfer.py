@@ -8,7 +8,8 @@ learn``, with its gate), and compare on the domain's held-out rows:
 - transfer (trained without the domain), learned (transfer data + audits, with the second opinion learn blends
   in at the weight the audits chose: ``routing/blend.py``), learned-unblended (the same candidate's own score),
   in-domain (trained with the domain's public rows), LiteLLM's heuristic (as router_transfer computes it);
-- on the other data sets' test split, transfer vs learned (the learned router must not forget them).
+- on the other data sets' test split, transfer vs learned (the learned router must not forget them), with a
+  95% paired bootstrap interval of the difference: what that many test rows can show by chance.
 
 Audits: ``--audits`` rows drawn (seeded) from the domain's *train* split of the router's split rule, served by the
 cheap tier, with the ratings a perfect judge would give (10 where the model was right, 1 where wrong), written
@@ -53,6 +54,9 @@ from costroute_plugins.routing.outcomes import Outcome, SplitRule, pair_qualitie
 from costroute_plugins.routing.retrain import GateRule, retrain
 from costroute_plugins.routing.training import TrainingOptions, train_router
 
+#: Paired bootstrap resamples for the interval of a difference in APGR on the other sets.
+BOOTSTRAP = 400
+
 
 def _as_json(row: Outcome) -> dict:
     return {"id": row.id, "messages": list(row.messages), "scores": dict(row.scores)}
@@ -88,9 +92,26 @@ def _apgr(method: TierClassifier, rows: Sequence[Outcome]) -> float:
                            q.cheap, q.premium).apgr
 
 
+def paired_interval(before: TierClassifier, after: TierClassifier, rows: Sequence[Outcome],
+                    resamples: int = BOOTSTRAP) -> tuple[float, float]:
+    """95% interval of APGR(after) - APGR(before) on ``rows``, by a paired bootstrap over the rows (seeded): how
+    large a difference this many test rows can show by chance, so a "not worse" reads against it."""
+    views = request_views(rows, embed=True, progress=False)
+    a, b = before.premium_need_batch(views), after.premium_need_batch(views)
+    q = pair_qualities(rows, CHEAP, PREMIUM)
+    rng = np.random.default_rng(0)
+    differences = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(rows), len(rows))
+        differences.append(routing_metrics(b[pick], q.cheap[pick], q.premium[pick], seeds=1).apgr
+                           - routing_metrics(a[pick], q.cheap[pick], q.premium[pick], seeds=1).apgr)
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def run_domain(name: str, domain_rows: Sequence[Outcome], other_sets: dict[str, list[Outcome]],
                transfer_paths: Sequence[str], in_domain_paths: Sequence[str], n_audits: int, graded: bool,
-               weight: int, options: TrainingOptions, embedder: Embedder, folder: Path,
+               weight: int | None, options: TrainingOptions, embedder: Embedder, folder: Path,
                emit: Callable[[dict], None], transfer: RouterArtifact | None = None) -> RouterArtifact:
     """Train transfer / in-domain / learned for one domain, print every figure, return the in-domain artifact."""
     split = options.split
@@ -119,6 +140,7 @@ def run_domain(name: str, domain_rows: Sequence[Outcome], other_sets: dict[str, 
     for method, apgr in figures.items():
         emit({"domain": name, "set": f"{name} test", "n": len(test), "method": method, "apgr": round(apgr, 4)})
     others: dict[str, dict[str, float]] = {}
+    intervals: dict[str, list[float]] = {}
     for set_name, rows in other_sets.items():
         held = split.select(rows, "test")
         for method in ("transfer", "learned", "learned-unblended", "in-domain"):
@@ -126,6 +148,7 @@ def run_domain(name: str, domain_rows: Sequence[Outcome], other_sets: dict[str, 
             others.setdefault(set_name, {})[method] = apgr
             emit({"domain": name, "set": f"{set_name} test", "n": len(held), "method": method,
                   "apgr": round(apgr, 4)})
+        intervals[set_name] = [round(v, 4) for v in paired_interval(methods["transfer"], methods["learned"], held)]
     gap = figures["in-domain"] - figures["transfer"]
     closed = (figures["learned"] - figures["transfer"]) / gap if gap > 0 else None
     emit({"domain": name, "verdict": {
@@ -134,6 +157,7 @@ def run_domain(name: str, domain_rows: Sequence[Outcome], other_sets: dict[str, 
         "halfway_to_in_domain": closed is not None and closed >= 0.5,
         "above_heuristic": figures["learned"] > figures["litellm-heuristic"],
         "other_sets_not_worse": {k: round(v["learned"] - v["transfer"], 4) for k, v in others.items()},
+        "other_sets_difference_95pct_interval": intervals,
         "gate_would_publish": result.passed}})
     return in_domain
 
@@ -143,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", nargs="+", required=True, help="gsm8k.jsonl mmlu.jsonl from import-routellm")
     parser.add_argument("--arena", help="arena_bench.jsonl from import-arena: also run with Arena traffic")
     parser.add_argument("--audits", type=int, default=1000, help="simulated audited requests (default 1000)")
-    parser.add_argument("--weight", type=int, default=3, help="learn's --weight (default 3)")
+    parser.add_argument("--weight", type=int, help="learn's --weight (default: learn's, the number of public files)")
     parser.add_argument("--C", type=float, default=0.1)
     parser.add_argument("--embedding-weight", type=float, default=1.0)
     args = parser.parse_args(argv)

@@ -2,8 +2,8 @@
 
 Why: a router trained on public outcomes is weakest on a domain missing from them, and there another scorer may
 rank better. Measured (``bench/learn_transfer.py``, MMLU STEM held out of training): LiteLLM's complexity-router
-keyword heuristic ranks STEM at APGR 0.666, the router learned from 1,000 STEM audits at 0.626, the two blended at
-the weight learn chose (0.4) at 0.694. costroute plugs into that complexity router anyway, so its heuristic is at
+keyword heuristic ranks STEM at APGR 0.666, the router learned from 1,000 STEM audits at 0.613, the two blended at
+the weight learn chose (0.4) at 0.682. costroute plugs into that complexity router anyway, so its heuristic is at
 hand (0.2-0.9 ms a request) and is the second opinion learn offers. Whether it helps is the operator's traffic's
 question, answered on their audited rows (``routing/retrain_blend.py``), so nothing is blended where it does not.
 

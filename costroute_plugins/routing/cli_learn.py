@@ -39,8 +39,9 @@ def register(parser: CommandParser) -> None:
     parser.add_argument("--registry", required=True, help="folder of published router versions (created if new)")
     add_router_artifact_argument(parser, "artifact to compare with while the registry has no live version "
                                          "(default: the shipped one); published as v0001 beside the first candidate")
-    parser.add_argument("--weight", type=int, default=3,
-                        help="the own rows weigh as much as this many public files (default 3)")
+    parser.add_argument("--weight", type=int, default=None,
+                        help="the own rows weigh as much as this many public files (default: as many as "
+                             "--outcomes gives, i.e. as much as all public data together)")
     parser.add_argument("--cheap-tier", help="served tier whose audits to learn from (default: the most audited)")
     parser.add_argument("--premium-tier", help="reference tier (default: the audits' reference tier)")
     parser.add_argument("--min-heldout", type=int, default=50,
@@ -132,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
         return _manage(args, registry)
     if not args.records or not args.outcomes:
         raise CliError("--records and --outcomes are required to learn (or give --list, --rollback or --promote)")
-    if args.weight < 1:
-        raise CliError(f"argument --weight: {args.weight} is not a count of copies; use 1 or more (e.g. 3)")
+    if args.weight is not None and args.weight < 1:
+        raise CliError(f"argument --weight: {args.weight} is not a count of copies; use 1 or more (e.g. 2)")
 
     from costroute_plugins.embedding import SentenceTransformerEmbedder
     from costroute_plugins.quality.learn import default_pair, read_records, rows_for_pair, rows_from_records
