@@ -115,3 +115,36 @@ def test_a_decision_stuck_behind_a_saturated_replica_serves_the_baseline_before_
     assert tier == runtime.config.routing.baseline_tier and waited < 1.0
     assert runtime.metrics.plugin_degraded.labels("router", "late")._value.get() == 1
     assert runtime.metrics.stages.paths.labels("route_degraded_late")._value.get() == 1
+
+
+def test_a_loop_stall_past_both_deadlines_still_ends_in_costroutes_baseline_not_litellms_timeout():
+    embedder = HeldEmbedder()
+    embedder.release.set()
+    classifier, runtime = classifier_with(embedder)
+    classifier.decision_wait_s = 0.1
+    unstuck = threading.Event()
+    decide = classifier._decide
+
+    def queued_behind_busy_threads(*args):
+        unstuck.wait(10)
+        return decide(*args)
+
+    classifier._decide = queued_behind_busy_threads
+    state = RequestState(identity=Identity(team="a"), tenant="team:a", route="acompletion")
+    context = SimpleNamespace(metadata={"costroute": state},
+                              structured_messages=[{"role": "user", "content": "Explain why the sky is blue."}])
+
+    async def litellm_waits_for_the_classifier() -> str:
+        # The replica is saturated: the event loop stalls from 50 ms to 450 ms, past costroute's give-up
+        # (100 ms) and past LiteLLM's own timeout (300 ms here), which come due in the same turn of the loop.
+        asyncio.get_running_loop().call_later(0.05, time.sleep, 0.4)
+        try:
+            return await asyncio.wait_for(classifier.classify(context), 0.3)
+        finally:
+            unstuck.set()
+
+    tier = asyncio.run(litellm_waits_for_the_classifier())
+
+    assert tier == runtime.config.routing.baseline_tier
+    assert runtime.metrics.stages.paths.labels("route_degraded_late")._value.get() == 1
+    assert runtime.metrics.stages.paths.labels("route_fallback_timeout")._value.get() == 0

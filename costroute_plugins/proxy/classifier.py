@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from costroute_plugins.config import read_document
+from costroute_plugins.deadline import within
 from costroute_plugins.messages import last_user_text
 from costroute_plugins.proxy.request import RequestState, RoutingRecord, state_in
 from costroute_plugins.proxy.router_check import classifier_timeout_ms
@@ -37,8 +38,10 @@ EMBEDDING_WAIT_SHARE = 0.5
 #: Share of LiteLLM's classifier timeout after which an unfinished decision gives way to ``baseline_tier``: a
 #: saturated replica (scoring queued behind busy worker threads, a stalled feedback store) degrades on costroute's
 #: terms, counted as ``route_degraded_late``, instead of LiteLLM cancelling it into its ``fallback_tier``. Both
-#: timers run on the same event loop, so ours must come due a loop stall earlier than LiteLLM's: saturated (40
-#: clients on 2 cores, ``make bench``), the loop ran up to ~100 ms late at p99, 30% of the shipped 500 ms.
+#: timers run on the same event loop, and ours settles the decision in the turn it comes due (``deadline.py``),
+#: so a stall spanning both deadlines still ends in ours; the margin covers a stall before the classifier first
+#: runs, which delays our timer's start but not LiteLLM's: saturated (40 clients on 2 cores, ``make bench``), the
+#: loop ran up to ~100 ms late at p99, 30% of the shipped 500 ms.
 DECISION_WAIT_SHARE = 0.7
 #: The decision path of a router decision by how the policy applied it (``routing.policy``: ``Route.mode``).
 ROUTED_PATHS: dict[str, DecisionPath] = {"enforce": "route_router", "holdout": "route_holdout",
@@ -163,8 +166,8 @@ class RouterClassifierPlugin:
         messages = list(getattr(context, "structured_messages", None) or [])
         late = threading.Event()  # set when the decision is given up: its worker thread then records nothing
         try:
-            decision, version = await asyncio.wait_for(self._decision(state, messages, spend_log, live, late),
-                                                       self.decision_wait_s - (time.monotonic() - started))
+            decision, version = await within(self._decision(state, messages, spend_log, live, late),
+                                             self.decision_wait_s - (time.monotonic() - started))
         except TimeoutError:
             late.set()
             log.warning("router: no decision within %.0f ms (the replica is saturated); serving %s",
