@@ -129,7 +129,7 @@ def run_domain(name: str, domain_rows: Sequence[Outcome], other_sets: dict[str, 
     emit({"domain": name, "audits": len(audited), "records": learned_rows.summary(), "own_rows": result.rows,
           "blend": result.blend.to_json() if result.blend else None, "gate": {
         "transfer": result.live.to_json(), "learned": result.new.to_json(), "passed": result.passed,
-        "reasons": result.reasons}})
+        "reasons": result.reasons, "weights_tried": {w: t.to_json() for w, t in result.tried.items()}}})
     methods: dict[str, TierClassifier] = {"transfer": LogisticClassifier(transfer),
                                           "learned": artifact_classifier(result.candidate,
                                                                          {heuristic.name: lambda: heuristic}),
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", nargs="+", required=True, help="gsm8k.jsonl mmlu.jsonl from import-routellm")
     parser.add_argument("--arena", help="arena_bench.jsonl from import-arena: also run with Arena traffic")
     parser.add_argument("--audits", type=int, default=1000, help="simulated audited requests (default 1000)")
-    parser.add_argument("--weight", type=int, help="learn's --weight (default: learn's, the number of public files)")
+    parser.add_argument("--weight", type=int, help="learn's --weight (default: learn's, the best of 1, 2, 3)")
     parser.add_argument("--C", type=float, default=0.1)
     parser.add_argument("--embedding-weight", type=float, default=1.0)
     args = parser.parse_args(argv)

@@ -40,8 +40,8 @@ def register(parser: CommandParser) -> None:
     add_router_artifact_argument(parser, "artifact to compare with while the registry has no live version "
                                          "(default: the shipped one); published as v0001 beside the first candidate")
     parser.add_argument("--weight", type=int, default=None,
-                        help="the own rows weigh as much as this many public files (default: as many as "
-                             "--outcomes gives, i.e. as much as all public data together)")
+                        help="the own rows weigh as much as this many public files (default: candidates at 1, 2 "
+                             "and 3, the one the gate rates best kept)")
     parser.add_argument("--cheap-tier", help="served tier whose audits to learn from (default: the most audited)")
     parser.add_argument("--premium-tier", help="reference tier (default: the audits' reference tier)")
     parser.add_argument("--min-heldout", type=int, default=50,
@@ -102,6 +102,10 @@ def _text_report(report: dict[str, Any]) -> str:
     ]
     lines += [f"{'public ' + name + ' (validation)':<34}{live['public_apgr'].get(name, float('nan')):>20.4f}"
               f"{value:>12.4f}" for name, value in new["public_apgr"].items()]
+    tried = report.get("weights_tried") or {}
+    if len(tried) > 1:
+        lines.append("own weight " + str(own["weight"]) + " chosen; held-out own APGR by weight: " + ", ".join(
+            f"{w} {t['own_apgr']:.4f}{'' if t['passed'] else ' (refused)'}" for w, t in tried.items()))
     blend = report.get("blend")
     if blend:
         tried = ", ".join(f"{w} {apgr:.4f}" for w, apgr in blend["out_of_fold_apgr_by_weight"].items())
@@ -166,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
               "own_rows": result.rows, "live_version": live_label, "live": result.live.to_json(),
               "candidate": result.new.to_json(), "rule": rule.describe(), "passed": result.passed,
               "reasons": result.reasons, "published": None, "shadow": args.shadow,
-              "blend": result.blend.to_json() if result.blend is not None else None}
+              "blend": result.blend.to_json() if result.blend is not None else None,
+              "weights_tried": {str(w): tried.to_json() for w, tried in result.tried.items()}}
     if result.passed:
         if live_version is None:  # keep what served so far as v0001, so --rollback can return to it
             registry.publish(live, note=f"baseline: {live_label}")

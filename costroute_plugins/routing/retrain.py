@@ -17,12 +17,16 @@ Every own row whose prompt is held out, feedback included, is kept out of traini
 
 Weight: training weighs each outcome file (dataset) equally (``TrainingOptions.balance_datasets``), so repeating
 rows inside one file would change nothing. The own rows are written as ``weight`` identical files instead: they
-weigh as much as ``weight`` public files in the fit and count ``weight`` times in model selection. By default
-``weight`` is the number of public files: the operator's traffic weighs as much as all public data together,
-whatever number of files the router was trained on. More tips the fit towards a few hundred audited rows (noisy
-ratings, one domain) at the cost of the domains only the public data cover; measured with
-``bench/learn_transfer.py`` (MMLU STEM as the operator's domain, two public files), the learned router alone
-lost 0.014 APGR on MMLU's other subjects (test split) at weight 3, 0.009 at weight 2 (docs/learning.md).
+weigh as much as ``weight`` public files in the fit and count ``weight`` times in model selection. How much they
+should weigh is a hyper-parameter like the router's others, so unless the operator fixes it, learn trains a
+candidate at each of ``OWN_WEIGHTS`` and keeps the one the gate rates best: among those it would publish, the best
+APGR on the held-out own rows, then the best worst public file, then the smaller weight (it forgets less). More
+weight tips the fit towards a few hundred audited rows at the cost of what only the public data cover; measured
+with ``bench/learn_transfer.py`` (MMLU STEM as the operator's domain, two public files), the learned router alone
+was 0.004, 0.009 and 0.014 APGR below transfer on MMLU's other subjects (test split) at weights 1, 2 and 3, while
+on the domain itself weight 1 fell below LiteLLM's heuristic. Choosing among three candidates on the held-out rows
+makes the winner's held-out figure slightly flattering; the public files' validation split, which the gate also
+reads, already chooses the router's other hyper-parameters (``train_router``).
 
 Second opinion: given one (``costroute learn`` passes LiteLLM's complexity-router heuristic), the candidate blends
 it in at the weight its training audits choose (``routing/retrain_blend.py``), 0 (no blend) included. Each
@@ -53,6 +57,8 @@ from costroute_plugins.routing.retrain_blend import BlendChoice, choose_blend, f
 from costroute_plugins.routing.training import TrainingOptions, train_router
 
 HOLDOUT_SALT = "costroute-learn-v1"
+#: The own-row weights learn tries when the operator does not fix one (see the module docstring).
+OWN_WEIGHTS = (1, 2, 3)
 
 
 class NotEnoughRows(ValueError):
@@ -84,6 +90,17 @@ class Figures:
         return {"own_apgr": round(self.own, 4), "public_apgr": {k: round(v, 4) for k, v in self.public.items()}}
 
 
+@dataclass(frozen=True)
+class Tried:
+    """One own-row weight's candidate as the gate measured it, and whether the gate would publish it."""
+
+    figures: Figures
+    reasons: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.figures.to_json(), "passed": not self.reasons}
+
+
 @dataclass
 class Retrained:
     """The candidate, both artifacts' figures, and the gate's verdict with its reasons."""
@@ -95,19 +112,20 @@ class Retrained:
     rows: dict[str, int]
     reasons: list[str] = field(default_factory=list)
     blend: BlendChoice | None = None
+    tried: dict[int, Tried] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         return not self.reasons
 
 
-def own_weight(weight: int | None, public: Sequence[str]) -> int:
-    """How many public files the own rows weigh as: ``weight``, or by default as many as there are (see the
-    module docstring)."""
-    weight = len(public) if weight is None else weight
+def own_weights(weight: int | None) -> tuple[int, ...]:
+    """The own-row weights to train candidates at: ``weight`` alone, or by default ``OWN_WEIGHTS``."""
+    if weight is None:
+        return OWN_WEIGHTS
     if weight < 1:
         raise ValueError(f"weight {weight}: own rows need a weight of at least 1 (a count of copies)")
-    return weight
+    return (weight,)
 
 
 def held_out(text: str, share: float) -> bool:
@@ -199,55 +217,89 @@ def retrain(public: Sequence[str], own: Sequence[OwnRow], tiers: tuple[str, str]
             options: TrainingOptions | None = None, progress: bool = False,
             second_opinion: TierClassifier | None = None) -> Retrained:
     """Train a candidate on ``public`` files plus ``own`` rows (their ``tiers`` renamed to the live artifact's
-    model names, which the public rows score), blend ``second_opinion`` in where the own rows say it helps, and
-    measure it against ``live``; see the module docstring. A live artifact that blends a second opinion needs
-    it given here (``blend.BlendError`` otherwise)."""
-    weight = own_weight(weight, public)
+    model names, which the public rows score) at each own-row weight tried, blend ``second_opinion`` in where the
+    own rows say it helps, measure each against ``live`` and keep the best; see the module docstring. A live
+    artifact that blends a second opinion needs it given here (``blend.BlendError`` otherwise)."""
+    weights = own_weights(weight)
     names = {tiers[0]: live.cheap_model, tiers[1]: live.premium_model}
     opinions = {second_opinion.name: lambda: second_opinion} if second_opinion is not None else {}
     live_classifier = artifact_classifier(live, opinions)  # before training: a live blend it cannot score stops here
     train_rows, gate_rows = split_own(own, rule.holdout_share)
     check_enough(gate_rows, len(own), rule)
     options = options or TrainingOptions(split=live.split)
-    choice = None
+    models = (live.cheap_model, live.premium_model)
+    gate = Gate(rule, [_as_outcome(row, names) for row in gate_rows], embedder, public, options, models)
+    old = gate.measure(live_classifier)
+    results: dict[int, tuple[RouterArtifact, BlendChoice | None, Tried]] = {}
+    for tried in weights:
+        candidate, choice = _candidate(public, train_rows, names, tried, live, embedder, options, progress,
+                                       second_opinion, rule.min_heldout)
+        new = gate.measure(artifact_classifier(candidate, opinions))
+        results[tried] = candidate, choice, Tried(new, tuple(gate.reasons(old, new)))
+    chosen = max(results, key=lambda w: (not results[w][2].reasons, round(results[w][2].figures.own, 4),
+                                         round(min(results[w][2].figures.public.values(), default=0.0), 4), -w))
+    candidate, choice, verdict = results[chosen]
+    if choice is not None and candidate.blend is not None:
+        choice = replace(choice, heldout_unblended=gate.own_apgr(LogisticClassifier(candidate)))
+    row_counts = {"own_train": len(train_rows), "own_heldout": len(gate_rows), "weight": chosen}
+    tried_json = {str(w): result[2].to_json() for w, result in results.items()}
+    record = {"own_rows": row_counts, "tiers": {"cheap": tiers[0], "premium": tiers[1]},
+              "live": old.to_json(), "candidate": verdict.figures.to_json(), "rule": rule.describe(),
+              "weights_tried": tried_json, **({"blend": choice.to_json()} if choice is not None else {})}
+    candidate = replace(candidate, training={**candidate.training, "learn": record})
+    return Retrained(candidate, old, verdict.figures, rule, row_counts, list(verdict.reasons), choice,
+                     {w: result[2] for w, result in results.items()})
+
+
+def _candidate(public: Sequence[str], train_rows: Sequence[OwnRow], names: Mapping[str, str], weight: int,
+               live: RouterArtifact, embedder: Embedder, options: TrainingOptions, progress: bool,
+               second_opinion: TierClassifier | None, min_rows: int) -> tuple[RouterArtifact, BlendChoice | None]:
+    """The candidate trained with the own rows at ``weight``, blended as its training audits choose."""
     with tempfile.TemporaryDirectory(prefix="costroute-learn-") as folder:
         own_files = _own_files(folder, "operator", train_rows, names, weight)
         candidate = train_router([*public, *own_files], live.cheap_model, live.premium_model, embedder, options,
                                  progress=progress)
-        if second_opinion is not None:
-            candidate, choice = _blended(candidate, public, own_files, train_rows, names, weight, second_opinion,
-                                         embedder, options, folder, rule.min_heldout)
-    gate = [_as_outcome(row, names) for row in gate_rows]
-    gate_views = views(gate, embedder)
-    public_sets = {}
-    for path in public:
-        rows = options.split.select(read_outcomes(path), "validation")
-        if rows:
-            public_sets[Path(path).stem] = (rows, views(rows, embedder))
-    figures = []
-    for classifier in (live_classifier, artifact_classifier(candidate, opinions)):
+        if second_opinion is None:
+            return candidate, None
+        return _blended(candidate, public, own_files, train_rows, names, weight, second_opinion, embedder,
+                        options, folder, min_rows)
+
+
+class Gate:
+    """The rows a candidate is judged on (held-out own rows, each public file's validation split), embedded once
+    for every candidate, and the rule's verdict."""
+
+    def __init__(self, rule: GateRule, own: Sequence[Outcome], embedder: Embedder, public: Sequence[str],
+                 options: TrainingOptions, models: tuple[str, str]) -> None:
+        self.rule = rule
+        self.models = models
+        self.own = (list(own), views(own, embedder))
+        self.public = {}
+        for path in public:
+            rows = options.split.select(read_outcomes(path), "validation")
+            if rows:
+                self.public[Path(path).stem] = (rows, views(rows, embedder))
+
+    def own_apgr(self, classifier: TierClassifier) -> float:
+        return _apgr(classifier, *self.own, *self.models)
+
+    def measure(self, classifier: TierClassifier) -> Figures:
         by_file = {}
-        for name, (rows, row_views) in public_sets.items():
+        for name, (rows, row_views) in self.public.items():
             try:
-                by_file[name] = _apgr(classifier, rows, row_views, live.cheap_model, live.premium_model)
+                by_file[name] = _apgr(classifier, rows, row_views, *self.models)
             except MetricsError:  # premium not better on this file's validation rows: nothing to compare
                 continue
-        figures.append(Figures(_apgr(classifier, gate, gate_views, live.cheap_model, live.premium_model), by_file))
-    old, new = figures
-    reasons = []
-    if new.own < old.own - rule.own_tolerance:
-        reasons.append(f"APGR on {len(gate)} held-out own rows {new.own:.4f} < live {old.own:.4f}"
-                       + (f" - {rule.own_tolerance:g}" if rule.own_tolerance else ""))
-    for name, value in new.public.items():
-        if name in old.public and value < old.public[name] - rule.public_tolerance:
-            reasons.append(f"APGR on {name} (validation split) {value:.4f} < live {old.public[name]:.4f} - "
-                           f"{rule.public_tolerance:g}")
-    if choice is not None and candidate.blend is not None:
-        choice = replace(choice, heldout_unblended=_apgr(LogisticClassifier(candidate), gate, gate_views,
-                                                         live.cheap_model, live.premium_model))
-    row_counts = {"own_train": len(train_rows), "own_heldout": len(gate), "weight": weight}
-    record = {"own_rows": row_counts, "tiers": {"cheap": tiers[0], "premium": tiers[1]},
-              "live": old.to_json(), "candidate": new.to_json(), "rule": rule.describe(),
-              **({"blend": choice.to_json()} if choice is not None else {})}
-    candidate = replace(candidate, training={**candidate.training, "learn": record})
-    return Retrained(candidate, old, new, rule, row_counts, reasons, choice)
+        return Figures(self.own_apgr(classifier), by_file)
+
+    def reasons(self, old: Figures, new: Figures) -> list[str]:
+        """Why ``new`` may not replace ``old``; none when it may."""
+        rule, reasons = self.rule, []
+        if new.own < old.own - rule.own_tolerance:
+            reasons.append(f"APGR on {len(self.own[0])} held-out own rows {new.own:.4f} < live {old.own:.4f}"
+                           + (f" - {rule.own_tolerance:g}" if rule.own_tolerance else ""))
+        for name, value in new.public.items():
+            if name in old.public and value < old.public[name] - rule.public_tolerance:
+                reasons.append(f"APGR on {name} (validation split) {value:.4f} < live {old.public[name]:.4f} - "
+                               f"{rule.public_tolerance:g}")
+        return reasons

@@ -19,7 +19,7 @@ from costroute_plugins.routing.artifact import RouterArtifact
 from costroute_plugins.routing.base import RequestView, TierClassifier
 from costroute_plugins.routing.blend import artifact_classifier
 from costroute_plugins.routing.logistic import LogisticClassifier
-from costroute_plugins.routing.retrain import GateRule, Retrained, own_weight, retrain
+from costroute_plugins.routing.retrain import OWN_WEIGHTS, GateRule, Retrained, own_weights, retrain
 from costroute_plugins.routing.training import TrainingOptions
 from tests.routing.conftest import SAMPLE
 
@@ -115,9 +115,8 @@ def test_a_second_opinion_that_is_noise_is_left_out(small_artifact: RouterArtifa
                                   LogisticClassifier(result.candidate).premium_need_batch(views))
 
 
-def test_by_default_the_operators_rows_weigh_as_much_as_all_public_files_together():
-    assert own_weight(None, ["gsm8k.jsonl", "mmlu.jsonl"]) == 2
-    assert own_weight(None, ["outcomes.jsonl"]) == 1
-    assert own_weight(3, ["gsm8k.jsonl", "mmlu.jsonl"]) == 3  # --weight 3
+def test_by_default_learn_tries_several_own_weights_and_a_given_one_alone():
+    assert own_weights(None) == OWN_WEIGHTS == (1, 2, 3)
+    assert own_weights(2) == (2,)  # --weight 2
     with pytest.raises(ValueError, match="at least 1"):
-        own_weight(0, ["gsm8k.jsonl"])
+        own_weights(0)

@@ -88,8 +88,11 @@ def test_learning_from_audits_publishes_a_router_that_ranks_the_traffic_better(t
     listed = ArtifactRegistry(registry).versions()
     assert [(v.version, v.live) for v in listed] == [("v0001", False), ("v0002", True)]
     assert listed[0].note == f"baseline: {traffic['live']}"  # what served before, kept for --rollback
-    # the audits weigh as much as all public data together: here the one --outcomes file
-    assert ArtifactRegistry(registry).live().training["learn"]["own_rows"]["weight"] == 1
+    # a candidate per own-row weight, and the published one is the best the gate would publish
+    tried = report["weights_tried"]
+    assert list(tried) == ["1", "2", "3"] and tried[str(report["own_rows"]["weight"])]["passed"]
+    assert report["candidate"]["own_apgr"] == max(t["own_apgr"] for t in tried.values() if t["passed"])
+    assert ArtifactRegistry(registry).live().training["learn"]["own_rows"] == report["own_rows"]
     # learn asked LiteLLM's heuristic for a second opinion, and the published router blends it as chosen
     blend, served = report["blend"], ArtifactRegistry(registry).live().blend
     assert blend["second_opinion"] == "litellm-heuristic" and blend["training_rows"] > 0
