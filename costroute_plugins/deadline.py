@@ -29,7 +29,12 @@ def _retrieve(task: asyncio.Task) -> None:
 
 
 async def within(coroutine: Coroutine[Any, Any, T], seconds: float) -> T:
-    """``coroutine``'s result, or ``TimeoutError`` once ``seconds`` have passed (the coroutine is cancelled)."""
+    """``coroutine``'s result, or ``TimeoutError`` once ``seconds`` have passed (the coroutine is cancelled). A
+    deadline already past gives up at once, without a turn of the loop: a timer due now would still run after
+    any timer that came due earlier, such as LiteLLM's."""
+    if seconds <= 0:
+        coroutine.close()
+        raise TimeoutError("the deadline passed before the wait began")
     loop = asyncio.get_running_loop()
     task = loop.create_task(coroutine)
     settled: asyncio.Future[None] = loop.create_future()
@@ -39,7 +44,7 @@ async def within(coroutine: Coroutine[Any, Any, T], seconds: float) -> T:
             settled.set_result(None)
 
     task.add_done_callback(settle)
-    timer = loop.call_later(max(seconds, 0.0), settle)
+    timer = loop.call_later(seconds, settle)
     try:
         await settled
     except asyncio.CancelledError:  # whoever waits for us gave up first: so do we

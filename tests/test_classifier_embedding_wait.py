@@ -148,3 +148,4 @@ def test_a_loop_stall_past_both_deadlines_still_ends_in_costroutes_baseline_not_
     assert tier == runtime.config.routing.baseline_tier
     assert runtime.metrics.stages.paths.labels("route_degraded_late")._value.get() == 1
     assert runtime.metrics.stages.paths.labels("route_fallback_timeout")._value.get() == 0
+

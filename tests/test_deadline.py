@@ -80,3 +80,19 @@ def test_an_outer_cancellation_cancels_the_awaited_coroutine_too():
 
     asyncio.run(outer())
     assert cancelled == [True]
+
+
+def test_a_deadline_already_past_gives_up_without_a_turn_of_the_loop():
+    ran = []
+
+    async def decision() -> str:
+        ran.append(True)
+        return "cheap"
+
+    async def outer() -> str:
+        try:
+            return await within(decision(), -0.01)
+        except TimeoutError:
+            return "baseline"
+
+    assert asyncio.run(outer()) == "baseline" and ran == []

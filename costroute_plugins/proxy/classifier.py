@@ -39,9 +39,10 @@ EMBEDDING_WAIT_SHARE = 0.5
 #: saturated replica (scoring queued behind busy worker threads, a stalled feedback store) degrades on costroute's
 #: terms, counted as ``route_degraded_late``, instead of LiteLLM cancelling it into its ``fallback_tier``. Both
 #: timers run on the same event loop, and ours settles the decision in the turn it comes due (``deadline.py``),
-#: so a stall spanning both deadlines still ends in ours; the margin covers a stall before the classifier first
-#: runs, which delays our timer's start but not LiteLLM's: saturated (40 clients on 2 cores, ``make bench``), the
-#: loop ran up to ~100 ms late at p99, 30% of the shipped 500 ms.
+#: so a stall spanning both deadlines still ends in ours. The margin covers a stall before the classifier's first
+#: step, which starts our timer late but not LiteLLM's (LiteLLM requires ``classify`` to be a coroutine function,
+#: so nothing of ours runs when it is called): saturated (40 clients on 2 cores, ``make bench``), the loop ran up
+#: to ~100 ms late at p99, 30% of the shipped 500 ms, and LiteLLM still cancelled 0-1 decisions a run.
 DECISION_WAIT_SHARE = 0.7
 #: The decision path of a router decision by how the policy applied it (``routing.policy``: ``Route.mode``).
 ROUTED_PATHS: dict[str, DecisionPath] = {"enforce": "route_router", "holdout": "route_holdout",
