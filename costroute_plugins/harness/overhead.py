@@ -1,7 +1,8 @@
 """What a load test of costroute against the same proxy without it measured, and whether it meets the goal.
 
-The goal is about latency costroute adds to a request: costroute's p50 at most 15% above vanilla's. That figure
-only means something while vanilla itself is below saturation; once its requests queue for CPU, latency measures
+The goals are about latency costroute adds to a request: costroute's p50 at most 5% above vanilla's over all
+answers, and at most 8% above it on cache misses (answers that went upstream, where costroute's work is not
+offset by a saved upstream call). Those figures only mean something while vanilla itself is below saturation; once its requests queue for CPU, latency measures
 the queue, and the run's figures are throughput and CPU per request instead.
 """
 
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 #: Vanilla's p50 above this multiple of the upstream's latency: its requests queued for CPU.
 SATURATED_ABOVE = 1.5
-#: The goal: costroute's p50 at most this share above vanilla's.
-ADDED_P50_GOAL = 0.15
+#: The goals: costroute's p50 at most this share above vanilla's, over all answers and on cache misses.
+ADDED_P50_GOAL = 0.05
+ADDED_MISS_P50_GOAL = 0.08
 
 
 def regime(think_s: float, vanilla_p50_ms: float, upstream_ms: float) -> str:
@@ -22,7 +24,7 @@ def regime(think_s: float, vanilla_p50_ms: float, upstream_ms: float) -> str:
             "CPU queueing, read throughput and CPU per request, not added latency")
 
 
-def added_p50(ours_ms: float, vanilla_ms: float) -> str:
+def added_p50(ours_ms: float, vanilla_ms: float, goal: float = ADDED_P50_GOAL) -> str:
     share = (ours_ms - vanilla_ms) / vanilla_ms
-    verdict = "meets" if share <= ADDED_P50_GOAL else "does NOT meet"
-    return f"{ours_ms - vanilla_ms:+.1f} ms ({share:+.1%}), {verdict} the <= +15% goal"
+    verdict = "meets" if share <= goal else "does NOT meet"
+    return f"{ours_ms - vanilla_ms:+.1f} ms ({share:+.1%}), {verdict} the <= {goal:+.0%} goal"
