@@ -100,6 +100,13 @@ class Tried:
     def to_json(self) -> dict[str, Any]:
         return {**self.figures.to_json(), "passed": not self.reasons}
 
+    def preference(self, weight: int) -> tuple[bool, float, float, int]:
+        """How learn ranks the candidate trained at ``weight`` (highest kept): publishable first, then its APGR on
+        the held-out own rows, then its worst public file's, then the smaller weight; to 4 places, so a tie
+        (the same ranking to the last digit printed) falls through to the next."""
+        worst_public = min(self.figures.public.values(), default=0.0)
+        return not self.reasons, round(self.figures.own, 4), round(worst_public, 4), -weight
+
 
 @dataclass
 class Retrained:
@@ -231,24 +238,23 @@ def retrain(public: Sequence[str], own: Sequence[OwnRow], tiers: tuple[str, str]
     gate = Gate(rule, [_as_outcome(row, names) for row in gate_rows], embedder, public, options, models)
     old = gate.measure(live_classifier)
     results: dict[int, tuple[RouterArtifact, BlendChoice | None, Tried]] = {}
-    for tried in weights:
-        candidate, choice = _candidate(public, train_rows, names, tried, live, embedder, options, progress,
+    for at in weights:
+        candidate, choice = _candidate(public, train_rows, names, at, live, embedder, options, progress,
                                        second_opinion, rule.min_heldout)
         new = gate.measure(artifact_classifier(candidate, opinions))
-        results[tried] = candidate, choice, Tried(new, tuple(gate.reasons(old, new)))
-    chosen = max(results, key=lambda w: (not results[w][2].reasons, round(results[w][2].figures.own, 4),
-                                         round(min(results[w][2].figures.public.values(), default=0.0), 4), -w))
+        results[at] = candidate, choice, Tried(new, tuple(gate.reasons(old, new)))
+    tried = {w: result[2] for w, result in results.items()}
+    chosen = max(tried, key=lambda w: tried[w].preference(w))
     candidate, choice, verdict = results[chosen]
     if choice is not None and candidate.blend is not None:
         choice = replace(choice, heldout_unblended=gate.own_apgr(LogisticClassifier(candidate)))
     row_counts = {"own_train": len(train_rows), "own_heldout": len(gate_rows), "weight": chosen}
-    tried_json = {str(w): result[2].to_json() for w, result in results.items()}
     record = {"own_rows": row_counts, "tiers": {"cheap": tiers[0], "premium": tiers[1]},
               "live": old.to_json(), "candidate": verdict.figures.to_json(), "rule": rule.describe(),
-              "weights_tried": tried_json, **({"blend": choice.to_json()} if choice is not None else {})}
+              "weights_tried": {str(w): t.to_json() for w, t in tried.items()},
+              **({"blend": choice.to_json()} if choice is not None else {})}
     candidate = replace(candidate, training={**candidate.training, "learn": record})
-    return Retrained(candidate, old, verdict.figures, rule, row_counts, list(verdict.reasons), choice,
-                     {w: result[2] for w, result in results.items()})
+    return Retrained(candidate, old, verdict.figures, rule, row_counts, list(verdict.reasons), choice, tried)
 
 
 def _candidate(public: Sequence[str], train_rows: Sequence[OwnRow], names: Mapping[str, str], weight: int,
