@@ -10,6 +10,10 @@ recall leak shows up in one run instead of as a hit rate lower than the repeat s
   its admission decision is not sent to the client, so the replay recomputes it with the proxy's own
   ``AdmissionPolicy`` built from the replayed config, on the prompt and the answer the client received.
 
+Two identical asks sent together share one upstream call (single-flight): whichever reaches the cache first
+leads and the other waits for its answer. When the repeat happened to lead, its first ask is the one served from
+the cache, and the repeat is labelled ``led single-flight``: it went upstream, and its twin did not.
+
 The checks run from the obstacle that holds whatever the timing to the circumstantial ones: an answer that is
 never stored (refused, bypassed, not admitted) would not have served the repeat had it arrived later, so such a
 repeat is not counted "in flight" even when it overlapped its first ask. When several earlier asks exist, the
@@ -29,6 +33,8 @@ from costroute_plugins.replay.workload import Request
 #: a later one means the ask came closer to serving the repeat.
 CHECKS = ("refused by budget", "failed", "bypass", "not admitted", "in flight", "expired", "other scope or tier",
           "unexplained")
+#: A repeat that went upstream while an earlier ask in flight with it waited for its answer.
+LED = "led single-flight"
 BUDGET_STATUSES = (403, 429)  # how the budget plugin refuses a request (as ``report.py`` counts them)
 
 
@@ -144,6 +150,9 @@ def classify_miss(repeat: Ask, earlier: Sequence[Ask]) -> Miss:
         return Miss(bypass_label(repeat.bypass_reason), repeat.bypass_reason or "no reason given")
     answered = [ask for ask in earlier if not ask.hit]
     if not answered:
+        followers = [ask for ask in earlier if ask.sent_s < repeat.finished_s and repeat.sent_s < ask.finished_s]
+        if followers:
+            return Miss(LED, f"#{followers[0].n}, sent with it, was served its answer: one upstream call for both")
         return Miss("unexplained", "every earlier ask was itself served from the cache")
     judged = [(why_not_served_by(repeat, ask), ask.n) for ask in answered]
     return max(judged, key=lambda pair: (_rank(pair[0].label), pair[1]))[0]
