@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 
 from bench import PROXY_CONFIG, REPO
-from bench.loadtest import REDIS_URL, costroute_config, drive, summary, vanilla_config, with_probe
+from bench.loadtest import costroute_config, drive, drop_run_data, summary, vanilla_config, with_probe
 from bench.noop_callbacks import NAMES as NOOP_CALLBACKS
 from costroute_plugins.harness.config_edits import (
     Document,
@@ -65,10 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=40)
     parser.add_argument("--duration", type=float, default=30.0)
     args = parser.parse_args(argv)
-
-    import psycopg
-    import redis
-
     prefix, schema = f"costroute-floor:{uuid.uuid4().hex[:8]}:", f"costroute_floor_{uuid.uuid4().hex[:8]}"
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,13 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for stub in stubs.values():
                 stub.managed.stop()
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(match=prefix + "*", count=1000))
-            if keys:
-                client.delete(*keys)
-            with psycopg.connect(os.environ.get("COSTROUTE_TEST_POSTGRES_DSN",
-                                                "postgresql://postgres@127.0.0.1:5432/test"), autocommit=True) as db:
-                db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            drop_run_data(prefix, schema)
     base = results[0]
     print(f"\nsaturated closed loop, {args.clients} users x {args.duration:.0f} s per fleet, two replicas each "
           f"({os.cpu_count()} cores):")

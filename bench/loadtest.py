@@ -195,6 +195,19 @@ def drive(fleet: list[Proxy], clients: int, duration_s: float, seed: int,
                      "proxy_cpu_cores_share": round((after - before) / elapsed / (os.cpu_count() or 1), 3)}
 
 
+def drop_run_data(prefix: str, schema: str) -> None:
+    """Remove what a run's costroute fleet left behind: its Redis keys and its ledger schema."""
+    import psycopg
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.loadtest", description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=200, help="concurrent users (default 200)")
@@ -205,9 +218,6 @@ def main(argv: list[str] | None = None) -> int:
                              "below vanilla's saturation); 0 = saturated closed loop")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
-
-    import psycopg
-    import redis
 
     prefix, schema = f"costroute-load:{uuid.uuid4().hex[:8]}:", f"costroute_load_{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -246,12 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                 proxy.stop()
             for stub in stubs.values():
                 stub.managed.stop()
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(match=prefix + "*", count=1000))
-            if keys:
-                client.delete(*keys)
-            with psycopg.connect(POSTGRES_DSN, autocommit=True) as connection:
-                connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            drop_run_data(prefix, schema)
 
     base, ours_ = results
     overhead = {

@@ -86,7 +86,9 @@ def test_a_request_costroute_has_no_state_for_is_served_the_baseline_tier():
     assert runtime.metrics.plugin_degraded.labels("router", "no_state")._value.get() == 1
 
 
-def test_a_decision_stuck_behind_a_saturated_replica_serves_the_baseline_before_litellm_gives_up():
+def stuck_decision() -> tuple[RouterClassifierPlugin, SimpleNamespace, SimpleNamespace, threading.Event]:
+    """A classifier that gives up after 100 ms, whose decision waits in its worker thread until the returned event
+    is set (a replica saturated behind busy threads), and a request for it."""
     embedder = HeldEmbedder()
     embedder.release.set()
     classifier, runtime = classifier_with(embedder)
@@ -102,6 +104,11 @@ def test_a_decision_stuck_behind_a_saturated_replica_serves_the_baseline_before_
     state = RequestState(identity=Identity(team="a"), tenant="team:a", route="acompletion")
     context = SimpleNamespace(metadata={"costroute": state},
                               structured_messages=[{"role": "user", "content": "Explain why the sky is blue."}])
+    return classifier, runtime, context, unstuck
+
+
+def test_a_decision_stuck_behind_a_saturated_replica_serves_the_baseline_before_litellm_gives_up():
+    classifier, runtime, context, unstuck = stuck_decision()
 
     async def timed_classify() -> tuple[str, float]:
         started = time.monotonic()
@@ -118,21 +125,7 @@ def test_a_decision_stuck_behind_a_saturated_replica_serves_the_baseline_before_
 
 
 def test_a_loop_stall_past_both_deadlines_still_ends_in_costroutes_baseline_not_litellms_timeout():
-    embedder = HeldEmbedder()
-    embedder.release.set()
-    classifier, runtime = classifier_with(embedder)
-    classifier.decision_wait_s = 0.1
-    unstuck = threading.Event()
-    decide = classifier._decide
-
-    def queued_behind_busy_threads(*args):
-        unstuck.wait(10)
-        return decide(*args)
-
-    classifier._decide = queued_behind_busy_threads
-    state = RequestState(identity=Identity(team="a"), tenant="team:a", route="acompletion")
-    context = SimpleNamespace(metadata={"costroute": state},
-                              structured_messages=[{"role": "user", "content": "Explain why the sky is blue."}])
+    classifier, runtime, context, unstuck = stuck_decision()
 
     async def litellm_waits_for_the_classifier() -> str:
         # The replica is saturated: the event loop stalls from 50 ms to 450 ms, past costroute's give-up
