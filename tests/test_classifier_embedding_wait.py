@@ -142,3 +142,39 @@ def test_a_loop_stall_past_both_deadlines_still_ends_in_costroutes_baseline_not_
     assert runtime.metrics.stages.paths.labels("route_degraded_late")._value.get() == 1
     assert runtime.metrics.stages.paths.labels("route_fallback_timeout")._value.get() == 0
 
+
+
+def test_a_stall_before_the_classifier_first_runs_still_ends_in_costroutes_baseline_not_litellms_timeout():
+    classifier, runtime, context, unstuck = stuck_decision()
+
+    async def litellm_waits_for_the_classifier() -> str:
+        # The replica is saturated: work queued before the classifier's first step holds the loop for 350 ms
+        # after LiteLLM has started its 300 ms timeout; costroute's 100 ms were over before its first step.
+        asyncio.get_running_loop().call_soon(time.sleep, 0.35)
+        try:
+            return await asyncio.wait_for(classifier.classify(context), 0.3)
+        finally:
+            unstuck.set()
+
+    tier = asyncio.run(litellm_waits_for_the_classifier())
+
+    assert tier == runtime.config.routing.baseline_tier
+    assert runtime.metrics.stages.paths.labels("route_degraded_late")._value.get() == 1
+    assert runtime.metrics.stages.paths.labels("route_fallback_timeout")._value.get() == 0
+
+
+def test_a_caller_that_keeps_classify_for_later_calls_still_gets_the_routers_decision():
+    embedder = HeldEmbedder()
+    embedder.release.set()
+    classifier, runtime = classifier_with(embedder)
+    state = RequestState(identity=Identity(team="a"), tenant="team:a", route="acompletion")
+    context = SimpleNamespace(metadata={"costroute": state},
+                              structured_messages=[{"role": "user", "content": "Explain why the sky is blue."}])
+    classifier.timeout_s, classifier.decision_wait_s = 0.02, 0.015
+    classify = classifier.classify  # looked up once, called long after: no stall of the loop lasts this long
+    time.sleep(0.25)
+
+    tier = asyncio.run(classify(context))
+
+    assert tier in runtime.config.tiers and state.routing is not None
+    assert runtime.metrics.stages.paths.labels("route_degraded_late")._value.get() == 0

@@ -13,8 +13,10 @@ logs and metrics: a failure never fails the request, and never serves it a cheap
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from costroute_plugins.config import read_document
@@ -38,12 +40,12 @@ EMBEDDING_WAIT_SHARE = 0.5
 #: Share of LiteLLM's classifier timeout after which an unfinished decision gives way to ``baseline_tier``: a
 #: saturated replica (scoring queued behind busy worker threads, a stalled feedback store) degrades on costroute's
 #: terms, counted as ``route_degraded_late``, instead of LiteLLM cancelling it into its ``fallback_tier``. Both
-#: timers run on the same event loop, and ours settles the decision in the turn it comes due (``deadline.py``),
-#: so a stall spanning both deadlines still ends in ours. The margin covers a stall before the classifier's first
-#: step, which starts our timer late but not LiteLLM's (LiteLLM requires ``classify`` to be a coroutine function,
-#: so nothing of ours runs when it is called): saturated (40 clients on 2 cores, ``make bench``), the loop ran up
-#: to ~100 ms late at p99, 30% of the shipped 500 ms, and LiteLLM still cancelled 0-1 decisions a run.
+#: timers run on the same event loop and count from the same moment (``classify``), and ours settles the decision
+#: in the turn it comes due (``deadline.py``), so a stall spanning both deadlines still ends in ours.
 DECISION_WAIT_SHARE = 0.7
+#: A ``classify`` looked up this many of LiteLLM's timeouts before it is called was kept by its caller, not looked
+#: up for the call (no stall of the loop lasts that long): the router's clock then starts when the call first runs.
+KEPT_LOOKUP_TIMEOUTS = 10
 #: The decision path of a router decision by how the policy applied it (``routing.policy``: ``Route.mode``).
 ROUTED_PATHS: dict[str, DecisionPath] = {"enforce": "route_router", "holdout": "route_holdout",
                                          "shadow": "route_shadow"}
@@ -71,8 +73,9 @@ class RouterClassifierPlugin:
         if routing.mode != "off":
             self._load()
         timeout_ms = classifier_timeout_ms(read_document(runtime.config_path) if runtime.config_path else {})
-        self.embedding_wait_s = EMBEDDING_WAIT_SHARE * timeout_ms / 1000
-        self.decision_wait_s = DECISION_WAIT_SHARE * timeout_ms / 1000
+        self.timeout_s = timeout_ms / 1000
+        self.embedding_wait_s = EMBEDDING_WAIT_SHARE * self.timeout_s
+        self.decision_wait_s = DECISION_WAIT_SHARE * self.timeout_s
 
     @property
     def router(self) -> Router | None:
@@ -132,20 +135,34 @@ class RouterClassifierPlugin:
         # LiteLLM's Router deep-copies the model list, which holds this instance: share it, never clone it.
         return self
 
-    async def classify(self, context: Any) -> str | None:
+    @property
+    def classify(self) -> Callable[[Any], Coroutine[Any, Any, str | None]]:
+        """LiteLLM's ``classify(context)``, stamped with the moment LiteLLM looked it up.
+
+        Why a property: LiteLLM looks ``classify`` up as it calls it, inside the ``asyncio.wait_for`` that starts
+        its timeout, and requires a coroutine function (a ``partial`` of one passes its start-up check). The
+        coroutine's first step runs only a turn of the loop later, ~100 ms at p99 on a saturated replica (``make
+        bench``): a deadline counted from there let LiteLLM's timer win 0-1 decisions a run. Counted from the
+        lookup, the router's give-up always comes due first."""
+        return functools.partial(RouterClassifierPlugin._timed_classify, self, time.monotonic())
+
+    async def _timed_classify(self, looked_up: float, context: Any) -> str | None:
         """The tier, timed as stage ``classification`` and counted by its decision path. A decision LiteLLM stops
         waiting for (``classifier_plugin_timeout_ms``) is cancelled in flight: counted as
         ``route_fallback_timeout``, since LiteLLM then serves its ``fallback_tier``."""
+        now = time.monotonic()
+        # A lookup this old was kept by its caller, not made for this call: count from now. A younger one past
+        # LiteLLM's timeout is a stalled loop, and the decision gives way at once.
+        started = looked_up if now - looked_up < KEPT_LOOKUP_TIMEOUTS * self.timeout_s else now
         stages = self.runtime.metrics.stages
         with stages.timed("classification"):
             try:
-                return await self._classify(context)
+                return await self._classify(context, started)
             except asyncio.CancelledError:
                 stages.took("route_fallback_timeout")
                 raise
 
-    async def _classify(self, context: Any) -> str:
-        started = time.monotonic()
+    async def _classify(self, context: Any, started: float) -> str:
         settings = self.runtime.config.routing
         metadata = getattr(context, "metadata", None) or {}
         state = state_in(metadata)
