@@ -7,7 +7,7 @@ similar-length prompts under load (``EmbeddingBatcher``); this times both shapes
   engine of ``embedding_backend: torch`` and the fallback of ``auto``;
 - ``onnx``: ``OnnxEmbedder``, the default, on the graph exported from the same weights;
 
-each with 1 thread per call (the proxy's default, ``embedding_threads: 1``) and with 2. CPU is the process's
+each with 1 thread per call and with 2 (the proxy's default: 2 on ONNX Runtime, 1 on PyTorch). CPU is the process's
 (every thread of the engine counted; beside a busy thread, less that thread's), so it is the cost whatever else
 runs; wall is what a caller waits. A third
 scenario embeds single prompts while another thread runs Python without pause, as the proxy's event loop does:

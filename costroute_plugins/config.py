@@ -120,8 +120,9 @@ class CostrouteConfig(_Section):
         "auto", description="auto: ONNX Runtime (the same vectors for less CPU), PyTorch if it cannot run the model; "
                             "onnx: ONNX Runtime or the start fails; torch: PyTorch only"
     )
-    embedding_threads: int = Field(
-        1, ge=0, description="threads per embedding in the proxy (ONNX Runtime's or torch's); 0: one per core"
+    embedding_threads: int | None = Field(
+        None, ge=0, description="threads per embedding in the proxy (ONNX Runtime's or torch's); unset: 2 on ONNX "
+                                "Runtime, 1 on torch (its threads spin); 0: one per core"
     )
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)

@@ -34,11 +34,26 @@ Degraded = Callable[[str], None]
 log = logging.getLogger("costroute")
 
 
+#: Threads per embedding on ONNX Runtime when the configuration names none. Two (spinning off, ``embedding_onnx``)
+#: embed a lone prompt in ~7 instead of ~12 ms of wall for ~1 ms more CPU: in the paced load test a cache miss's
+#: added p50 fell from +10.7% to +8.6-9.6%, and saturated, CPU per request and throughput stayed within the
+#: spread of one thread's runs (docs/performance.md).
+ONNX_THREADS = 2
+#: The same for PyTorch: its threads spin, so beside a busy event loop a second one cost ~5x the CPU.
+TORCH_THREADS = 1
+
+
+def threads_or(threads: int | None, default: int) -> int:
+    """The configured threads per embedding, or the engine's ``default`` when none is configured (0: one per
+    core)."""
+    return default if threads is None else threads
+
+
 def build_embedder(model_path: str | os.PathLike[str] | None = None, backend: EmbeddingBackend = "auto",
-                   threads: int = 1, degraded: Degraded | None = None) -> Embedder:
-    """The embedder for ``backend``; ``threads`` per embedding (0: one per core)."""
+                   threads: int | None = None, degraded: Degraded | None = None) -> Embedder:
+    """The embedder for ``backend``; ``threads`` per embedding (None: each engine's default; 0: one per core)."""
     if backend == "torch":
-        return SentenceTransformerEmbedder(model_path, threads=threads or None)
+        return SentenceTransformerEmbedder(model_path, threads=threads_or(threads, TORCH_THREADS) or None)
     return OnnxFirstEmbedder(model_path, threads, required=backend == "onnx", degraded=degraded)
 
 
@@ -47,7 +62,7 @@ class OnnxFirstEmbedder(Embedder):
     neither loads a model nor exports a graph. The name is the model's whichever engine runs it, so router and
     verifier artifacts trained on PyTorch's vectors accept these."""
 
-    def __init__(self, model_path: str | os.PathLike[str] | None = None, threads: int = 1, *,
+    def __init__(self, model_path: str | os.PathLike[str] | None = None, threads: int | None = None, *,
                  required: bool = False, degraded: Degraded | None = None) -> None:
         self._given = model_path
         self.model_path = Path(model_path) if model_path else default_model_path()
@@ -91,7 +106,8 @@ class OnnxFirstEmbedder(Embedder):
                 cosine = export_graph(self.model_path, self._name, fingerprint, folder)
                 log.info("embedding: exported %s to ONNX in %.1f s (least cosine to PyTorch's vectors %.7f): %s",
                          self._name, time.monotonic() - started, cosine, folder)
-            engine = OnnxEmbedder(self.model_path, self._name, fingerprint, folder, self.threads)
+            engine = OnnxEmbedder(self.model_path, self._name, fingerprint, folder,
+                                  threads_or(self.threads, ONNX_THREADS))
         except Exception as error:  # no ONNX Runtime, an export that failed or an unfaithful graph
             reason = error if isinstance(error, OnnxUnavailable) else f"{type(error).__name__}: {error}"
             if self.required:
@@ -102,9 +118,9 @@ class OnnxFirstEmbedder(Embedder):
                         "more CPU and latency per request", self._name, reason)
             if self.degraded is not None:
                 self.degraded("onnx_unavailable")
-            return SentenceTransformerEmbedder(self._given, threads=self.threads or None)
+            return SentenceTransformerEmbedder(self._given, threads=threads_or(self.threads, TORCH_THREADS) or None)
         log.info("embedding: %s on ONNX Runtime, %s thread(s) per call (graph %s)", self._name,
-                 self.threads or "one per core", folder)
+                 threads_or(self.threads, ONNX_THREADS) or "one per core", folder)
         return engine
 
     @property

@@ -122,8 +122,8 @@ def require_runtime() -> ModuleType:
 class OnnxEmbedder(Embedder):
     """Runs a graph folder's ``model.onnx`` on CPU; tokenises with the model folder's ``tokenizer.json``.
 
-    ``threads``: ONNX Runtime's intra-op threads for this model (0: one per core). One is the proxy's setting: it
-    embeds many short prompts concurrently, and extra threads then only contend for the same cores."""
+    ``threads``: ONNX Runtime's intra-op threads for this model (0: one per core); the proxy's default is
+    ``embedding_backend.ONNX_THREADS``."""
 
     def __init__(self, model_path: Path, name: str, fingerprint: str, folder: Path, threads: int = 1) -> None:
         from tokenizers import Tokenizer
@@ -147,7 +147,7 @@ class OnnxEmbedder(Embedder):
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         # Threads past the first wait for work without spinning: with 2 threads, spinning cost 21 against 12 ms of
-        # CPU per chat prompt on the busy 2-core development machine. One thread (the default) has none to spin.
+        # CPU per chat prompt on the busy 2-core development machine, without it 13 against 12 for one thread.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
@@ -163,6 +163,11 @@ class OnnxEmbedder(Embedder):
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def threads(self) -> int:
+        """ONNX Runtime's intra-op threads per call, as the session runs them (0: one per core)."""
+        return int(self._session.get_session_options().intra_op_num_threads)
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Each text's tokens as the graph reads them (cut at ``max_seq_length``)."""

@@ -16,7 +16,7 @@ from sentence_transformers import SentenceTransformer
 
 from costroute_plugins.config import CostrouteConfigError, parse_config
 from costroute_plugins.embedding import SentenceTransformerEmbedder, default_model_path
-from costroute_plugins.embedding_backend import OnnxFirstEmbedder, build_embedder
+from costroute_plugins.embedding_backend import ONNX_THREADS, OnnxFirstEmbedder, build_embedder
 from costroute_plugins.embedding_onnx import META_FILE, OnnxEmbedder, OnnxUnavailable, calls
 
 PROMPTS = [
@@ -164,3 +164,15 @@ def test_prompts_share_a_model_call_only_when_padding_them_costs_little():
     assert calls(lengths, batch_size=3) == [[0, 2, 7], [3, 5, 6], [1], [4]]
     assert calls(lengths, batch_size=1) == [[0], [2], [7], [3], [5], [6], [1], [4]]
     assert calls([], batch_size=16) == []
+
+
+def test_unset_threads_give_onnx_runtime_two_per_embedding_and_pytorch_one(onnx, cache_root, monkeypatch):
+    monkeypatch.setenv("COSTROUTE_EMB_CACHE", str(cache_root))  # the graph the module's first use exported
+    default, configured = build_embedder(), build_embedder(threads=3)
+    default.embed(["hello"]), configured.embed(["hello"])
+
+    assert parse_config(None).embedding_threads is None
+    assert default.engine.threads == ONNX_THREADS == 2
+    assert configured.engine.threads == 3
+    assert build_embedder(backend="torch").threads == 1  # PyTorch's threads spin beside a busy event loop
+    assert build_embedder(backend="torch", threads=0).threads is None  # one per core
