@@ -147,7 +147,7 @@ class OnnxEmbedder(Embedder):
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         # Threads past the first wait for work without spinning: with 2 threads, spinning cost 21 against 12 ms of
-        # CPU per chat prompt on the busy 2-core development machine, without it 13 against 12 for one thread.
+        # CPU per chat prompt on the busy 2-core development machine (one thread); without spinning, 13.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:

@@ -169,7 +169,8 @@ def test_prompts_share_a_model_call_only_when_padding_them_costs_little():
 def test_unset_threads_give_onnx_runtime_two_per_embedding_and_pytorch_one(onnx, cache_root, monkeypatch):
     monkeypatch.setenv("COSTROUTE_EMB_CACHE", str(cache_root))  # the graph the module's first use exported
     default, configured = build_embedder(), build_embedder(threads=3)
-    default.embed(["hello"]), configured.embed(["hello"])
+    default.embed(["hello"])
+    configured.embed(["hello"])
 
     assert parse_config(None).embedding_threads is None
     assert default.engine.threads == ONNX_THREADS == 2
