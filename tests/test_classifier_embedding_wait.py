@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry
 
 from costroute_plugins.config import parse_config
@@ -46,13 +47,19 @@ def classifier_with(embedder: Embedder, registry: CollectorRegistry | None = Non
     return RouterClassifierPlugin(runtime), runtime
 
 
+def sky_request() -> tuple[RequestState, SimpleNamespace]:
+    """Team a's request state and the context LiteLLM hands the classifier for one question."""
+    state = RequestState(identity=Identity(team="a"), tenant="team:a", route="acompletion")
+    context = SimpleNamespace(metadata={"costroute": state},
+                              structured_messages=[{"role": "user", "content": "Explain why the sky is blue."}])
+    return state, context
+
+
 def test_a_late_embedding_gives_a_text_and_structure_decision_within_the_wait_and_still_reaches_the_cache():
     embedder = HeldEmbedder()
     classifier, runtime = classifier_with(embedder)
     classifier.embedding_wait_s = 0.05
-    state = RequestState(identity=Identity(team="a"), tenant="team:a", route="acompletion")
-    context = SimpleNamespace(metadata={"costroute": state},
-                              structured_messages=[{"role": "user", "content": "Explain why the sky is blue."}])
+    state, context = sky_request()
 
     started = time.monotonic()
     tier = asyncio.run(classifier.classify(context))
@@ -101,9 +108,7 @@ def stuck_decision() -> tuple[RouterClassifierPlugin, SimpleNamespace, SimpleNam
         return decide(*args)
 
     classifier._decide = queued_behind_busy_threads
-    state = RequestState(identity=Identity(team="a"), tenant="team:a", route="acompletion")
-    context = SimpleNamespace(metadata={"costroute": state},
-                              structured_messages=[{"role": "user", "content": "Explain why the sky is blue."}])
+    _state, context = sky_request()
     return classifier, runtime, context, unstuck
 
 
@@ -124,33 +129,24 @@ def test_a_decision_stuck_behind_a_saturated_replica_serves_the_baseline_before_
     assert runtime.metrics.stages.paths.labels("route_degraded_late")._value.get() == 1
 
 
-def test_a_loop_stall_past_both_deadlines_still_ends_in_costroutes_baseline_not_litellms_timeout():
+def stall_spanning_both_deadlines(loop: asyncio.AbstractEventLoop) -> None:
+    """The event loop stalls from 50 ms to 450 ms, past costroute's give-up (100 ms) and past LiteLLM's own timeout
+    (300 ms here), which come due in the same turn of the loop."""
+    loop.call_later(0.05, time.sleep, 0.4)
+
+
+def stall_before_the_first_step(loop: asyncio.AbstractEventLoop) -> None:
+    """Work queued before the classifier's first step holds the loop for 350 ms after LiteLLM has started its
+    300 ms timeout: costroute's 100 ms were over before its first step."""
+    loop.call_soon(time.sleep, 0.35)
+
+
+@pytest.mark.parametrize("stall", [stall_spanning_both_deadlines, stall_before_the_first_step])
+def test_a_saturated_replicas_stalled_loop_still_ends_in_costroutes_baseline_not_litellms_timeout(stall):
     classifier, runtime, context, unstuck = stuck_decision()
 
     async def litellm_waits_for_the_classifier() -> str:
-        # The replica is saturated: the event loop stalls from 50 ms to 450 ms, past costroute's give-up
-        # (100 ms) and past LiteLLM's own timeout (300 ms here), which come due in the same turn of the loop.
-        asyncio.get_running_loop().call_later(0.05, time.sleep, 0.4)
-        try:
-            return await asyncio.wait_for(classifier.classify(context), 0.3)
-        finally:
-            unstuck.set()
-
-    tier = asyncio.run(litellm_waits_for_the_classifier())
-
-    assert tier == runtime.config.routing.baseline_tier
-    assert runtime.metrics.stages.paths.labels("route_degraded_late")._value.get() == 1
-    assert runtime.metrics.stages.paths.labels("route_fallback_timeout")._value.get() == 0
-
-
-
-def test_a_stall_before_the_classifier_first_runs_still_ends_in_costroutes_baseline_not_litellms_timeout():
-    classifier, runtime, context, unstuck = stuck_decision()
-
-    async def litellm_waits_for_the_classifier() -> str:
-        # The replica is saturated: work queued before the classifier's first step holds the loop for 350 ms
-        # after LiteLLM has started its 300 ms timeout; costroute's 100 ms were over before its first step.
-        asyncio.get_running_loop().call_soon(time.sleep, 0.35)
+        stall(asyncio.get_running_loop())
         try:
             return await asyncio.wait_for(classifier.classify(context), 0.3)
         finally:
@@ -167,9 +163,7 @@ def test_a_caller_that_keeps_classify_for_later_calls_still_gets_the_routers_dec
     embedder = HeldEmbedder()
     embedder.release.set()
     classifier, runtime = classifier_with(embedder)
-    state = RequestState(identity=Identity(team="a"), tenant="team:a", route="acompletion")
-    context = SimpleNamespace(metadata={"costroute": state},
-                              structured_messages=[{"role": "user", "content": "Explain why the sky is blue."}])
+    state, context = sky_request()
     classifier.timeout_s, classifier.decision_wait_s = 0.02, 0.015
     classify = classifier.classify  # looked up once, called long after: no stall of the loop lasts this long
     time.sleep(0.25)
